@@ -1,0 +1,87 @@
+import type { FileProblem } from './types';
+
+/**
+ * Codes of the problems that abort a whole backup or restore. Per-file problems are not
+ * errors of this kind: they become FileProblem records and the run goes on.
+ */
+export type FatalCode =
+  | 'SOURCE_MISSING'
+  | 'SOURCE_NOT_DIRECTORY'
+  | 'SOURCE_UNREADABLE'
+  | 'DESTINATION_INSIDE_SOURCE'
+  | 'SOURCE_INSIDE_DESTINATION'
+  | 'DESTINATION_UNUSABLE'
+  | 'NO_SPACE'
+  | 'SET_NAME_INVALID'
+  | 'SET_NOT_FOUND'
+  | 'BACKUP_NOT_FOUND'
+  | 'BACKUP_INCOMPLETE'
+  | 'MANIFEST_CORRUPT'
+  | 'DATA_MISSING'
+  | 'TARGET_NOT_EMPTY'
+  | 'TARGET_UNUSABLE'
+  | 'TARGET_INSIDE_BACKUP'
+  | 'UNSAFE_PATH'
+  | 'CANCELLED'
+  | 'INVALID_OPTION'
+  | 'IO_ERROR';
+
+/** A problem that makes the operation meaningless: it aborts, cleans up and is raised. */
+export class BackupError extends Error {
+  readonly code: FatalCode;
+  /** What the person running the backup should do about it. */
+  readonly hint: string | undefined;
+  readonly path: string | undefined;
+
+  constructor(code: FatalCode, message: string, options: { hint?: string; path?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'BackupError';
+    this.code = code;
+    this.hint = options.hint;
+    this.path = options.path;
+  }
+}
+
+export function errnoCode(error: unknown): string | undefined {
+  if (typeof error === 'object' && error !== null && 'code' in error) {
+    const code = (error as { code: unknown }).code;
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+const FILE_MESSAGES: Record<string, string> = {
+  ENOENT: 'vanished during the backup',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EBUSY: 'file is busy',
+  ELOOP: 'became a symlink during the backup; not followed',
+  EIO: 'input/output error while reading',
+  ENOTREG: 'is not a regular file any more',
+};
+
+/** Turns an fs error on one source entry into the record the run keeps. */
+export function toFileProblem(relPath: string, error: unknown): FileProblem {
+  const code = errnoCode(error) ?? 'EUNKNOWN';
+  const known = FILE_MESSAGES[code];
+  return { path: relPath, code, message: known ?? errorMessage(error) };
+}
+
+/** Errors that make any further write to the destination pointless. */
+export function isDestinationFatal(error: unknown): BackupError | undefined {
+  const code = errnoCode(error);
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new BackupError('NO_SPACE', 'The destination is full: the backup was not finished and its partial folder was removed.', {
+      hint: 'Free space on the destination, or lower the retention counts, then run again.',
+      cause: error,
+    });
+  }
+  if (code === 'EROFS') {
+    return new BackupError('DESTINATION_UNUSABLE', 'The destination is on a read-only file system.', { cause: error });
+  }
+  return undefined;
+}

@@ -1,0 +1,201 @@
+import { once } from 'node:events';
+import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
+import { pipeline } from 'node:stream/promises';
+import * as zlib from 'node:zlib';
+import { BackupError, errorMessage } from './errors';
+import { compareWalkOrder, unsafePathReason } from './paths';
+import type { ManifestEntry, ManifestHeader, ManifestTrailer } from './types';
+import { FORMAT_VERSION, MANIFEST_MAGIC } from './types';
+
+export const MANIFEST_FILE = 'manifest.jsonl.gz';
+// A manifest line is a few hundred bytes; anything near this is corrupt or hostile, not a path.
+const MAX_LINE_CHARS = 1 << 20;
+const FLUSH_CHARS = 1 << 16;
+
+/** Streams `manifest.jsonl.gz`: header, one line per entry, trailer; fsynced on finish. */
+export class ManifestWriter {
+  private pending = '';
+  private readonly done: Promise<void>;
+
+  private constructor(
+    private readonly filePath: string,
+    private readonly gzip: zlib.Gzip,
+  ) {
+    this.done = pipeline(gzip, createWriteStream(filePath, { flags: 'wx', mode: 0o644 }));
+    this.done.catch(() => undefined);
+  }
+
+  static async create(filePath: string, header: ManifestHeader): Promise<ManifestWriter> {
+    const writer = new ManifestWriter(filePath, zlib.createGzip({ level: 6 }));
+    await writer.writeLine(header);
+    return writer;
+  }
+
+  async writeEntry(entry: ManifestEntry): Promise<void> {
+    await this.writeLine(entry);
+  }
+
+  /** Writes the trailer, closes and fsyncs; returns the manifest's size on disk. */
+  async finish(trailer: ManifestTrailer): Promise<number> {
+    this.pending += `${JSON.stringify(trailer)}\n`;
+    await this.flush();
+    this.gzip.end();
+    await this.done;
+    const handle = await fsp.open(this.filePath, 'r');
+    try {
+      await handle.sync();
+      return (await handle.stat()).size;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async abort(): Promise<void> {
+    this.gzip.destroy();
+    await this.done.catch(() => undefined);
+  }
+
+  private async writeLine(value: object): Promise<void> {
+    this.pending += `${JSON.stringify(value)}\n`;
+    if (this.pending.length >= FLUSH_CHARS) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const chunk = this.pending;
+    this.pending = '';
+    if (!this.gzip.write(chunk)) {
+      await Promise.race([once(this.gzip, 'drain'), this.done]);
+    }
+  }
+}
+
+function corrupt(file: string, why: string, cause?: unknown): BackupError {
+  return new BackupError('MANIFEST_CORRUPT', `Manifest ${file} is damaged: ${why}.`, {
+    hint: 'Restore from another backup, and run a new full backup so later backups do not depend on this one.',
+    path: file,
+    cause,
+  });
+}
+
+async function* readLines(file: string): AsyncGenerator<string> {
+  const input = createReadStream(file);
+  const gunzip = zlib.createGunzip();
+  input.on('error', (error) => gunzip.destroy(error));
+  input.pipe(gunzip);
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
+  try {
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      rest += decoder.write(chunk);
+      let start = 0;
+      for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n', start)) {
+        yield rest.slice(start, nl);
+        start = nl + 1;
+      }
+      rest = rest.slice(start);
+      if (rest.length > MAX_LINE_CHARS) throw corrupt(file, `a line is longer than ${MAX_LINE_CHARS} characters`);
+    }
+  } catch (error) {
+    if (error instanceof BackupError) throw error;
+    const code = (error as { code?: string }).code;
+    if (code === 'ENOENT') throw corrupt(file, 'the file is missing', error);
+    throw corrupt(file, `it cannot be decompressed (${errorMessage(error)}); it is truncated or damaged`, error);
+  } finally {
+    input.destroy();
+    gunzip.destroy();
+  }
+  rest += decoder.end();
+  if (rest.length > 0) yield rest;
+}
+
+function parseJson(file: string, line: string, what: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(line);
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch (error) {
+    throw corrupt(file, `${what} is not valid JSON`, error);
+  }
+  throw corrupt(file, `${what} is not a JSON object`);
+}
+
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const KINDS = new Set(['file', 'dir', 'symlink']);
+
+function checkHeader(file: string, v: Record<string, unknown>): ManifestHeader {
+  if (v.manifest !== MANIFEST_MAGIC) throw corrupt(file, 'the first line is not an n8n-backup manifest header');
+  if (v.version !== FORMAT_VERSION) {
+    throw new BackupError('MANIFEST_CORRUPT', `Manifest ${file} has format version ${String(v.version)}; this release reads version ${FORMAT_VERSION}.`, {
+      hint: 'Use a release of n8n-nodes-backup that knows this format version.',
+    });
+  }
+  if (typeof v.id !== 'string' || typeof v.type !== 'string' || typeof v.startedAt !== 'string') throw corrupt(file, 'the header lacks id, type or time');
+  return v as unknown as ManifestHeader;
+}
+
+function checkEntry(file: string, v: Record<string, unknown>): ManifestEntry {
+  const p = v.path;
+  if (typeof p !== 'string') throw corrupt(file, 'an entry has no path');
+  const unsafe = unsafePathReason(p);
+  if (unsafe !== undefined) {
+    throw new BackupError('UNSAFE_PATH', `Manifest ${file} names an unsafe path ${JSON.stringify(p)} (${unsafe}); nothing was written for it.`, { path: p });
+  }
+  if (typeof v.kind !== 'string' || !KINDS.has(v.kind) || !isNum(v.mode) || !isNum(v.mtime)) throw corrupt(file, `entry ${JSON.stringify(p)} is malformed`);
+  if (v.kind === 'file' && (!isNum(v.size) || v.size < 0 || typeof v.hash !== 'string' || typeof v.in !== 'string')) {
+    throw corrupt(file, `file entry ${JSON.stringify(p)} lacks size, hash or location`);
+  }
+  if (v.kind === 'symlink' && typeof v.target !== 'string') throw corrupt(file, `symlink entry ${JSON.stringify(p)} lacks its target`);
+  return v as unknown as ManifestEntry;
+}
+
+/** Reads one manifest as a stream, validating every line (schema, safe paths, strict walk order). */
+export class ManifestReader {
+  /** Set once entries() has run to the end. */
+  trailer: ManifestTrailer | undefined;
+
+  private constructor(
+    readonly file: string,
+    readonly header: ManifestHeader,
+    private readonly lines: AsyncGenerator<string>,
+  ) {}
+
+  static async open(file: string): Promise<ManifestReader> {
+    const lines = readLines(file);
+    const first = await lines.next();
+    if (first.done === true) throw corrupt(file, 'it is empty');
+    return new ManifestReader(file, checkHeader(file, parseJson(file, first.value, 'the header')), lines);
+  }
+
+  /** Entries in walk order; throws MANIFEST_CORRUPT when the trailer is missing (an unfinished backup). */
+  async *entries(): AsyncGenerator<ManifestEntry> {
+    let previousPath: string | undefined;
+    for await (const line of this.lines) {
+      if (this.trailer !== undefined) throw corrupt(this.file, 'there are lines after the trailer');
+      const value = parseJson(this.file, line, 'a line');
+      if (value.trailer === true) {
+        if (value.complete !== true) throw corrupt(this.file, 'the trailer does not mark the backup complete');
+        this.trailer = value as unknown as ManifestTrailer;
+        continue;
+      }
+      const entry = checkEntry(this.file, value);
+      if (previousPath !== undefined && compareWalkOrder(previousPath, entry.path) >= 0) {
+        throw corrupt(this.file, `entry ${JSON.stringify(entry.path)} is duplicated or out of order`);
+      }
+      previousPath = entry.path;
+      yield entry;
+    }
+    if (this.trailer === undefined) throw corrupt(this.file, 'it has no trailer, so the backup never finished');
+  }
+
+  async close(): Promise<void> {
+    await this.lines.return(undefined);
+  }
+}
+
+/** Reads a whole manifest just to check it and get its header and trailer. */
+export async function readManifestEnds(file: string): Promise<{ header: ManifestHeader; trailer: ManifestTrailer }> {
+  const reader = await ManifestReader.open(file);
+  for await (const entry of reader.entries()) void entry;
+  return { header: reader.header, trailer: reader.trailer as ManifestTrailer };
+}

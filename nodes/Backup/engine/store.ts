@@ -1,0 +1,117 @@
+import type { Stats } from 'node:fs';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import type { CompareContext, CurrentState, WalkPair } from './compare';
+import { decideEntry, modeOrOwnerChanged } from './compare';
+import { copyFileHashed, hashFile } from './copy';
+import { BackupError, toFileProblem } from './errors';
+import type { ScanEntry } from './scan';
+import { isScanProblem } from './scan';
+import type { FileProblem, ManifestEntry } from './types';
+
+/** What one path contributes to the new backup. */
+export interface EntryOutcome {
+  /** The manifest line, or none when the path is gone (deleted, vanished, unsupported). */
+  entry?: ManifestEntry;
+  counted: 'added' | 'changed' | 'unchanged' | 'deleted' | 'none';
+  /** Bytes this backup stored for the entry (0 when it points into an earlier backup). */
+  storedBytes: number;
+  stored: boolean;
+  scannedBytes: number;
+  problem?: FileProblem;
+}
+
+export interface StoreContext {
+  sourceRoot: string;
+  dataRoot: string;
+  backupId: string;
+  compare: CompareContext;
+  signal: AbortSignal | undefined;
+  /** Folders already created under dataRoot (so each mkdir happens once). */
+  madeDirs: Set<string>;
+}
+
+function currentState(entry: ScanEntry & { kind: 'file' | 'dir' | 'symlink' }): CurrentState {
+  const s = entry.stats;
+  return { kind: entry.kind, size: entry.kind === 'file' ? s.size : 0, mtime: s.mtimeMs, ctime: s.ctimeMs, mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, target: entry.target };
+}
+
+function metadataEntry(rel: string, kind: ManifestEntry['kind'], s: Stats): ManifestEntry {
+  return { path: rel, kind, mode: s.mode & 0o7777, mtime: s.mtimeMs, ctime: s.ctimeMs, uid: s.uid, gid: s.gid };
+}
+
+const KEPT_NOTE = 'kept the version from the previous backup';
+
+/** A file that could not be read this time: keep the previous version when there is one. */
+function keepPrevious(previous: ManifestEntry | undefined, problem: FileProblem): EntryOutcome {
+  if (previous !== undefined && problem.code !== 'ENOENT') {
+    return { entry: previous, counted: 'unchanged', stored: false, storedBytes: 0, scannedBytes: previous.size ?? 0, problem: { ...problem, message: `${problem.message}; ${KEPT_NOTE}` } };
+  }
+  return { counted: previous === undefined ? 'none' : 'deleted', stored: false, storedBytes: 0, scannedBytes: 0, problem };
+}
+
+async function ensureParent(ctx: StoreContext, rel: string): Promise<void> {
+  const dir = path.posix.dirname(rel);
+  if (dir === '.' || ctx.madeDirs.has(dir)) return;
+  try {
+    await fsp.mkdir(path.join(ctx.dataRoot, dir), { recursive: true });
+  } catch (error) {
+    throw new BackupError('DESTINATION_UNUSABLE', `Cannot create ${path.join(ctx.dataRoot, dir)}: ${String(error)}`, { cause: error });
+  }
+  ctx.madeDirs.add(dir);
+}
+
+async function storeFile(ctx: StoreContext, entry: ScanEntry, previous: ManifestEntry | undefined): Promise<EntryOutcome> {
+  const s = entry.stats;
+  const cur = currentState(entry as ScanEntry & { kind: 'file' });
+  const decision = decideEntry(previous, cur, ctx.compare);
+  const base = metadataEntry(entry.path, 'file', s);
+  const src = path.join(ctx.sourceRoot, entry.path);
+  try {
+    if (decision.verdict === 'unchanged' || decision.verdict === 'recheck') {
+      const prev = previous as ManifestEntry;
+      if (decision.verdict === 'recheck') {
+        const seen = await hashFile(src, s.size);
+        if (seen.hash !== prev.hash || seen.size !== prev.size) return await copyChanged(ctx, entry, base, 'changed');
+      }
+      const counted = modeOrOwnerChanged(prev, cur) ? 'changed' : 'unchanged';
+      return { entry: { ...base, size: prev.size, hash: prev.hash, in: prev.in }, counted, stored: false, storedBytes: 0, scannedBytes: s.size };
+    }
+    return await copyChanged(ctx, entry, base, decision.verdict);
+  } catch (error) {
+    if (error instanceof BackupError) throw error;
+    return keepPrevious(previous?.kind === 'file' ? previous : undefined, toFileProblem(entry.path, error));
+  }
+}
+
+async function copyChanged(ctx: StoreContext, entry: ScanEntry, base: ManifestEntry, counted: 'added' | 'changed'): Promise<EntryOutcome> {
+  await ensureParent(ctx, entry.path);
+  const s = entry.stats;
+  const copied = await copyFileHashed(path.join(ctx.sourceRoot, entry.path), path.join(ctx.dataRoot, entry.path), s.size, {
+    mode: s.mode,
+    mtimeMs: s.mtimeMs,
+    atimeMs: s.atimeMs,
+  });
+  return { entry: { ...base, size: copied.size, hash: copied.hash, in: ctx.backupId }, counted, stored: true, storedBytes: copied.size, scannedBytes: s.size };
+}
+
+/** Decides and stores one path of the merged walk. Throws only for problems that abort the run. */
+export async function storeEntry(ctx: StoreContext, pair: WalkPair): Promise<EntryOutcome> {
+  if (ctx.signal?.aborted === true) throw new BackupError('CANCELLED', 'The backup was cancelled; its partial folder was removed.');
+  const { current, previous } = pair;
+  if (current === undefined) {
+    if (pair.carried === true) return { entry: previous, counted: 'unchanged', stored: false, storedBytes: 0, scannedBytes: previous?.size ?? 0 };
+    return { counted: 'deleted', stored: false, storedBytes: 0, scannedBytes: 0 };
+  }
+  if (isScanProblem(current)) return keepPrevious(previous, current.problem);
+  if (current.kind === 'special') {
+    const what = current.stats.isFIFO() ? 'a FIFO' : current.stats.isSocket() ? 'a socket' : 'a device file';
+    const problem = { path: current.path, code: 'ESPECIAL', message: `${what} is not backed up` };
+    return { counted: previous === undefined ? 'none' : 'deleted', stored: false, storedBytes: 0, scannedBytes: 0, problem };
+  }
+  if (current.kind === 'file') return storeFile(ctx, current, previous);
+  const entry = metadataEntry(current.path, current.kind, current.stats);
+  if (current.kind === 'symlink') entry.target = current.target;
+  const verdict = decideEntry(previous, currentState(current as ScanEntry & { kind: 'dir' | 'symlink' }), ctx.compare).verdict;
+  return { entry, counted: verdict === 'recheck' ? 'unchanged' : verdict, stored: false, storedBytes: 0, scannedBytes: 0, problem: current.listProblem };
+}

@@ -1,0 +1,151 @@
+/**
+ * The engine's data model: one place for the on-disk manifest schema, the catalog summary
+ * and the result item that the CLI prints and the n8n node outputs.
+ */
+
+export type BackupType = 'full' | 'differential' | 'incremental';
+export type EntryKind = 'file' | 'dir' | 'symlink';
+export type StorageFormat = 'folder';
+
+export const MANIFEST_MAGIC = 'n8n-backup';
+export const FORMAT_VERSION = 1;
+export const HASH_ALGORITHM = 'sha256';
+
+/** First line of `manifest.jsonl.gz`. */
+export interface ManifestHeader {
+  manifest: typeof MANIFEST_MAGIC;
+  version: number;
+  id: string;
+  type: BackupType;
+  /** Id of the chain's full backup (null for a full). */
+  base: string | null;
+  /** Id of the backup this one was compared with (null for a full). */
+  parent: string | null;
+  source: string;
+  set: string;
+  storage: StorageFormat;
+  hash: typeof HASH_ALGORITHM;
+  startedAt: string;
+  /** Exclude globs in force for this backup. */
+  exclude: string[];
+}
+
+/** One line per file, folder or symlink, in walk order. */
+export interface ManifestEntry {
+  path: string;
+  kind: EntryKind;
+  /** Permission bits (mode & 0o7777). */
+  mode: number;
+  /** Modification time in milliseconds since the epoch, as fs.Stats.mtimeMs gives it. */
+  mtime: number;
+  /** Status-change time (ms) at scan: a changed ctime makes the next run re-check the content. */
+  ctime: number;
+  uid: number;
+  gid: number;
+  /** file: bytes stored. */
+  size?: number;
+  /** file: hex sha256 of the stored bytes. */
+  hash?: string;
+  /** file: id of the backup whose data holds the bytes. */
+  in?: string;
+  /** symlink: the link text, stored as is and never followed. */
+  target?: string;
+}
+
+export interface FileCounts {
+  scanned: number;
+  added: number;
+  changed: number;
+  deleted: number;
+  unchanged: number;
+  stored: number;
+}
+
+export interface ByteCounts {
+  /** Sum of the sizes of every file in the source. */
+  scanned: number;
+  /** Bytes of file content this backup holds. */
+  stored: number;
+  /** Bytes this backup wrote to the destination (content, manifest, summary). */
+  written: number;
+}
+
+/** A per-file problem: recorded, and the run goes on. */
+export interface FileProblem {
+  path: string;
+  code: string;
+  message: string;
+}
+
+/** Last line of `manifest.jsonl.gz`: without it the manifest does not describe a backup. */
+export interface ManifestTrailer {
+  trailer: true;
+  complete: true;
+  finishedAt: string;
+  entries: number;
+  files: FileCounts;
+  bytes: ByteCounts;
+  errorCount: number;
+  /** The first problems (at most MAX_RECORDED_ERRORS); errorCount has them all. */
+  errors: FileProblem[];
+}
+
+/** `<id>/backup.json`: header and trailer facts, so listing a set never reads whole manifests. */
+export interface BackupSummary {
+  backupId: string;
+  set: string;
+  source: string;
+  type: BackupType;
+  base: string | null;
+  parent: string | null;
+  storage: StorageFormat;
+  startedAt: string;
+  finishedAt: string;
+  files: FileCounts;
+  bytes: ByteCounts;
+  errorCount: number;
+  complete: boolean;
+}
+
+export interface HumanSizes {
+  scanned: string;
+  stored: string;
+  written: string;
+  destinationTotal: string;
+}
+
+/** Output item of a backup operation (DESIGN.md "Output item"). */
+export interface BackupReport {
+  source: string;
+  set: string;
+  destination: string;
+  operation: BackupType;
+  type: BackupType | null;
+  backupId: string | null;
+  skipped: boolean;
+  skipReason: string | null;
+  decision: string;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  files: FileCounts;
+  bytes: ByteCounts & { destinationTotal: number };
+  sizes: HumanSizes;
+  retention: { removed: string[]; keptReferenced: string[] };
+  errors: FileProblem[];
+  errorCount: number;
+  summary: string;
+}
+
+export interface Progress {
+  source: string;
+  phase: 'scan' | 'restore';
+  entries: number;
+  bytes: number;
+}
+
+export const MAX_RECORDED_ERRORS = 1000;
+
+export function emptyFileCounts(): FileCounts {
+  return { scanned: 0, added: 0, changed: 0, deleted: 0, unchanged: 0, stored: 0 };
+}
