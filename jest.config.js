@@ -6,5 +6,5 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   // Integration tests spawn processes and walk real trees: generous but bounded.
   testTimeout: 120000,
-  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }] },
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
 };

@@ -130,6 +130,34 @@ async function restoreFile(setDir: string, abs: string, entry: ManifestEntry): P
   }
 }
 
+/**
+ * Every entry's parent must be a folder entry met earlier in this manifest (or the target root),
+ * so nothing is ever written through a symlink or a file, whatever order a hostile manifest uses.
+ * Holds only the chain of open folders: walk order makes that enough.
+ */
+class ParentGuard {
+  private readonly open: string[] = [''];
+
+  admit(entry: ManifestEntry): void {
+    const parent = parentOf(entry.path);
+    const open = this.open;
+    while (open.length > 1 && parent !== open[open.length - 1] && !parent.startsWith(`${open[open.length - 1]}/`)) open.pop();
+    if (open[open.length - 1] !== parent) throw unsafe(entry, `its parent "${parent}" is not a folder of this backup`);
+    if (entry.kind === 'dir') open.push(entry.path);
+  }
+}
+
+/** First pass: the whole manifest is readable, complete and safe before anything is written. */
+async function checkManifest(file: string): Promise<void> {
+  const reader = await ManifestReader.open(file);
+  const guard = new ParentGuard();
+  try {
+    for await (const entry of reader.entries()) guard.admit(entry);
+  } finally {
+    await reader.close();
+  }
+}
+
 /** Restores one backup into `target`: contents, mtimes, modes, symlinks and empty folders. */
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreReport> {
   const started = Date.now();
@@ -142,7 +170,9 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
   }
   await assertTargetUsable(target, policy);
   const targetWasEmpty = (await fsp.readdir(target)).length === 0;
-  const reader = await ManifestReader.open(path.join(setDir, summary.backupId, MANIFEST_FILE));
+  const manifestFile = path.join(setDir, summary.backupId, MANIFEST_FILE);
+  await checkManifest(manifestFile);
+  const reader = await ManifestReader.open(manifestFile);
   if (reader.header.id !== summary.backupId) {
     await reader.close();
     throw new BackupError('MANIFEST_CORRUPT', `The manifest in ${summary.backupId} belongs to ${reader.header.id}.`);
@@ -158,12 +188,12 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
   };
   // Folders get their mode and mtime last (children first), so writing into them still works.
   const folders: FolderToFinish[] = [];
-  // Stack of folders (relative) this restore created or verified, from the root down: every entry's
-  // parent must be on it, so nothing is ever written through a symlink or a file.
-  const open: string[] = [''];
+  // Checked again while writing: the manifest could have been swapped since the first pass.
+  const guard = new ParentGuard();
   const inFlight = new Set<Promise<void>>();
   const concurrency = options.concurrency ?? 16;
   let fatal: unknown;
+  let skippedFolder: string | undefined;
 
   const startCopy = (abs: string, entry: ManifestEntry): void => {
     const job = restoreFile(setDir, abs, entry)
@@ -185,11 +215,15 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
     for await (const entry of reader.entries()) {
       if (fatal !== undefined) break;
       if (options.signal?.aborted === true) throw new BackupError('CANCELLED', 'The restore was cancelled; files restored so far were left in place.');
-      const parent = parentOf(entry.path);
-      while (open.length > 1 && parent !== open[open.length - 1] && !parent.startsWith(`${open[open.length - 1]}/`)) open.pop();
-      if (open[open.length - 1] !== parent) throw unsafe(entry, `its parent "${parent}" is not a folder of this backup`);
+      guard.admit(entry);
       const abs = path.join(target, entry.path);
+      if (skippedFolder !== undefined && entry.path.startsWith(`${skippedFolder}/`)) {
+        report.files.skipped++;
+        continue;
+      }
       if (!(await clearWay(abs, entry, policy, targetWasEmpty))) {
+        // Something else stands where a folder belongs: its whole subtree is skipped, never written through.
+        if (entry.kind === 'dir') skippedFolder = entry.path;
         report.files.skipped++;
         continue;
       }
@@ -197,7 +231,6 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
         await fsp.mkdir(abs, { mode: 0o700 }).catch((error: unknown) => {
           if (errnoCode(error) !== 'EEXIST') throw error;
         });
-        open.push(entry.path);
         folders.push({ abs, entry });
         report.files.folders++;
       } else if (entry.kind === 'symlink') {

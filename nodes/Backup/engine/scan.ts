@@ -31,12 +31,20 @@ export function isScanProblem(item: ScanItem): item is ScanProblem {
 
 export type ExcludeMatcher = (relPath: string) => boolean;
 
-/** Globs match the path relative to the source; a glob without `/` matches a name at any depth. */
+/**
+ * Globs match the path relative to the source (`cache/**` leaves out the folder `cache` and all
+ * in it; a leading `/` is allowed); a glob without `/` matches a name at any depth (`*.log`).
+ */
 export function compileExcludes(patterns: readonly string[]): ExcludeMatcher {
   const cleaned = patterns.map((p) => p.trim()).filter((p) => p.length > 0);
-  if (cleaned.length === 0) return () => false;
-  const isMatch = picomatch(cleaned, { dot: true, basename: true });
-  return (relPath) => isMatch(relPath);
+  const byName = cleaned.filter((p) => !p.includes('/'));
+  const byPath = cleaned.filter((p) => p.includes('/')).map((p) => p.replace(/^\/+/, ''));
+  // Compiled separately: picomatch's basename mode would also match path globs against names.
+  const matchers = [
+    ...(byName.length > 0 ? [picomatch(byName, { dot: true, basename: true })] : []),
+    ...(byPath.length > 0 ? [picomatch(byPath, { dot: true })] : []),
+  ];
+  return (relPath) => matchers.some((isMatch) => isMatch(relPath));
 }
 
 function kindOf(stats: Stats): EntryKind | 'special' {

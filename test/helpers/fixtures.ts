@@ -1,0 +1,41 @@
+import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+
+/** Temp folders made by a test file; call cleanup() in afterAll/afterEach. */
+export function tempDirs(prefix = 'n8n-backup-test-'): { make: () => Promise<string>; cleanup: () => Promise<void> } {
+  const made: string[] = [];
+  return {
+    make: async () => {
+      const dir = await fsp.mkdtemp(path.join(os.tmpdir(), prefix));
+      made.push(dir);
+      return dir;
+    },
+    cleanup: async () => {
+      await Promise.all(made.splice(0).map((d) => fsp.rm(d, { recursive: true, force: true })));
+    },
+  };
+}
+
+/** Creates files from { 'rel/path': content }; a value of null makes an empty folder. */
+export async function writeTree(root: string, spec: Record<string, string | Buffer | null>): Promise<void> {
+  for (const [rel, content] of Object.entries(spec)) {
+    const abs = path.join(root, rel);
+    if (content === null) {
+      await fsp.mkdir(abs, { recursive: true });
+    } else {
+      await fsp.mkdir(path.dirname(abs), { recursive: true });
+      await fsp.writeFile(abs, content);
+    }
+  }
+}
+
+/** Reads a backup's manifest as parsed lines (header, entries, trailer). */
+export async function readManifestLines(backupDir: string): Promise<Record<string, unknown>[]> {
+  const text = gunzipSync(await fsp.readFile(path.join(backupDir, 'manifest.jsonl.gz'))).toString('utf8');
+  return text
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
