@@ -7,6 +7,7 @@ import { orderedMap } from '../../nodes/Backup/engine/concurrency';
 import { listDestination, restoreBackup, runBackup } from '../../nodes/Backup/engine';
 import type { StoreContext } from '../../nodes/Backup/engine/store';
 import { storeEntry } from '../../nodes/Backup/engine/store';
+import { FolderSink } from '../../nodes/Backup/engine/storage';
 import type { ManifestEntry } from '../../nodes/Backup/engine/types';
 import { tempDirs, writeTree } from '../helpers/fixtures';
 
@@ -58,10 +59,10 @@ describe('a full destination disk', () => {
 });
 
 describe('per-file problems', () => {
-  async function context(root: string): Promise<StoreContext> {
-    const dataRoot = path.join(root, 'data');
-    await fsp.mkdir(dataRoot, { recursive: true });
-    return { sourceRoot: path.join(root, 'src'), dataRoot, backupId: 'B', compare: { racySinceMs: Infinity, compareContent: false }, signal: undefined, madeDirs: new Set() };
+  async function context(root: string): Promise<StoreContext & { dataRoot: string }> {
+    const sink = await FolderSink.create(path.join(root, 'backup'));
+    const dataRoot = path.join(root, 'backup', 'data');
+    return { sourceRoot: path.join(root, 'src'), sink, dataRoot, backupId: 'B', compare: { racySinceMs: Infinity, compareContent: false }, signal: undefined };
   }
   const stats = (size: number): Stats => ({ size, mtimeMs: 1, ctimeMs: 1, atimeMs: 1, mode: 0o100644, uid: 0, gid: 0, isFIFO: () => false, isSocket: () => false }) as unknown as Stats;
 

@@ -6,8 +6,8 @@
  * The CLI tests run `bin/n8n-backup.js`, which loads dist/cli/run.js: build first (`npm run build`;
  * .ci/run builds before testing).
  */
-import type { SpawnSyncReturns } from 'node:child_process';
-import { spawnSync } from 'node:child_process';
+import type { ChildProcess, SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -71,8 +71,49 @@ export function runCli(args: readonly string[], options: RunOptions = {}): CliRe
   return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
 }
 
+export interface RunningCli {
+  child: ChildProcess;
+  /** Resolves when the process has exited and its output is closed. */
+  done: Promise<CliResult>;
+}
+
+/** Starts the CLI without waiting for it (to signal it, or run two at once). */
+export function startCli(args: readonly string[], options: RunOptions = {}): RunningCli {
+  const child = spawn(process.execPath, [CLI_BIN, ...args], {
+    cwd: options.cwd ?? os.tmpdir(),
+    uid: options.user?.uid,
+    gid: options.user?.gid,
+    env: { ...process.env, LANG: 'C.UTF-8', NO_COLOR: '1', FORCE_COLOR: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const done = new Promise<CliResult>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr }));
+  });
+  return { child, done };
+}
+
+/** Polls until `condition` holds; false when `timeoutMs` passed first. */
+export async function waitFor(condition: () => boolean, timeoutMs: number, everyMs = 5): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (condition()) return true;
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+  return condition();
+}
+
 export function describeRun(result: CliResult): string {
   return `exit ${String(result.status)}${result.signal === null ? '' : ` (signal ${result.signal})`}\n--- stdout ---\n${result.stdout}\n--- stderr ---\n${result.stderr}`;
+}
+
+/** Asserts the exit status, showing the whole run (stdout and stderr) when it differs. */
+export function expectExit(result: CliResult, status: number): void {
+  if (result.status !== status) throw new Error(`expected exit ${status}, got ${describeRun(result)}`);
 }
 
 export type JsonObject = Record<string, unknown>;

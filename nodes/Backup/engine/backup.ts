@@ -4,7 +4,7 @@ import { mergeWalk, RACY_WINDOW_MS } from './compare';
 import { orderedMap } from './concurrency';
 import { BackupError, errnoCode, errorMessage, isDestinationFatal } from './errors';
 import { humanBytes, summarizeBackup } from './format';
-import { DATA_DIR, listBackups, nextBackupId, PARTIAL_PREFIX, setDirectory, writeSummary } from './catalog';
+import { listBackups, nextBackupId, PARTIAL_PREFIX, setDirectory, writeSummary } from './catalog';
 import { MANIFEST_FILE, ManifestReader, ManifestWriter } from './manifest';
 import { assertSeparate, defaultSetName, realpathLoose } from './paths';
 import { planBackup } from './plan';
@@ -13,6 +13,8 @@ import type { BackupOptions, BackupSettings } from './settings';
 import { toBackupSettings } from './settings';
 import type { StoreContext } from './store';
 import { storeEntry } from './store';
+import type { DataSink } from './storage';
+import { FolderSink } from './storage';
 import type { BackupReport, BackupSummary, FileProblem, ManifestEntry, ManifestHeader } from './types';
 import { emptyFileCounts, FORMAT_VERSION, HASH_ALGORITHM, MANIFEST_MAGIC, MAX_RECORDED_ERRORS } from './types';
 
@@ -82,6 +84,7 @@ interface Tally {
   errors: FileProblem[];
   errorCount: number;
   entries: number;
+  references: Set<string>;
 }
 
 function record(tally: Tally, problem: FileProblem | undefined): void {
@@ -126,23 +129,26 @@ export async function backupSource(settings: BackupSettings, source: string): Pr
   };
 
   let writer: ManifestWriter | undefined;
+  let sink: DataSink | undefined;
   let previous: ManifestReader | undefined;
   try {
-    await fsp.mkdir(path.join(partial, DATA_DIR), { recursive: true });
+    await fsp.mkdir(partial, { recursive: true });
+    sink = await FolderSink.create(partial);
     previous = plan.parent === null ? undefined : await ManifestReader.open(path.join(setDir, plan.parent, MANIFEST_FILE));
     const parentStart = previous === undefined ? Infinity : Date.parse(previous.header.startedAt);
     const ctx: StoreContext = {
-      sourceRoot: realSource, dataRoot: path.join(partial, DATA_DIR), backupId, madeDirs: new Set(), signal: settings.signal,
+      sourceRoot: realSource, sink, backupId, signal: settings.signal,
       compare: { racySinceMs: parentStart - RACY_WINDOW_MS, compareContent: settings.compareContent },
     };
     writer = await ManifestWriter.create(path.join(partial, MANIFEST_FILE), header);
-    const tally: Tally = { files: emptyFileCounts(), scannedBytes: 0, storedBytes: 0, errors: [], errorCount: 0, entries: 0 };
+    const tally: Tally = { files: emptyFileCounts(), scannedBytes: 0, storedBytes: 0, errors: [], errorCount: 0, entries: 0, references: new Set() };
     const pairs = mergeWalk(scanTree(realSource, compileExcludes(settings.exclude)), previous === undefined ? noEntries() : previous.entries());
     for await (const outcome of orderedMap(pairs, settings.concurrency, (pair) => storeEntry(ctx, pair))) {
       record(tally, outcome.problem);
       if (outcome.counted !== 'none') tally.files[outcome.counted]++;
       if (outcome.entry === undefined) continue;
       await writer.writeEntry(outcome.entry);
+      if (outcome.entry.in !== undefined && outcome.entry.in !== backupId) tally.references.add(outcome.entry.in);
       tally.entries++;
       tally.files.scanned++;
       tally.scannedBytes += outcome.scannedBytes;
@@ -155,18 +161,20 @@ export async function backupSource(settings: BackupSettings, source: string): Pr
     const f = tally.files;
     if (settings.skipUnchanged && plan.parent !== null && f.added + f.changed + f.deleted === 0) {
       await writer.abort();
+      await sink.abort();
       await fsp.rm(partial, { recursive: true, force: true });
       return skippedReport(settings, source, set, startedAt, 'no changes', `${plan.decision}; nothing changed`, await destinationTotal(setDir), tally);
     }
     const finishedAt = settings.now();
-    const bytes = { scanned: tally.scannedBytes, stored: tally.storedBytes, written: tally.storedBytes };
+    const bytes = { scanned: tally.scannedBytes, stored: tally.storedBytes, written: await sink.close() };
+    const references = [...tally.references].sort();
     const manifestBytes = await writer.finish({
-      trailer: true, complete: true, finishedAt: finishedAt.toISOString(), entries: tally.entries, files: f, bytes, errorCount: tally.errorCount, errors: tally.errors,
+      trailer: true, complete: true, finishedAt: finishedAt.toISOString(), entries: tally.entries, files: f, bytes, errorCount: tally.errorCount, references, errors: tally.errors,
     });
     bytes.written += manifestBytes;
     const summary: BackupSummary = {
       backupId, set, source, type: plan.type, base: plan.base, parent: plan.parent, storage: 'folder', startedAt: header.startedAt,
-      finishedAt: finishedAt.toISOString(), files: f, bytes, errorCount: tally.errorCount, complete: true,
+      finishedAt: finishedAt.toISOString(), files: f, bytes, errorCount: tally.errorCount, complete: true, references,
     };
     // The summary counts its own size only approximately (a few hundred bytes); it is a cache of header and trailer.
     bytes.written += await writeSummary(partial, summary);
@@ -184,6 +192,7 @@ export async function backupSource(settings: BackupSettings, source: string): Pr
     return { ...report, summary: summarizeBackup(report) };
   } catch (error) {
     await writer?.abort();
+    await sink?.abort();
     await fsp.rm(partial, { recursive: true, force: true }).catch(() => undefined);
     if (error instanceof BackupError) throw error;
     throw isDestinationFatal(error) ?? new BackupError('IO_ERROR', `Backup of ${source} failed: ${errorMessage(error)}`, { cause: error });

@@ -5,8 +5,9 @@ import { MANIFEST_FILE, readManifestEnds } from './manifest';
 import { assertSetName } from './paths';
 import type { BackupSummary, BackupType } from './types';
 
+export { DATA_DIR } from './storage';
+
 export const SUMMARY_FILE = 'backup.json';
-export const DATA_DIR = 'data';
 export const PARTIAL_PREFIX = '.partial-';
 
 const ID_PATTERN = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\d{3})Z-(full|differential|incremental)$/;
@@ -60,6 +61,7 @@ async function readSummary(setDir: string, id: string): Promise<BackupSummary> {
     return {
       backupId: id, set: header.set, source: header.source, type: header.type, base: header.base, parent: header.parent, storage: header.storage,
       startedAt: header.startedAt, finishedAt: trailer.finishedAt, files: trailer.files, bytes: trailer.bytes, errorCount: trailer.errorCount, complete: true,
+      references: trailer.references,
     };
   } catch {
     return incompleteSummary(setDir, id);

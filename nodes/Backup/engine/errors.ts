@@ -23,6 +23,8 @@ export type FatalCode =
   | 'TARGET_INSIDE_BACKUP'
   | 'UNSAFE_PATH'
   | 'CANCELLED'
+  | 'LOCKED'
+  | 'VERIFY_FAILED'
   | 'INVALID_OPTION'
   | 'IO_ERROR';
 

@@ -1,11 +1,11 @@
 import type { Stats } from 'node:fs';
-import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { CompareContext, CurrentState, WalkPair } from './compare';
 import { decideEntry, modeOrOwnerChanged } from './compare';
-import { copyFileHashed, hashFile } from './copy';
+import { hashFile } from './copy';
 import { BackupError, toFileProblem } from './errors';
 import type { ScanEntry } from './scan';
+import type { DataSink } from './storage';
 import { isScanProblem } from './scan';
 import type { FileProblem, ManifestEntry } from './types';
 
@@ -23,12 +23,10 @@ export interface EntryOutcome {
 
 export interface StoreContext {
   sourceRoot: string;
-  dataRoot: string;
+  sink: DataSink;
   backupId: string;
   compare: CompareContext;
   signal: AbortSignal | undefined;
-  /** Folders already created under dataRoot (so each mkdir happens once). */
-  madeDirs: Set<string>;
 }
 
 function currentState(entry: ScanEntry & { kind: 'file' | 'dir' | 'symlink' }): CurrentState {
@@ -48,17 +46,6 @@ function keepPrevious(previous: ManifestEntry | undefined, problem: FileProblem)
     return { entry: previous, counted: 'unchanged', stored: false, storedBytes: 0, scannedBytes: previous.size ?? 0, problem: { ...problem, message: `${problem.message}; ${KEPT_NOTE}` } };
   }
   return { counted: previous === undefined ? 'none' : 'deleted', stored: false, storedBytes: 0, scannedBytes: 0, problem };
-}
-
-async function ensureParent(ctx: StoreContext, rel: string): Promise<void> {
-  const dir = path.posix.dirname(rel);
-  if (dir === '.' || ctx.madeDirs.has(dir)) return;
-  try {
-    await fsp.mkdir(path.join(ctx.dataRoot, dir), { recursive: true });
-  } catch (error) {
-    throw new BackupError('DESTINATION_UNUSABLE', `Cannot create ${path.join(ctx.dataRoot, dir)}: ${String(error)}`, { cause: error });
-  }
-  ctx.madeDirs.add(dir);
 }
 
 async function storeFile(ctx: StoreContext, entry: ScanEntry, previous: ManifestEntry | undefined): Promise<EntryOutcome> {
@@ -85,13 +72,8 @@ async function storeFile(ctx: StoreContext, entry: ScanEntry, previous: Manifest
 }
 
 async function copyChanged(ctx: StoreContext, entry: ScanEntry, base: ManifestEntry, counted: 'added' | 'changed'): Promise<EntryOutcome> {
-  await ensureParent(ctx, entry.path);
   const s = entry.stats;
-  const copied = await copyFileHashed(path.join(ctx.sourceRoot, entry.path), path.join(ctx.dataRoot, entry.path), s.size, {
-    mode: s.mode,
-    mtimeMs: s.mtimeMs,
-    atimeMs: s.atimeMs,
-  });
+  const copied = await ctx.sink.store(entry.path, path.join(ctx.sourceRoot, entry.path), s);
   return { entry: { ...base, size: copied.size, hash: copied.hash, in: ctx.backupId }, counted, stored: true, storedBytes: copied.size, scannedBytes: s.size };
 }
 

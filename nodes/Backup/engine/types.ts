@@ -4,6 +4,8 @@
  */
 
 export type BackupType = 'full' | 'differential' | 'incremental';
+/** What was asked for: a type, or `auto` (the rules decide). */
+export type BackupOperation = BackupType | 'auto';
 export type EntryKind = 'file' | 'dir' | 'symlink';
 export type StorageFormat = 'folder';
 
@@ -86,6 +88,8 @@ export interface ManifestTrailer {
   files: FileCounts;
   bytes: ByteCounts;
   errorCount: number;
+  /** Other backups whose data this manifest points into (its distinct `in` values but its own id). */
+  references: string[];
   /** The first problems (at most MAX_RECORDED_ERRORS); errorCount has them all. */
   errors: FileProblem[];
 }
@@ -105,6 +109,8 @@ export interface BackupSummary {
   bytes: ByteCounts;
   errorCount: number;
   complete: boolean;
+  /** Other backups whose data this one's manifest points into (its `in` values). */
+  references?: string[];
 }
 
 export interface HumanSizes {
@@ -119,7 +125,7 @@ export interface BackupReport {
   source: string;
   set: string;
   destination: string;
-  operation: BackupType;
+  operation: BackupOperation;
   type: BackupType | null;
   backupId: string | null;
   skipped: boolean;

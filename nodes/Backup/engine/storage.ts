@@ -1,0 +1,58 @@
+import type { Stats } from 'node:fs';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import type { CopiedFile } from './copy';
+import { copyFileHashed } from './copy';
+import { BackupError, errorMessage } from './errors';
+
+export const DATA_DIR = 'data';
+
+/**
+ * Where one backup puts the bytes of the files it stores. Calls to store() arrive in walk order;
+ * a sink may run them concurrently (folder) or one after another (one archive stream).
+ */
+export interface DataSink {
+  /** Copies one source file in; returns the bytes stored and their sha256. Source errors are thrown raw. */
+  store(rel: string, sourceAbs: string, stats: Stats): Promise<CopiedFile>;
+  /** Flushes everything; returns bytes written to the destination. */
+  close(): Promise<number>;
+  abort(): Promise<void>;
+}
+
+/** `folder` format: each stored file at its relative path under `<backup>/data/`. */
+export class FolderSink implements DataSink {
+  private readonly madeDirs = new Set<string>();
+  private written = 0;
+
+  constructor(private readonly dataRoot: string) {}
+
+  static async create(backupDir: string): Promise<FolderSink> {
+    const dataRoot = path.join(backupDir, DATA_DIR);
+    await fsp.mkdir(dataRoot, { recursive: true });
+    return new FolderSink(dataRoot);
+  }
+
+  async store(rel: string, sourceAbs: string, stats: Stats): Promise<CopiedFile> {
+    await this.ensureParent(rel);
+    const copied = await copyFileHashed(sourceAbs, path.join(this.dataRoot, rel), stats.size, { mode: stats.mode, mtimeMs: stats.mtimeMs, atimeMs: stats.atimeMs });
+    this.written += copied.size;
+    return copied;
+  }
+
+  async close(): Promise<number> {
+    return this.written;
+  }
+
+  async abort(): Promise<void> {}
+
+  private async ensureParent(rel: string): Promise<void> {
+    const dir = path.posix.dirname(rel);
+    if (dir === '.' || this.madeDirs.has(dir)) return;
+    try {
+      await fsp.mkdir(path.join(this.dataRoot, dir), { recursive: true });
+    } catch (error) {
+      throw new BackupError('DESTINATION_UNUSABLE', `Cannot create ${path.join(this.dataRoot, dir)}: ${errorMessage(error)}`, { cause: error });
+    }
+    this.madeDirs.add(dir);
+  }
+}
