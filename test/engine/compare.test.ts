@@ -15,6 +15,7 @@ describe('decideEntry (did this entry change?)', () => {
     ['mtime differs (even into the past)', prevFile, { mtime: T - 86_400_000 }, {}, 'changed', true],
     ['only ctime differs: content may have been rewritten with a faked mtime', prevFile, { ctime: T + 5 }, {}, 'recheck', false],
     ['mtime inside the previous run window: racy', prevFile, {}, { racySinceMs: T - 1 }, 'recheck', false],
+    ['old mtime but ctime inside the previous run window: racy', { ...prevFile, ctime: T + 100 }, { ctime: T + 100 }, { racySinceMs: T + 50 }, 'recheck', false],
     ['content mode re-checks even identical metadata', prevFile, {}, { compareContent: true }, 'recheck', false],
     ['mode changed only', prevFile, { mode: 0o600 }, {}, 'changed', false],
     ['owner changed only', prevFile, { uid: 1000 }, {}, 'changed', false],

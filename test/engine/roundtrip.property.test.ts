@@ -12,8 +12,13 @@ import { describeTree, diffTrees, expectSameTree, listTree, makeTempDir, removeT
  * every backup restored into an empty folder must equal the tree as it was when that backup ran.
  */
 
+// PROPERTY_RUNS sets the number of scenarios; PROPERTY_SEED and PROPERTY_PATH (both printed with a
+// counterexample) replay a failure.
 const NUM_RUNS = Number(process.env.PROPERTY_RUNS ?? 200);
-const SEED = process.env.PROPERTY_SEED === undefined ? undefined : Number(process.env.PROPERTY_SEED);
+const REPLAY: Pick<fc.Parameters<unknown>, 'seed' | 'path'> = {
+  ...(process.env.PROPERTY_SEED === undefined ? {} : { seed: Number(process.env.PROPERTY_SEED) }),
+  ...(process.env.PROPERTY_PATH === undefined ? {} : { path: process.env.PROPERTY_PATH }),
+};
 const SET = 'roundtrip';
 const MAX_ENTRIES = 30;
 const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -375,7 +380,7 @@ describe('backup -> restore round trip', () => {
   test(`every backup of a randomly changing tree restores exactly (${NUM_RUNS} runs)`, async () => {
     await fc.assert(
       fc.asyncProperty(scenarioArb, (scenario) => runScenario(scenario)),
-      { numRuns: NUM_RUNS, ...(SEED === undefined ? {} : { seed: SEED }) },
+      { numRuns: NUM_RUNS, ...REPLAY },
     );
   }, 900_000);
 

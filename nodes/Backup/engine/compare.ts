@@ -56,7 +56,8 @@ export function decideEntry(prev: ManifestEntry | undefined, cur: CurrentState, 
     if (prev.mtime !== cur.mtime) return { verdict: 'changed', reason: 'mtime changed', storeContent: true };
     if (ctx.compareContent) return { verdict: 'recheck', reason: 'content comparison', storeContent: false };
     if (prev.ctime !== cur.ctime) return { verdict: 'recheck', reason: 'ctime changed', storeContent: false };
-    if (prev.mtime >= ctx.racySinceMs) return { verdict: 'recheck', reason: 'modified while the previous backup ran', storeContent: false };
+    // ctime too: an old mtime put back within the same clock tick as the previous scan leaves only ctime recent.
+    if (Math.max(prev.mtime, prev.ctime) >= ctx.racySinceMs) return { verdict: 'recheck', reason: 'modified while the previous backup ran', storeContent: false };
   }
   if (modeOrOwnerChanged(prev, cur)) return { verdict: 'changed', reason: 'mode or owner changed', storeContent: false };
   if (cur.kind === 'symlink' && prev.mtime !== cur.mtime) return { verdict: 'changed', reason: 'mtime changed', storeContent: false };
