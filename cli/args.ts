@@ -1,99 +1,183 @@
 import { parseArgs } from 'node:util';
-import type { OverwritePolicy } from '../nodes/Backup/engine';
-import type { BackupType } from '../nodes/Backup/engine';
+import type { BackupOperation, OverwritePolicy, StorageFormat } from '../nodes/Backup/engine';
 
 /** A mistake in how the CLI was called: exit code 2. */
 export class UsageError extends Error {}
 
+export interface BackupCommand {
+  command: 'backup';
+  sources: string[];
+  dest: string;
+  type: BackupOperation;
+  exclude: string[];
+  set?: string;
+  compareContent: boolean;
+  skipEmpty: boolean;
+  skipUnchanged?: boolean;
+  fullEveryDays?: number;
+  differentialEveryDays?: number;
+  keepFull?: number;
+  keepDifferential?: number;
+  keepIncremental?: number;
+  format: StorageFormat;
+  compressionLevel?: number;
+  lockTimeout?: number;
+  failOnFileErrors: boolean;
+  json: boolean;
+}
+
 export type Command =
   | { command: 'help' }
   | { command: 'version' }
-  | {
-      command: 'backup';
-      sources: string[];
-      dest: string;
-      type: BackupType;
-      exclude: string[];
-      set?: string;
-      compareContent: boolean;
-      skipEmpty: boolean;
-      failOnFileErrors: boolean;
-      json: boolean;
-    }
+  | BackupCommand
   | { command: 'restore'; dest: string; set: string; backup: string; target: string; overwrite: OverwritePolicy; json: boolean }
-  | { command: 'list'; dest: string; set?: string; json: boolean };
+  | { command: 'list'; dest: string; set?: string; json: boolean }
+  | { command: 'verify'; dest: string; set: string; backup: string; full: boolean; json: boolean }
+  | { command: 'prune'; dest: string; set: string; keepFull?: number; keepDifferential?: number; keepIncremental?: number; dryRun: boolean; lockTimeout?: number; json: boolean };
 
-export const USAGE = `n8n-backup: back up folders (full, differential, incremental), list and restore backups.
+export const USAGE = `n8n-backup: back up folders (auto, full, differential, incremental), list, restore, verify and prune backups.
 
 Usage:
-  n8n-backup backup <source>... --dest <dir> [--type full|differential|incremental]
+  n8n-backup backup <source>... --dest <dir> [--type auto|full|differential|incremental]
+                    [--full-every-days N] [--differential-every-days N]
+                    [--skip-unchanged | --no-skip-unchanged] [--no-skip-empty]
+                    [--keep-full N] [--keep-differential N] [--keep-incremental N]
+                    [--format folder|tar.gz] [--compression-level 0-9]
                     [--exclude <glob>]... [--set <name>] [--compare-content]
-                    [--no-skip-empty] [--fail-on-file-errors] [--json]
+                    [--lock-timeout SECONDS] [--fail-on-file-errors] [--json]
   n8n-backup restore --dest <dir> --set <name> [--backup <id>|latest] --target <dir>
                     [--overwrite | --skip-existing] [--json]
-  n8n-backup list --dest <dir> [--set <name>] [--json]
+  n8n-backup list    --dest <dir> [--set <name>] [--json]
+  n8n-backup verify  --dest <dir> --set <name> [--backup <id>|latest|all] [--full] [--json]
+  n8n-backup prune   --dest <dir> --set <name> [--keep-full N] [--keep-differential N]
+                    [--keep-incremental N] [--dry-run] [--lock-timeout SECONDS] [--json]
   n8n-backup --help | --version
 
 Exit status: 0 all succeeded, 1 something failed, 2 usage error.`;
 
-const TYPES: readonly string[] = ['full', 'differential', 'incremental'];
+const OPTIONS = {
+  dest: { type: 'string' },
+  type: { type: 'string' },
+  exclude: { type: 'string', multiple: true },
+  set: { type: 'string' },
+  backup: { type: 'string' },
+  target: { type: 'string' },
+  overwrite: { type: 'boolean' },
+  'skip-existing': { type: 'boolean' },
+  'compare-content': { type: 'boolean' },
+  'no-skip-empty': { type: 'boolean' },
+  'skip-unchanged': { type: 'boolean' },
+  'no-skip-unchanged': { type: 'boolean' },
+  'full-every-days': { type: 'string' },
+  'differential-every-days': { type: 'string' },
+  'keep-full': { type: 'string' },
+  'keep-differential': { type: 'string' },
+  'keep-incremental': { type: 'string' },
+  format: { type: 'string' },
+  'compression-level': { type: 'string' },
+  'lock-timeout': { type: 'string' },
+  'fail-on-file-errors': { type: 'boolean' },
+  full: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  json: { type: 'boolean' },
+} as const;
 
-function required(value: string | undefined, flag: string): string {
-  if (value === undefined || value.trim() === '') throw new UsageError(`${flag} is required`);
+type Flag = keyof typeof OPTIONS;
+const KEEP: Flag[] = ['keep-full', 'keep-differential', 'keep-incremental'];
+
+/** Which flags each command accepts: anything else is a usage error, not silently ignored. */
+const ALLOWED: Record<'backup' | 'restore' | 'list' | 'verify' | 'prune', Flag[]> = {
+  backup: [
+    'dest', 'type', 'exclude', 'set', 'compare-content', 'no-skip-empty', 'skip-unchanged', 'no-skip-unchanged', 'full-every-days', 'differential-every-days',
+    ...KEEP, 'format', 'compression-level', 'lock-timeout', 'fail-on-file-errors', 'json',
+  ],
+  restore: ['dest', 'set', 'backup', 'target', 'overwrite', 'skip-existing', 'json'],
+  list: ['dest', 'set', 'json'],
+  verify: ['dest', 'set', 'backup', 'full', 'json'],
+  prune: ['dest', 'set', ...KEEP, 'dry-run', 'lock-timeout', 'json'],
+};
+
+const OPERATIONS: readonly string[] = ['auto', 'full', 'differential', 'incremental'];
+const FORMATS: readonly string[] = ['folder', 'tar.gz'];
+
+type Values = Partial<Record<Flag, string | boolean | string[]>>;
+
+function text(v: Values, flag: Flag): string | undefined {
+  const value = v[flag];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function required(v: Values, flag: Flag): string {
+  const value = text(v, flag);
+  if (value === undefined || value.trim() === '') throw new UsageError(`--${flag} is required`);
   return value;
 }
+
+function count(v: Values, flag: Flag, max: number): number | undefined {
+  const value = text(v, flag);
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) > max) throw new UsageError(`--${flag} takes a whole number from 0 to ${max} (got "${value}")`);
+  return Number(value);
+}
+
+function oneOf(v: Values, flag: Flag, allowed: readonly string[], fallback: string): string {
+  const value = text(v, flag) ?? fallback;
+  if (!allowed.includes(value)) throw new UsageError(`--${flag} must be ${allowed.join(', ')} (got "${value}")`);
+  return value;
+}
+
+function exclusive(v: Values, a: Flag, b: Flag): void {
+  if (v[a] === true && v[b] === true) throw new UsageError(`use either --${a} or --${b}, not both`);
+}
+
+const keeps = (v: Values): { keepFull?: number; keepDifferential?: number; keepIncremental?: number } => ({
+  keepFull: count(v, 'keep-full', 100_000),
+  keepDifferential: count(v, 'keep-differential', 100_000),
+  keepIncremental: count(v, 'keep-incremental', 100_000),
+});
 
 /** Parses argv (without node and script) into a command; throws UsageError on any mistake. */
 export function parseCommand(argv: string[]): Command {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') return { command: 'help' };
   if (command === '--version' || command === '-V') return { command: 'version' };
+  if (!(command in ALLOWED)) throw new UsageError(`unknown command "${command}"`);
+  const name = command as keyof typeof ALLOWED;
   let parsed;
   try {
-    parsed = parseArgs({
-      args: rest,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        dest: { type: 'string' },
-        type: { type: 'string', default: 'incremental' },
-        exclude: { type: 'string', multiple: true, default: [] },
-        set: { type: 'string' },
-        backup: { type: 'string', default: 'latest' },
-        target: { type: 'string' },
-        overwrite: { type: 'boolean', default: false },
-        'skip-existing': { type: 'boolean', default: false },
-        'compare-content': { type: 'boolean', default: false },
-        'no-skip-empty': { type: 'boolean', default: false },
-        'fail-on-file-errors': { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-      },
-    });
+    parsed = parseArgs({ args: rest, allowPositionals: true, strict: true, options: OPTIONS });
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
-  const v = parsed.values;
-  const positionals = parsed.positionals;
+  const v = parsed.values as Values;
+  const stray = (Object.keys(v) as Flag[]).find((flag) => !ALLOWED[name].includes(flag));
+  if (stray !== undefined) throw new UsageError(`--${stray} does not apply to ${name}`);
+  if (name !== 'backup' && parsed.positionals.length > 0) throw new UsageError(`unexpected argument "${parsed.positionals[0]}"`);
   const json = v.json === true;
-  switch (command) {
+  const lockTimeout = count(v, 'lock-timeout', 86_400);
+  switch (name) {
     case 'backup': {
-      if (positionals.length === 0) throw new UsageError('backup needs at least one source folder');
-      if (!TYPES.includes(v.type as string)) throw new UsageError(`--type must be full, differential or incremental (got "${String(v.type)}")`);
+      if (parsed.positionals.length === 0) throw new UsageError('backup needs at least one source folder');
+      exclusive(v, 'skip-unchanged', 'no-skip-unchanged');
       return {
-        command, sources: positionals, dest: required(v.dest, '--dest'), type: v.type as BackupType, exclude: v.exclude as string[], set: v.set,
-        compareContent: v['compare-content'] === true, skipEmpty: v['no-skip-empty'] !== true, failOnFileErrors: v['fail-on-file-errors'] === true, json,
+        command: name, sources: parsed.positionals, dest: required(v, 'dest'), type: oneOf(v, 'type', OPERATIONS, 'auto') as BackupOperation,
+        exclude: (v.exclude as string[] | undefined) ?? [], set: text(v, 'set'), compareContent: v['compare-content'] === true, skipEmpty: v['no-skip-empty'] !== true,
+        skipUnchanged: v['skip-unchanged'] === true ? true : v['no-skip-unchanged'] === true ? false : undefined,
+        fullEveryDays: count(v, 'full-every-days', 36_500), differentialEveryDays: count(v, 'differential-every-days', 36_500), ...keeps(v),
+        format: oneOf(v, 'format', FORMATS, 'folder') as StorageFormat, compressionLevel: count(v, 'compression-level', 9), lockTimeout,
+        failOnFileErrors: v['fail-on-file-errors'] === true, json,
       };
     }
     case 'restore': {
-      if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-      if (v.overwrite === true && v['skip-existing'] === true) throw new UsageError('use either --overwrite or --skip-existing, not both');
+      exclusive(v, 'overwrite', 'skip-existing');
       const overwrite: OverwritePolicy = v.overwrite === true ? 'overwrite' : v['skip-existing'] === true ? 'skip' : 'fail';
-      return { command, dest: required(v.dest, '--dest'), set: required(v.set, '--set'), backup: v.backup as string, target: required(v.target, '--target'), overwrite, json };
+      return { command: name, dest: required(v, 'dest'), set: required(v, 'set'), backup: text(v, 'backup') ?? 'latest', target: required(v, 'target'), overwrite, json };
     }
     case 'list':
-      if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-      return { command, dest: required(v.dest, '--dest'), set: v.set, json };
-    default:
-      throw new UsageError(`unknown command "${command}"`);
+      return { command: name, dest: required(v, 'dest'), set: text(v, 'set'), json };
+    case 'verify':
+      return { command: name, dest: required(v, 'dest'), set: required(v, 'set'), backup: text(v, 'backup') ?? 'all', full: v.full === true, json };
+    case 'prune':
+      return { command: name, dest: required(v, 'dest'), set: required(v, 'set'), ...keeps(v), dryRun: v['dry-run'] === true, lockTimeout, json };
   }
 }

@@ -1,33 +1,41 @@
-import { BackupError, listDestination, restoreBackup, runBackup } from '../nodes/Backup/engine';
+import { BackupError, listDestination, pruneSet, restoreBackup, runBackup, verifyBackups } from '../nodes/Backup/engine';
 import type { Command } from './args';
 import { parseCommand, UsageError, USAGE } from './args';
-import { printBackups, printFailure, printList, printRestore } from './print';
-
-interface Io {
-  out: (text: string) => void;
-  err: (text: string) => void;
-}
+import type { Io } from './print';
+import { printBackups, printFailure, printList, printPrune, printRestore, printVerify } from './print';
 
 async function execute(cmd: Exclude<Command, { command: 'help' | 'version' }>, io: Io, signal: AbortSignal): Promise<number> {
   switch (cmd.command) {
     case 'backup': {
       const outcomes = await runBackup({
-        sources: cmd.sources, destination: cmd.dest, type: cmd.type, exclude: cmd.exclude, setName: cmd.set,
-        compareContent: cmd.compareContent, skipEmptySource: cmd.skipEmpty, signal,
+        sources: cmd.sources, destination: cmd.dest, type: cmd.type, exclude: cmd.exclude, setName: cmd.set, compareContent: cmd.compareContent,
+        skipEmptySource: cmd.skipEmpty, skipUnchanged: cmd.skipUnchanged, fullEveryDays: cmd.fullEveryDays, differentialEveryDays: cmd.differentialEveryDays,
+        keepFull: cmd.keepFull, keepDifferential: cmd.keepDifferential, keepIncremental: cmd.keepIncremental, format: cmd.format,
+        compressionLevel: cmd.compressionLevel, lockTimeoutSeconds: cmd.lockTimeout, signal,
       });
-      printBackups(outcomes, cmd.json, io);
-      const failed = outcomes.some((o) => !o.ok || (cmd.failOnFileErrors && o.report.errorCount > 0));
-      return failed ? 1 : 0;
+      return printBackups(outcomes, cmd.json, cmd.failOnFileErrors, io);
     }
-    case 'restore': {
-      const report = await restoreBackup({ destination: cmd.dest, setName: cmd.set, backupId: cmd.backup, target: cmd.target, overwrite: cmd.overwrite, signal });
-      printRestore(report, cmd.json, io);
-      return report.errorCount > 0 ? 1 : 0;
-    }
-    case 'list': {
+    case 'restore':
+      return printRestore(
+        await restoreBackup({ destination: cmd.dest, setName: cmd.set, backupId: cmd.backup, target: cmd.target, overwrite: cmd.overwrite, signal }),
+        cmd.json,
+        io,
+      );
+    case 'list':
       printList(await listDestination(cmd.dest, cmd.set), cmd.json, io);
       return 0;
-    }
+    case 'verify':
+      return printVerify(await verifyBackups({ destination: cmd.dest, setName: cmd.set, backupId: cmd.backup, full: cmd.full, signal }), cmd.json, io);
+    case 'prune':
+      printPrune(
+        await pruneSet({
+          destination: cmd.dest, setName: cmd.set, keepFull: cmd.keepFull, keepDifferential: cmd.keepDifferential, keepIncremental: cmd.keepIncremental,
+          dryRun: cmd.dryRun, lockTimeoutSeconds: cmd.lockTimeout, signal,
+        }),
+        cmd.json,
+        io,
+      );
+      return 0;
   }
 }
 
@@ -38,7 +46,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal, version:
     cmd = parseCommand(argv);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    io.err(`n8n-backup: ${error.message}\nRun "n8n-backup --help" for usage.`);
+    io.err(`n8n-backup: ${error.message} (see n8n-backup --help)`);
     return 2;
   }
   if (cmd.command === 'help') {
@@ -53,7 +61,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal, version:
     return await execute(cmd, io, signal);
   } catch (error) {
     const fatal = error instanceof BackupError ? error : new BackupError('IO_ERROR', error instanceof Error ? error.message : String(error));
-    printFailure(fatal, 'json' in cmd && cmd.json, io);
+    printFailure(fatal, cmd.json, io);
     return 1;
   }
 }

@@ -1,6 +1,6 @@
-import type { BackupError, ListedBackup, RestoreReport, SourceOutcome } from '../nodes/Backup/engine';
+import type { BackupError, ListedBackup, PruneOutcome, RestoreReport, SourceOutcome, VerifyReport } from '../nodes/Backup/engine';
 
-interface Io {
+export interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
 }
@@ -19,32 +19,74 @@ function errorLine(error: BackupError): string {
   return `n8n-backup: ${error.message}${error.hint === undefined ? '' : ` ${error.hint}`} [${error.code}]`;
 }
 
-export function printBackups(outcomes: SourceOutcome[], json: boolean, io: Io): void {
-  if (json) {
-    io.out(JSON.stringify(outcomes.map((o) => (o.ok ? o.report : failureItem(o.error, o.source))), null, 2));
-  } else {
-    for (const o of outcomes) {
-      if (!o.ok) continue;
-      io.out(o.report.summary);
-      for (const p of o.report.errors.slice(0, 10)) io.out(`  ${p.path}: ${p.message} [${p.code}]`);
-      if (o.report.errorCount > 10) io.out(`  ... and ${o.report.errorCount - 10} more (use --json for the list)`);
+const json = (value: unknown): string => JSON.stringify(value, null, 2);
+
+function printProblems(problems: { path: string; code: string; message: string }[], total: number, io: Io): void {
+  for (const p of problems.slice(0, 10)) io.out(`  ${p.path}: ${p.message} [${p.code}]`);
+  if (total > 10) io.out(`  ... and ${total - 10} more (use --json for the list)`);
+}
+
+/** Prints backup results; returns the exit status (1 when a source failed, or file errors with --fail-on-file-errors). */
+export function printBackups(outcomes: SourceOutcome[], asJson: boolean, failOnFileErrors: boolean, io: Io): number {
+  if (asJson) io.out(json(outcomes.map((o) => (o.ok ? o.report : failureItem(o.error, o.source)))));
+  let status = 0;
+  for (const o of outcomes) {
+    if (!o.ok) {
+      io.err(errorLine(o.error));
+      status = 1;
+      continue;
+    }
+    const r = o.report;
+    if (!asJson) {
+      io.out(r.summary);
+      if (r.removedPartials.length > 0) io.out(`  removed ${r.removedPartials.length} unfinished backup folder(s) left by an interrupted run: ${r.removedPartials.join(', ')}`);
+      if (r.retention.removed.length > 0) io.out(`  retention removed: ${r.retention.removed.join(', ')}`);
+      printProblems(r.errors, r.errorCount, io);
+    }
+    if (failOnFileErrors && r.errorCount > 0) {
+      io.err(`n8n-backup: ${r.errorCount} file(s) of ${r.source} could not be backed up (see errors); failing because of --fail-on-file-errors [FILE_ERRORS]`);
+      status = 1;
     }
   }
-  for (const o of outcomes) if (!o.ok) io.err(errorLine(o.error));
+  return status;
 }
 
-export function printRestore(report: RestoreReport, json: boolean, io: Io): void {
-  if (json) {
-    io.out(JSON.stringify([report], null, 2));
+export function printRestore(report: RestoreReport, asJson: boolean, io: Io): number {
+  if (asJson) io.out(json([report]));
+  else {
+    io.out(report.summary);
+    printProblems(report.errors, report.errorCount, io);
+  }
+  if (report.errorCount === 0) return 0;
+  io.err(`n8n-backup: the restore of ${report.backupId} is incomplete: ${report.errorCount} file(s) damaged or missing in the backup (see errors) [RESTORE_INCOMPLETE]`);
+  return 1;
+}
+
+export function printVerify(report: VerifyReport, asJson: boolean, io: Io): number {
+  if (asJson) io.out(json([report]));
+  else {
+    io.out(report.summary);
+    for (const p of report.problems.slice(0, 20)) io.out(`  ${p.backupId} ${p.path}: ${p.message} [${p.code}]`);
+  }
+  if (report.ok) return 0;
+  io.err(`n8n-backup: verification of set ${report.set} found ${report.problemCount} problem(s) [VERIFY_FAILED]`);
+  return 1;
+}
+
+export function printPrune(outcome: PruneOutcome & { set: string }, asJson: boolean, io: Io): void {
+  if (asJson) {
+    io.out(json([{ set: outcome.set, dryRun: outcome.dryRun, removed: outcome.remove, kept: outcome.keep, keptReferenced: outcome.keptReferenced, reasons: outcome.reasons }]));
     return;
   }
-  io.out(report.summary);
-  for (const p of report.errors.slice(0, 10)) io.out(`  ${p.path}: ${p.message} [${p.code}]`);
+  const verb = outcome.dryRun ? 'would remove' : 'removed';
+  io.out(`Prune of set ${outcome.set}: ${verb} ${outcome.remove.length} backup(s), kept ${outcome.keep.length}.`);
+  for (const id of outcome.remove) io.out(`  ${verb} ${id}`);
+  for (const id of outcome.keep) io.out(`  kept ${id}: ${outcome.reasons[id]}`);
 }
 
-export function printList(backups: ListedBackup[], json: boolean, io: Io): void {
-  if (json) {
-    io.out(JSON.stringify(backups, null, 2));
+export function printList(backups: ListedBackup[], asJson: boolean, io: Io): void {
+  if (asJson) {
+    io.out(json(backups));
     return;
   }
   if (backups.length === 0) {
@@ -52,14 +94,14 @@ export function printList(backups: ListedBackup[], json: boolean, io: Io): void 
     return;
   }
   const rows = backups.map((b) => [
-    b.set, b.backupId, b.type, b.startedAt, b.parent ?? '-', String(b.files.scanned), String(b.files.stored), b.sizes.stored, b.complete ? 'yes' : 'NO',
+    b.set, b.backupId, b.type, b.storage, b.startedAt, b.parent ?? '-', String(b.files.scanned), String(b.files.stored), b.sizes.stored, b.complete ? 'yes' : 'NO',
   ]);
-  const head = ['SET', 'BACKUP', 'TYPE', 'STARTED', 'PARENT', 'ENTRIES', 'STORED', 'SIZE', 'COMPLETE'];
+  const head = ['SET', 'BACKUP', 'TYPE', 'FORMAT', 'STARTED', 'PARENT', 'ENTRIES', 'STORED', 'SIZE', 'COMPLETE'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   for (const row of [head, ...rows]) io.out(row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd());
 }
 
-export function printFailure(error: BackupError, json: boolean, io: Io): void {
-  if (json) io.out(JSON.stringify([failureItem(error)], null, 2));
+export function printFailure(error: BackupError, asJson: boolean, io: Io): void {
+  if (asJson) io.out(json([failureItem(error)]));
   io.err(errorLine(error));
 }

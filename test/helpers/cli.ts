@@ -153,7 +153,7 @@ export function stderrProblems(stderr: string): string[] {
 
 export const BACKUP_ITEM_KEYS = [
   'source', 'set', 'destination', 'operation', 'type', 'backupId', 'skipped', 'skipReason', 'decision', 'startedAt', 'finishedAt', 'durationMs',
-  'files', 'bytes', 'sizes', 'retention', 'errors', 'errorCount', 'summary',
+  'files', 'bytes', 'sizes', 'retention', 'removedPartials', 'errors', 'errorCount', 'summary',
 ] as const;
 const FILE_KEYS = ['scanned', 'added', 'changed', 'deleted', 'unchanged', 'stored'] as const;
 const BYTE_KEYS = ['scanned', 'stored', 'written', 'destinationTotal'] as const;
@@ -175,7 +175,7 @@ export interface BackupItem {
   source: string;
   set: string;
   destination: string;
-  operation: BackupType;
+  operation: BackupType | 'auto';
   type: BackupType | null;
   backupId: string | null;
   skipped: boolean;
@@ -188,6 +188,7 @@ export interface BackupItem {
   bytes: { scanned: number; stored: number; written: number; destinationTotal: number };
   sizes: { scanned: string; stored: string; written: string; destinationTotal: string };
   retention: { removed: string[]; keptReferenced: string[] };
+  removedPartials: string[];
   errors: { path: string; code: string; message: string }[];
   errorCount: number;
   summary: string;
@@ -227,7 +228,7 @@ export function backupItemProblems(value: JsonObject): string[] {
   for (const key of ['source', 'set', 'destination', 'decision', 'summary'] as const) {
     if (typeof value[key] !== 'string' || value[key] === '') p.push(`${key} is not a non-empty string: ${JSON.stringify(value[key])}`);
   }
-  if (!TYPES.includes(value.operation as string)) p.push(`operation is ${JSON.stringify(value.operation)}`);
+  if (![...TYPES, 'auto'].includes(value.operation as string)) p.push(`operation is ${JSON.stringify(value.operation)}`);
   if (value.type !== null && !TYPES.includes(value.type as string)) p.push(`type is ${JSON.stringify(value.type)}`);
   if (typeof value.skipped !== 'boolean') p.push(`skipped is ${JSON.stringify(value.skipped)}`);
   if (value.skipped === true) {
@@ -267,6 +268,7 @@ export function backupItemProblems(value: JsonObject): string[] {
       if (!Array.isArray(list) || list.some((id) => typeof id !== 'string')) p.push(`retention.${k} is not a list of ids`);
     }
   }
+  if (!Array.isArray(value.removedPartials) || value.removedPartials.some((id) => typeof id !== 'string')) p.push('removedPartials is not a list of ids');
   if (!Array.isArray(value.errors)) p.push('errors is not an array');
   else {
     value.errors.forEach((e: unknown, i) => {

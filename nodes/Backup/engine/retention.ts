@@ -18,12 +18,6 @@ export interface RetentionResult {
   reasons: Record<string, string>;
 }
 
-export const KEEP_ALL: RetentionPolicy = { keepFull: 0, keepDifferential: 0, keepIncremental: 0 };
-
-export function isKeepAll(policy: RetentionPolicy): boolean {
-  return policy.keepFull === 0 && policy.keepDifferential === 0 && policy.keepIncremental === 0;
-}
-
 /** Backups whose data a backup's manifest points into (recorded at backup time; else its parent chain). */
 function referencesOf(backup: BackupSummary, byId: Map<string, BackupSummary>): string[] {
   if (backup.references !== undefined) return backup.references;

@@ -1,13 +1,19 @@
 import * as path from 'node:path';
 import { BackupError } from './errors';
-import type { BackupType, Progress } from './types';
+import type { RetentionPolicy } from './retention';
+import type { BackupOperation, Progress, StorageFormat } from './types';
 
 /** Public options of a backup run (CLI flags and node parameters map onto these). */
 export interface BackupOptions {
   /** Folders to back up; each becomes its own set in the destination. */
   sources: string[];
   destination: string;
-  type: BackupType;
+  /** full, differential, incremental, or auto (the rules below decide). */
+  type: BackupOperation;
+  /** auto: a new full when the newest full is this many days old (0 = only when there is none). Default 7. */
+  fullEveryDays?: number;
+  /** auto: a differential when the newest full/differential is this many days old (0 = never). Default 0. */
+  differentialEveryDays?: number;
   /** Globs of paths to leave out, relative to the source; a glob without `/` matches a name at any depth. */
   exclude?: string[];
   /** Set name instead of `<basename>-<hash of path>`; only with a single source. */
@@ -16,8 +22,18 @@ export interface BackupOptions {
   compareContent?: boolean;
   /** Skip a source with nothing in it (no backup written). Default true. */
   skipEmptySource?: boolean;
-  /** Skip writing a backup when nothing changed since the one compared with. Default false. */
+  /** Write no backup when nothing changed since the one compared with. Default: true for auto, false otherwise. */
   skipUnchanged?: boolean;
+  /** Retention after a successful backup, per type; 0 = keep all. Default 0 (keep all). */
+  keepFull?: number;
+  keepDifferential?: number;
+  keepIncremental?: number;
+  /** `folder` (default) or `tar.gz`. */
+  format?: StorageFormat;
+  /** gzip level for tar.gz, 0-9. Default 6. */
+  compressionLevel?: number;
+  /** How long to wait for another run holding the set's lock. Default 60 s. */
+  lockTimeoutSeconds?: number;
   /** Files copied at once. Default 16. */
   concurrency?: number;
   signal?: AbortSignal;
@@ -30,44 +46,72 @@ export interface BackupOptions {
 export interface BackupSettings {
   sources: string[];
   destination: string;
-  type: BackupType;
+  type: BackupOperation;
+  fullEveryDays: number;
+  differentialEveryDays: number;
   exclude: string[];
   setName: string | undefined;
   compareContent: boolean;
   skipEmptySource: boolean;
   skipUnchanged: boolean;
+  retention: RetentionPolicy;
+  format: StorageFormat;
+  compressionLevel: number;
+  lockTimeoutMs: number;
   concurrency: number;
   signal: AbortSignal | undefined;
   onProgress: (progress: Progress) => void;
   now: () => Date;
 }
 
-const TYPES: readonly BackupType[] = ['full', 'differential', 'incremental'];
+const OPERATIONS: readonly BackupOperation[] = ['auto', 'full', 'differential', 'incremental'];
+const FORMATS: readonly StorageFormat[] = ['folder', 'tar.gz'];
 
-function invalid(message: string): BackupError {
+export function invalidOption(message: string): BackupError {
   return new BackupError('INVALID_OPTION', message);
+}
+
+/** A whole number in [min, max], or the default when not given. */
+export function wholeNumber(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < min || v > max) throw invalidOption(`${name} must be a whole number from ${min} to ${max} (got ${String(value)}).`);
+  return v;
+}
+
+export function toRetentionPolicy(o: { keepFull?: number; keepDifferential?: number; keepIncremental?: number }): RetentionPolicy {
+  return {
+    keepFull: wholeNumber('keepFull', o.keepFull, 0, 0, 100_000),
+    keepDifferential: wholeNumber('keepDifferential', o.keepDifferential, 0, 0, 100_000),
+    keepIncremental: wholeNumber('keepIncremental', o.keepIncremental, 0, 0, 100_000),
+  };
 }
 
 export function toBackupSettings(options: BackupOptions): BackupSettings {
   const sources = options.sources.map((s) => s.trim()).filter((s) => s.length > 0);
-  if (sources.length === 0) throw invalid('No source folder given.');
-  if (options.destination.trim() === '') throw invalid('No destination folder given.');
-  if (!TYPES.includes(options.type)) throw invalid(`Unknown backup type "${String(options.type)}"; use full, differential or incremental.`);
+  if (sources.length === 0) throw invalidOption('No source folder given.');
+  if (options.destination.trim() === '') throw invalidOption('No destination folder given.');
+  if (!OPERATIONS.includes(options.type)) throw invalidOption(`Unknown backup type "${String(options.type)}"; use auto, full, differential or incremental.`);
+  const format = options.format ?? 'folder';
+  if (!FORMATS.includes(format)) throw invalidOption(`Unknown format "${String(format)}"; use folder or tar.gz.`);
   if (options.setName !== undefined && options.setName !== '' && sources.length > 1) {
-    throw invalid('A set name can only be given with a single source: each source is its own set.');
+    throw invalidOption('A set name can only be given with a single source: each source is its own set.');
   }
-  const concurrency = options.concurrency ?? 16;
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw invalid('Concurrency must be a whole number from 1 to 256.');
   return {
     sources: sources.map((s) => path.resolve(s)),
     destination: path.resolve(options.destination),
     type: options.type,
+    fullEveryDays: wholeNumber('fullEveryDays', options.fullEveryDays, 7, 0, 36_500),
+    differentialEveryDays: wholeNumber('differentialEveryDays', options.differentialEveryDays, 0, 0, 36_500),
     exclude: (options.exclude ?? []).map((g) => g.trim()).filter((g) => g.length > 0),
     setName: options.setName === '' ? undefined : options.setName,
     compareContent: options.compareContent ?? false,
     skipEmptySource: options.skipEmptySource ?? true,
-    skipUnchanged: options.skipUnchanged ?? false,
-    concurrency,
+    skipUnchanged: options.skipUnchanged ?? options.type === 'auto',
+    retention: toRetentionPolicy(options),
+    format,
+    compressionLevel: wholeNumber('compressionLevel', options.compressionLevel, 6, 0, 9),
+    lockTimeoutMs: wholeNumber('lockTimeoutSeconds', options.lockTimeoutSeconds, 60, 0, 86_400) * 1000,
+    concurrency: wholeNumber('concurrency', options.concurrency, 16, 1, 256),
     signal: options.signal,
     onProgress: options.onProgress ?? (() => undefined),
     now: options.now ?? (() => new Date()),

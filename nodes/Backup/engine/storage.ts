@@ -4,6 +4,8 @@ import * as path from 'node:path';
 import type { CopiedFile } from './copy';
 import { copyFileHashed } from './copy';
 import { BackupError, errorMessage } from './errors';
+import { TarGzSink } from './targz';
+import type { StorageFormat } from './types';
 
 export const DATA_DIR = 'data';
 
@@ -55,4 +57,10 @@ export class FolderSink implements DataSink {
     }
     this.madeDirs.add(dir);
   }
+}
+
+/** Opens the sink for a storage format inside a partial backup folder. */
+export async function openSink(format: StorageFormat, backupDir: string, compressionLevel: number): Promise<DataSink> {
+  if (format === 'tar.gz') return TarGzSink.create(backupDir, compressionLevel);
+  return FolderSink.create(backupDir);
 }

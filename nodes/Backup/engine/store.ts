@@ -79,7 +79,11 @@ async function copyChanged(ctx: StoreContext, entry: ScanEntry, base: ManifestEn
 
 /** Decides and stores one path of the merged walk. Throws only for problems that abort the run. */
 export async function storeEntry(ctx: StoreContext, pair: WalkPair): Promise<EntryOutcome> {
-  if (ctx.signal?.aborted === true) throw new BackupError('CANCELLED', 'The backup was cancelled; its partial folder was removed.');
+  if (ctx.signal?.aborted === true) {
+    // The reason is a BackupError when the set's lock was lost; otherwise the user cancelled.
+    const reason: unknown = ctx.signal.reason;
+    throw reason instanceof BackupError ? reason : new BackupError('CANCELLED', 'The backup was cancelled; its partial folder was removed.');
+  }
   const { current, previous } = pair;
   if (current === undefined) {
     if (pair.carried === true) return { entry: previous, counted: 'unchanged', stored: false, storedBytes: 0, scannedBytes: previous?.size ?? 0 };

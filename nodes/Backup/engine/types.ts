@@ -7,7 +7,7 @@ export type BackupType = 'full' | 'differential' | 'incremental';
 /** What was asked for: a type, or `auto` (the rules decide). */
 export type BackupOperation = BackupType | 'auto';
 export type EntryKind = 'file' | 'dir' | 'symlink';
-export type StorageFormat = 'folder';
+export type StorageFormat = 'folder' | 'tar.gz';
 
 export const MANIFEST_MAGIC = 'n8n-backup';
 export const FORMAT_VERSION = 1;
@@ -138,6 +138,8 @@ export interface BackupReport {
   bytes: ByteCounts & { destinationTotal: number };
   sizes: HumanSizes;
   retention: { removed: string[]; keptReferenced: string[] };
+  /** Ids of `.partial-*` folders left by an interrupted run and removed before this one. */
+  removedPartials: string[];
   errors: FileProblem[];
   errorCount: number;
   summary: string;

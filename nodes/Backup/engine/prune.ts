@@ -1,0 +1,50 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { listBackups, setDirectory } from './catalog';
+import { BackupError } from './errors';
+import type { RetentionPolicy, RetentionResult } from './retention';
+import { applyRetention } from './retention';
+import { lockSet } from './lock';
+import { toRetentionPolicy, wholeNumber } from './settings';
+
+export interface PruneOutcome extends RetentionResult {
+  dryRun: boolean;
+}
+
+/**
+ * Applies retention to a set whose lock the caller holds: deletes newest first, so an interruption
+ * never leaves a kept backup pointing into a deleted one.
+ */
+export async function pruneLocked(setDir: string, policy: RetentionPolicy, dryRun: boolean): Promise<PruneOutcome> {
+  const result = applyRetention(await listBackups(setDir), policy);
+  if (!dryRun) {
+    for (const id of result.remove) await fsp.rm(path.join(setDir, id), { recursive: true, force: true });
+  }
+  return { ...result, dryRun };
+}
+
+export interface PruneOptions {
+  destination: string;
+  setName: string;
+  keepFull?: number;
+  keepDifferential?: number;
+  keepIncremental?: number;
+  dryRun?: boolean;
+  lockTimeoutSeconds?: number;
+  signal?: AbortSignal;
+}
+
+/** Standalone prune (retention alone), under the set's lock. */
+export async function pruneSet(options: PruneOptions): Promise<PruneOutcome & { set: string }> {
+  const setDir = setDirectory(path.resolve(options.destination), options.setName);
+  if ((await listBackups(setDir)).length === 0) {
+    throw new BackupError('SET_NOT_FOUND', `There is no backup set "${options.setName}" in ${options.destination}.`, { hint: 'Run `n8n-backup list --dest <destination>` to see the set names.' });
+  }
+  const policy = toRetentionPolicy(options);
+  const lock = await lockSet(setDir, 'prune', wholeNumber('lockTimeoutSeconds', options.lockTimeoutSeconds, 60, 0, 86_400) * 1000, options.signal);
+  try {
+    return { set: options.setName, ...(await pruneLocked(setDir, policy, options.dryRun ?? false)) };
+  } finally {
+    await lock.release();
+  }
+}

@@ -1,0 +1,157 @@
+import { createHash } from 'node:crypto';
+import { constants as C, promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { findBackup, isBackupId, listBackups, setDirectory } from './catalog';
+import { BackupError, errnoCode, errorMessage } from './errors';
+import { humanBytes, humanDuration } from './format';
+import { MANIFEST_FILE, ManifestReader } from './manifest';
+import { DATA_DIR } from './storage';
+import type { BackupSummary, ManifestEntry } from './types';
+import { MAX_RECORDED_ERRORS } from './types';
+
+export interface VerifyOptions {
+  destination: string;
+  setName: string;
+  /** `all` (default): every backup checks its own stored files; an id or `latest`: every file that backup needs. */
+  backupId?: string;
+  /** Re-read every stored byte and compare hashes; otherwise presence and size only. */
+  full?: boolean;
+  signal?: AbortSignal;
+}
+
+export type VerifyProblemCode = 'MISSING' | 'TRUNCATED' | 'CORRUPT' | 'UNREADABLE' | 'MANIFEST_CORRUPT' | 'INCOMPLETE' | 'MISSING_REFERENCE';
+
+export interface VerifyProblem {
+  backupId: string;
+  path: string;
+  code: VerifyProblemCode;
+  message: string;
+}
+
+export interface VerifyReport {
+  set: string;
+  mode: 'quick' | 'full';
+  checked: string[];
+  ok: boolean;
+  filesChecked: number;
+  bytesChecked: number;
+  problems: VerifyProblem[];
+  problemCount: number;
+  durationMs: number;
+  summary: string;
+}
+
+async function hashStored(file: string): Promise<{ size: number; hash: string }> {
+  const handle = await fsp.open(file, C.O_RDONLY | C.O_NOFOLLOW);
+  try {
+    const hash = createHash('sha256');
+    const buffer = Buffer.allocUnsafe(1 << 20);
+    let size = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, size);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+      size += bytesRead;
+    }
+    return { size, hash: hash.digest('hex') };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Checks one stored file against its manifest entry; returns the problem, if any. */
+async function checkStoredFile(setDir: string, entry: ManifestEntry, full: boolean): Promise<Omit<VerifyProblem, 'backupId'> | undefined> {
+  const holder = entry.in as string;
+  if (!isBackupId(holder)) return { path: entry.path, code: 'CORRUPT', message: `manifest names an invalid location "${holder}"` };
+  const file = path.join(setDir, holder, DATA_DIR, entry.path);
+  try {
+    if (!full) {
+      const stats = await fsp.lstat(file);
+      if (!stats.isFile()) return { path: entry.path, code: 'CORRUPT', message: `stored copy in ${holder} is not a regular file` };
+      if (stats.size !== entry.size) return { path: entry.path, code: 'TRUNCATED', message: `stored copy in ${holder} has ${stats.size} bytes, manifest says ${entry.size ?? 0}` };
+      return undefined;
+    }
+    const seen = await hashStored(file);
+    if (seen.size !== entry.size) return { path: entry.path, code: 'TRUNCATED', message: `stored copy in ${holder} has ${seen.size} bytes, manifest says ${entry.size ?? 0}` };
+    if (seen.hash !== entry.hash) return { path: entry.path, code: 'CORRUPT', message: `stored copy in ${holder} does not match its sha256` };
+    return undefined;
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return { path: entry.path, code: 'MISSING', message: `stored copy in ${holder} is missing` };
+    return { path: entry.path, code: 'UNREADABLE', message: errorMessage(error) };
+  }
+}
+
+/**
+ * Verifies backups of a set: every manifest complete and well-formed, every stored file present
+ * with the right size (quick) or the right sha256 (full), every referenced backup present.
+ */
+export async function verifyBackups(options: VerifyOptions): Promise<VerifyReport> {
+  const started = Date.now();
+  const full = options.full ?? false;
+  const which = options.backupId ?? 'all';
+  const destination = path.resolve(options.destination);
+  const setDir = setDirectory(destination, options.setName);
+  const all = await listBackups(setDir);
+  if (all.length === 0) throw new BackupError('SET_NOT_FOUND', `There is no backup set "${options.setName}" in ${destination}.`);
+  let targets: BackupSummary[] = all;
+  if (which === 'latest') targets = [(await findBackup(destination, options.setName, which)).summary];
+  else if (which !== 'all') {
+    const named = all.find((b) => b.backupId === which);
+    if (named === undefined) throw new BackupError('BACKUP_NOT_FOUND', `Set "${options.setName}" has no backup ${which}.`, { hint: 'Use `all`, `latest` or an id that `list` shows.' });
+    targets = [named];
+  }
+  const present = new Set(all.filter((b) => b.complete).map((b) => b.backupId));
+  const report: VerifyReport = {
+    set: options.setName, mode: full ? 'full' : 'quick', checked: [], ok: true, filesChecked: 0, bytesChecked: 0, problems: [], problemCount: 0, durationMs: 0, summary: '',
+  };
+  const problem = (p: VerifyProblem): void => {
+    report.problemCount++;
+    if (report.problems.length < MAX_RECORDED_ERRORS) report.problems.push(p);
+  };
+
+  for (const target of targets) {
+    const id = target.backupId;
+    report.checked.push(id);
+    if (!target.complete) {
+      problem({ backupId: id, path: MANIFEST_FILE, code: 'INCOMPLETE', message: 'the manifest is missing, damaged or has no trailer: this backup cannot be restored' });
+      continue;
+    }
+    // With `all`, each backup checks the bytes it holds; a single backup checks everything it needs.
+    const mine = (e: ManifestEntry): boolean => which !== 'all' || e.in === id;
+    let reader: ManifestReader | undefined;
+    try {
+      reader = await ManifestReader.open(path.join(setDir, id, MANIFEST_FILE));
+      const missingRefs = new Set<string>();
+      for await (const entry of reader.entries()) {
+        if (options.signal?.aborted === true) throw new BackupError('CANCELLED', 'Verification was cancelled.');
+        if (entry.kind !== 'file') continue;
+        const holder = entry.in as string;
+        if (holder !== id && !present.has(holder)) {
+          if (!missingRefs.has(holder)) problem({ backupId: id, path: entry.path, code: 'MISSING_REFERENCE', message: `needs backup ${holder}, which is missing or damaged` });
+          missingRefs.add(holder);
+          continue;
+        }
+        if (!mine(entry)) continue;
+        const found = await checkStoredFile(setDir, entry, full);
+        report.filesChecked++;
+        report.bytesChecked += entry.size ?? 0;
+        if (found !== undefined) problem({ backupId: id, ...found });
+      }
+    } catch (error) {
+      if (error instanceof BackupError && error.code === 'CANCELLED') throw error;
+      problem({ backupId: id, path: MANIFEST_FILE, code: 'MANIFEST_CORRUPT', message: errorMessage(error) });
+    } finally {
+      await reader?.close();
+    }
+  }
+  report.ok = report.problemCount === 0;
+  report.durationMs = Date.now() - started;
+  const scope = `${report.checked.length} backup${report.checked.length === 1 ? '' : 's'} of set ${options.setName}`;
+  report.summary = report.ok
+    ? `Verified (${report.mode}) ${scope}: ${report.filesChecked} stored files, ${humanBytes(report.bytesChecked)}, all intact (${humanDuration(report.durationMs)}).`
+    : `Verification (${report.mode}) of ${scope} found ${report.problemCount} problem${report.problemCount === 1 ? '' : 's'}: ${report.problems
+        .slice(0, 3)
+        .map((p) => `${p.backupId} ${p.path} ${p.code.toLowerCase()}`)
+        .join('; ')}${report.problemCount > 3 ? '; ...' : ''}.`;
+  return report;
+}

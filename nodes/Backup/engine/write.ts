@@ -1,0 +1,137 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { PARTIAL_PREFIX, writeSummary } from './catalog';
+import { mergeWalk, RACY_WINDOW_MS } from './compare';
+import { orderedMap } from './concurrency';
+import { BackupError, errorMessage, isDestinationFatal } from './errors';
+import { MANIFEST_FILE, ManifestReader, ManifestWriter } from './manifest';
+import type { BackupPlan } from './plan';
+import { compileExcludes, scanTree } from './scan';
+import type { BackupSettings } from './settings';
+import type { DataSink } from './storage';
+import { openSink } from './storage';
+import type { StoreContext } from './store';
+import { storeEntry } from './store';
+import type { BackupSummary, FileCounts, FileProblem, ManifestEntry, ManifestHeader } from './types';
+import { emptyFileCounts, FORMAT_VERSION, HASH_ALGORITHM, MANIFEST_MAGIC, MAX_RECORDED_ERRORS } from './types';
+
+/** What one run found, whether or not it was kept. */
+export interface Tally {
+  files: FileCounts;
+  scannedBytes: number;
+  storedBytes: number;
+  errors: FileProblem[];
+  errorCount: number;
+  entries: number;
+  references: Set<string>;
+}
+
+export type WriteResult = { written: true; summary: BackupSummary; tally: Tally } | { written: false; tally: Tally };
+
+export interface WriteJob {
+  settings: BackupSettings;
+  source: string;
+  realSource: string;
+  set: string;
+  setDir: string;
+  backupId: string;
+  plan: BackupPlan;
+  startedAt: Date;
+  signal: AbortSignal | undefined;
+}
+
+const PROGRESS_EVERY = 1000;
+
+function record(tally: Tally, problem: FileProblem | undefined): void {
+  if (problem === undefined) return;
+  tally.errorCount++;
+  if (tally.errors.length < MAX_RECORDED_ERRORS) tally.errors.push(problem);
+}
+
+async function* noEntries(): AsyncGenerator<ManifestEntry> {}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fsp.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Writes one backup: scan -> decide -> store -> record, in `.partial-<id>`, then renames it to
+ * `<id>` (the commit point). Returns written: false, leaving nothing, when skipUnchanged finds no
+ * change. On any error the partial folder is removed before the error is raised.
+ */
+export async function writeBackup(job: WriteJob): Promise<WriteResult> {
+  const { settings, plan, backupId, setDir } = job;
+  const partial = path.join(setDir, `${PARTIAL_PREFIX}${backupId}`);
+  const header: ManifestHeader = {
+    manifest: MANIFEST_MAGIC, version: FORMAT_VERSION, id: backupId, type: plan.type, base: plan.base, parent: plan.parent,
+    source: job.source, set: job.set, storage: settings.format, hash: HASH_ALGORITHM, startedAt: job.startedAt.toISOString(), exclude: settings.exclude,
+  };
+  const tally: Tally = { files: emptyFileCounts(), scannedBytes: 0, storedBytes: 0, errors: [], errorCount: 0, entries: 0, references: new Set() };
+  let writer: ManifestWriter | undefined;
+  let sink: DataSink | undefined;
+  let previous: ManifestReader | undefined;
+  try {
+    await fsp.mkdir(partial);
+    sink = await openSink(settings.format, partial, settings.compressionLevel);
+    previous = plan.parent === null ? undefined : await ManifestReader.open(path.join(setDir, plan.parent, MANIFEST_FILE));
+    const ctx: StoreContext = {
+      sourceRoot: job.realSource, sink, backupId, signal: job.signal,
+      compare: { racySinceMs: previous === undefined ? Infinity : Date.parse(previous.header.startedAt) - RACY_WINDOW_MS, compareContent: settings.compareContent },
+    };
+    writer = await ManifestWriter.create(path.join(partial, MANIFEST_FILE), header);
+    const pairs = mergeWalk(scanTree(job.realSource, compileExcludes(settings.exclude)), previous === undefined ? noEntries() : previous.entries());
+    for await (const outcome of orderedMap(pairs, settings.concurrency, (pair) => storeEntry(ctx, pair))) {
+      record(tally, outcome.problem);
+      if (outcome.counted !== 'none') tally.files[outcome.counted]++;
+      const entry = outcome.entry;
+      if (entry === undefined) continue;
+      await writer.writeEntry(entry);
+      if (entry.in !== undefined && entry.in !== backupId) tally.references.add(entry.in);
+      tally.entries++;
+      tally.files.scanned++;
+      tally.scannedBytes += outcome.scannedBytes;
+      if (outcome.stored) {
+        tally.files.stored++;
+        tally.storedBytes += outcome.storedBytes;
+      }
+      if (tally.entries % PROGRESS_EVERY === 0) settings.onProgress({ source: job.source, phase: 'scan', entries: tally.entries, bytes: tally.scannedBytes });
+    }
+    const f = tally.files;
+    if (settings.skipUnchanged && plan.parent !== null && f.added + f.changed + f.deleted === 0) {
+      await writer.abort();
+      await sink.abort();
+      await fsp.rm(partial, { recursive: true, force: true });
+      return { written: false, tally };
+    }
+    const finishedAt = settings.now();
+    const references = [...tally.references].sort();
+    // Data first, then the manifest, then the summary, then the rename: a crash never leaves a
+    // backup folder whose manifest names bytes that were not written.
+    const bytes = { scanned: tally.scannedBytes, stored: tally.storedBytes, written: await sink.close() };
+    bytes.written += await writer.finish({
+      trailer: true, complete: true, finishedAt: finishedAt.toISOString(), entries: tally.entries, files: f, bytes, errorCount: tally.errorCount, references, errors: tally.errors,
+    });
+    const summary: BackupSummary = {
+      backupId, set: job.set, source: job.source, type: plan.type, base: plan.base, parent: plan.parent, storage: settings.format, startedAt: header.startedAt,
+      finishedAt: finishedAt.toISOString(), files: f, bytes, errorCount: tally.errorCount, complete: true, references,
+    };
+    await writeSummary(partial, summary);
+    if (job.signal?.aborted === true) throw new BackupError('CANCELLED', 'The backup was cancelled; its partial folder was removed.');
+    await fsp.rename(partial, path.join(setDir, backupId));
+    await fsyncDir(setDir);
+    return { written: true, summary, tally };
+  } catch (error) {
+    await writer?.abort();
+    await sink?.abort();
+    await fsp.rm(partial, { recursive: true, force: true }).catch(() => undefined);
+    if (error instanceof BackupError) throw error;
+    throw isDestinationFatal(error) ?? new BackupError('IO_ERROR', `Backup of ${job.source} failed: ${errorMessage(error)}`, { cause: error });
+  } finally {
+    await previous?.close();
+  }
+}
