@@ -42,3 +42,30 @@ describe('backup ids', () => {
     expect(nextBackupId(new Date('2027-01-01T00:00:00.000Z'), 'full', I2)).toBe('20270101T000000000Z-full');
   });
 });
+
+describe('planBackup auto (the rules, in order, with an injected clock)', () => {
+  const at = (iso: string): Date => new Date(iso);
+  const Fa = summary('20260101T020000000Z-full', null, null);
+  const Ia = summary('20260102T020000000Z-incremental', Fa.backupId, Fa.backupId);
+  const Da = summary('20260104T020000000Z-differential', Fa.backupId, Fa.backupId);
+  const Ib = summary('20260105T020000000Z-incremental', Fa.backupId, Da.backupId);
+  const rules = (now: string, fullEveryDays = 7, differentialEveryDays = 0) => ({ now: at(now), fullEveryDays, differentialEveryDays });
+
+  test.each([
+    ['1. no full yet -> full', [], rules('2026-01-01T02:00:00Z'), 'full', null, /no full backup yet/],
+    ['1. only a damaged full -> full', [summary(Fa.backupId, null, null, false)], rules('2026-01-02T02:00:00Z'), 'full', null, /no full backup yet/],
+    ['2. newest full 7 days old -> full', [Fa, Ia], rules('2026-01-08T02:00:00Z'), 'full', null, /is 7\.0 days old \(full every 7 days\)/],
+    ['2. a schedule a few seconds early still makes the weekly full', [Fa, Ia], rules('2026-01-08T01:59:58Z'), 'full', null, /full every 7 days/],
+    ['2. but not hours early', [Fa, Ia], rules('2026-01-08T00:30:00Z'), 'incremental', Ia.backupId, /auto: incremental/],
+    ['2. fullEveryDays 0: never forced', [Fa, Ia], rules('2027-01-01T00:00:00Z', 0), 'incremental', Ia.backupId, /changes since/],
+    ['3. differential due (full is 3 days old, every 2 days)', [Fa, Ia], rules('2026-01-04T02:00:00Z', 7, 2), 'differential', Fa.backupId, /differential every 2 days/],
+    ['3. the newest differential resets the differential clock', [Fa, Ia, Da, Ib], rules('2026-01-05T03:00:00Z', 7, 2), 'incremental', Ib.backupId, /auto: incremental/],
+    ['3. differential due again two days after the last one', [Fa, Ia, Da, Ib], rules('2026-01-06T02:00:00Z', 7, 2), 'differential', Fa.backupId, /20260104T020000000Z-differential is 2\.0 days old/],
+    ['4. otherwise incremental from the newest backup', [Fa, Ia, Da, Ib], rules('2026-01-05T12:00:00Z'), 'incremental', Ib.backupId, /changes since 20260105T020000000Z-incremental/],
+  ] as const)('%s', (_name, backups, r, type, parent, decision) => {
+    const plan = planBackup('auto', backups, r);
+    expect(plan.type).toBe(type);
+    expect(plan.parent).toBe(parent);
+    expect(plan.decision).toMatch(decision);
+  });
+});

@@ -30,24 +30,39 @@ function referencesOf(backup: BackupSummary, byId: Map<string, BackupSummary>): 
 }
 
 /**
- * Pure: which backups a policy keeps and why. Only complete backups are considered; damaged ones
- * are left for a person to look at. Never removes a backup that a kept backup points into.
+ * Pure: which backups a policy keeps and why. Chains are the unit of removal: keepFull keeps the
+ * newest N fulls and removes older chains whole (their members cannot restore without their full);
+ * within kept chains, keepDifferential/keepIncremental keep the newest N of each type; 0 = no limit.
+ * Never removes a backup that a kept backup points into. Only complete backups are considered:
+ * damaged ones, and members of a chain whose full is damaged or gone, are left for a person.
  */
 export function applyRetention(backups: readonly BackupSummary[], policy: RetentionPolicy): RetentionResult {
   const complete = backups.filter((b) => b.complete).sort((a, b) => (a.backupId < b.backupId ? -1 : 1));
   const byId = new Map(complete.map((b) => [b.backupId, b]));
   const reasons: Record<string, string> = {};
-  const limits: Record<BackupType, number> = { full: policy.keepFull, differential: policy.keepDifferential, incremental: policy.keepIncremental };
-  for (const type of ['full', 'differential', 'incremental'] as const) {
-    const newestFirst = complete.filter((b) => b.type === type).reverse();
-    const limit = limits[type];
-    newestFirst.forEach((b, i) => {
-      if (limit === 0) reasons[b.backupId] = `keep all ${type} backups`;
-      else if (i < limit) reasons[b.backupId] = `one of the newest ${limit} ${type} backups`;
-    });
+  const doomed = new Set<string>();
+  const fullsNewestFirst = complete.filter((b) => b.type === 'full').reverse();
+  fullsNewestFirst.forEach((b, i) => {
+    if (policy.keepFull === 0) reasons[b.backupId] = 'keep all full backups';
+    else if (i < policy.keepFull) reasons[b.backupId] = `one of the newest ${policy.keepFull} full backups`;
+    else doomed.add(b.backupId);
+  });
+  const limits: Record<Exclude<BackupType, 'full'>, number> = { differential: policy.keepDifferential, incremental: policy.keepIncremental };
+  const seen: Record<Exclude<BackupType, 'full'>, number> = { differential: 0, incremental: 0 };
+  for (const b of [...complete].reverse()) {
+    if (b.type === 'full') continue;
+    const base = b.base === null ? undefined : byId.get(b.base);
+    if (base === undefined || base.type !== 'full') {
+      reasons[b.backupId] = `its full backup ${b.base ?? '(none)'} is missing or damaged: left for inspection`;
+      continue;
+    }
+    if (doomed.has(base.backupId)) continue; // the whole chain goes with its full
+    const limit = limits[b.type];
+    if (limit === 0) reasons[b.backupId] = `keep all ${b.type} backups`;
+    else if (seen[b.type] < limit) reasons[b.backupId] = `one of the newest ${limit} ${b.type} backups`;
+    seen[b.type]++;
   }
-  const byCount = new Set(Object.keys(reasons));
-  const pending = [...byCount];
+  const pending = Object.keys(reasons);
   const keptReferenced: string[] = [];
   while (pending.length > 0) {
     const holder = byId.get(pending.pop() as string) as BackupSummary;
