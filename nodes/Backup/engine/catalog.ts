@@ -68,30 +68,26 @@ async function readSummary(setDir: string, id: string): Promise<BackupSummary> {
   }
 }
 
-/** Every backup folder of a set, oldest first; a damaged one is listed with complete: false. */
-export async function listBackups(setDir: string): Promise<BackupSummary[]> {
-  let names: string[];
+/** Names in a folder, or none when the folder does not exist (yet). */
+async function namesIn(dir: string): Promise<string[]> {
   try {
-    names = await fsp.readdir(setDir);
+    return await fsp.readdir(dir);
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return [];
     throw error;
   }
-  const ids = names.filter(isBackupId).sort();
+}
+
+/** Every backup folder of a set, oldest first; a damaged one is listed with complete: false. */
+export async function listBackups(setDir: string): Promise<BackupSummary[]> {
+  const ids = (await namesIn(setDir)).filter(isBackupId).sort();
   return Promise.all(ids.map((id) => readSummary(setDir, id)));
 }
 
 /** Names of the sets in a destination: folders holding at least one backup. */
 export async function listSets(destination: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await fsp.readdir(destination);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return [];
-    throw error;
-  }
   const sets: string[] = [];
-  for (const name of names.sort()) {
+  for (const name of (await namesIn(destination)).sort()) {
     const inner = await fsp.readdir(path.join(destination, name)).catch(() => [] as string[]);
     if (inner.some(isBackupId)) sets.push(name);
   }
