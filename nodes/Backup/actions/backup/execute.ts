@@ -1,0 +1,82 @@
+import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
+import type { BackupOperation, BackupReport } from '../../engine';
+import { runBackup } from '../../engine';
+import { failureItem, invalidParameter, OperationFailure } from '../helpers/errors';
+import { cancelSignal, progressReporter } from '../helpers/execution';
+import { assertPathAllowed, blockedPathsInside, exactPathGlob } from '../helpers/fileAccess';
+import type { BackupNodeOptions } from '../helpers/parameters';
+import { labelOf, parseBackupOptions, parsePathList, readCollection, readFolder, toEngineBackupOptions } from '../helpers/parameters';
+
+const FIRST_PATHS = 5;
+
+interface ItemParameters {
+  sources: string[];
+  destination: string;
+  options: BackupNodeOptions;
+}
+
+function readItem(ctx: IExecuteFunctions, i: number, sources: string[]): ItemParameters {
+  const destination = readFolder(ctx, 'destinationPath', i, '/home/node/.n8n-files/backups');
+  const options = parseBackupOptions(readCollection(ctx, 'options', i));
+  if (options.setName !== undefined && sources.length > 1) {
+    throw invalidParameter(
+      `"${labelOf('setName')}" can only be used with a single source folder (${sources.length} given): each source is its own set.`,
+      `Remove the Set Name option, or use one Backup node (or one item) per source folder.`,
+    );
+  }
+  return { sources, destination, options };
+}
+
+function fileErrorsFailure(report: BackupReport): OperationFailure {
+  const first = report.errors.slice(0, FIRST_PATHS).map((e) => `${e.path} (${e.message})`);
+  const more = report.errorCount > first.length ? `, and ${report.errorCount - first.length} more` : '';
+  return new OperationFailure(
+    'FILE_ERRORS',
+    `${report.errorCount} file(s) of ${report.source} could not be backed up`,
+    `${first.join('; ')}${more}. The backup ${report.backupId ?? ''} was written without them. ` +
+      'Fix the files (permissions, special files: exclude them), or turn off "Fail on File Errors" to accept such backups; the full list is in "errors".',
+    { ...report },
+  );
+}
+
+async function backupOne(ctx: IExecuteFunctions, type: BackupOperation, source: string, item: ItemParameters, signal: AbortSignal | undefined): Promise<BackupReport> {
+  await assertPathAllowed(ctx, source, 'source folder');
+  // n8n's own folders inside an allowed source stay out of the backup, as n8n keeps them from every node.
+  const ownFolders = await blockedPathsInside(ctx, source);
+  const options = toEngineBackupOptions(type, source, item.destination, item.options);
+  options.exclude = [...item.options.exclude, ...ownFolders.map(exactPathGlob)];
+  options.signal = signal;
+  options.onProgress = progressReporter(ctx, 'Backup of');
+  const [outcome] = await runBackup(options);
+  if (!outcome.ok) throw outcome.error;
+  if (item.options.failOnFileErrors && outcome.report.errorCount > 0) throw fileErrorsFailure(outcome.report);
+  return outcome.report;
+}
+
+/** Backup > Auto/Full/Differential/Incremental: one output item per (input item, source folder). */
+export async function executeBackup(this: IExecuteFunctions, items: INodeExecutionData[], type: BackupOperation): Promise<INodeExecutionData[]> {
+  const out: INodeExecutionData[] = [];
+  const signal = cancelSignal(this);
+  for (let i = 0; i < items.length; i++) {
+    let sources: string[] = [];
+    let item: ItemParameters;
+    try {
+      sources = parsePathList(this.getNodeParameter('sourcePaths', i), 'sourcePaths');
+      item = readItem(this, i, sources);
+      await assertPathAllowed(this, item.destination, 'destination folder');
+    } catch (error) {
+      // A problem with the item as a whole: one error item per source it names (or one).
+      for (const source of sources.length > 0 ? sources : [undefined]) out.push(failureItem(this, error, i, source === undefined ? {} : { source }));
+      continue;
+    }
+    for (const source of item.sources) {
+      try {
+        const report = await backupOne(this, type, source, item, signal);
+        out.push({ json: { ...report }, pairedItem: { item: i } });
+      } catch (error) {
+        out.push(failureItem(this, error, i, { source }));
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,45 @@
+import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
+import type { RestoreReport } from '../../engine';
+import { restoreBackup } from '../../engine';
+import { failureItem, OperationFailure } from '../helpers/errors';
+import { cancelSignal, progressReporter } from '../helpers/execution';
+import { assertNoBlockedPathInside, assertPathAllowed } from '../helpers/fileAccess';
+import { readFolder, readOverwritePolicy, readRequiredString, readString } from '../helpers/parameters';
+
+function incomplete(report: RestoreReport): OperationFailure {
+  const first = report.errors.slice(0, 5).map((e) => `${e.path} (${e.message})`);
+  const more = report.errorCount > first.length ? `, and ${report.errorCount - first.length} more` : '';
+  return new OperationFailure(
+    'RESTORE_INCOMPLETE',
+    `The restore of ${report.backupId} is incomplete: ${report.errorCount} file(s) damaged or missing in the backup`,
+    `${first.join('; ')}${more}. Everything else was restored into ${report.target}. Run Backup Set > Verify on this set, and restore those files from another backup.`,
+    { ...report },
+  );
+}
+
+/** Backup Set > Restore: one item per input item, the engine's restore report. */
+export async function execute(this: IExecuteFunctions, items: INodeExecutionData[]): Promise<INodeExecutionData[]> {
+  const out: INodeExecutionData[] = [];
+  const signal = cancelSignal(this);
+  for (let i = 0; i < items.length; i++) {
+    const context: Record<string, string> = {};
+    try {
+      const destination = readFolder(this, 'destinationPath', i, '/home/node/.n8n-files/backups');
+      const setName = readRequiredString(this, 'setName', i, 'documents-1a2b3c4d');
+      context.set = setName;
+      const backupId = readString(this, 'backupId', i, 'latest').trim() || 'latest';
+      const target = readFolder(this, 'targetPath', i, '/home/node/.n8n-files/restored');
+      context.target = target;
+      const overwrite = readOverwritePolicy(this, i);
+      await assertPathAllowed(this, destination, 'destination folder');
+      await assertPathAllowed(this, target, 'restore target folder');
+      await assertNoBlockedPathInside(this, target, 'restore target folder');
+      const report = await restoreBackup({ destination, setName, backupId, target, overwrite, signal, onProgress: progressReporter(this, 'Restore into') });
+      if (report.errorCount > 0) throw incomplete(report);
+      out.push({ json: { ...report }, pairedItem: { item: i } });
+    } catch (error) {
+      out.push(failureItem(this, error, i, context));
+    }
+  }
+  return out;
+}

@@ -1,0 +1,41 @@
+import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
+import type { VerifyReport } from '../../engine';
+import { verifyBackups } from '../../engine';
+import { failureItem, OperationFailure } from '../helpers/errors';
+import { cancelSignal } from '../helpers/execution';
+import { assertPathAllowed } from '../helpers/fileAccess';
+import { readBoolean, readFolder, readRequiredString, readString } from '../helpers/parameters';
+
+function verifyFailed(report: VerifyReport): OperationFailure {
+  const first = report.problems.slice(0, 5).map((p) => `${p.backupId} ${p.path}: ${p.message} [${p.code}]`);
+  const more = report.problemCount > first.length ? `; and ${report.problemCount - first.length} more` : '';
+  return new OperationFailure(
+    'VERIFY_FAILED',
+    `Verification of set ${report.set} found ${report.problemCount} problem(s)`,
+    `${first.join('; ')}${more}. Make a new full backup (operation Full) so that a sound chain exists, and keep the damaged backups until you have checked them; "problems" lists every one.`,
+    { ...report },
+  );
+}
+
+/** Backup Set > Verify: one item per input item; problems found fail the node (or, with Continue On Fail, an item with ok: false). */
+export async function execute(this: IExecuteFunctions, items: INodeExecutionData[]): Promise<INodeExecutionData[]> {
+  const out: INodeExecutionData[] = [];
+  const signal = cancelSignal(this);
+  for (let i = 0; i < items.length; i++) {
+    const context: Record<string, string> = {};
+    try {
+      const destination = readFolder(this, 'destinationPath', i, '/home/node/.n8n-files/backups');
+      const setName = readRequiredString(this, 'setName', i, 'documents-1a2b3c4d');
+      context.set = setName;
+      const backupId = readString(this, 'backupId', i, 'all').trim() || 'all';
+      const full = readBoolean(this, 'fullVerify', i, false);
+      await assertPathAllowed(this, destination, 'destination folder');
+      const report = await verifyBackups({ destination, setName, backupId, full, signal });
+      if (!report.ok) throw verifyFailed(report);
+      out.push({ json: { ...report }, pairedItem: { item: i } });
+    } catch (error) {
+      out.push(failureItem(this, error, i, context));
+    }
+  }
+  return out;
+}

@@ -1,0 +1,95 @@
+import type { IDataObject, IExecuteFunctions, INode, INodeExecutionData } from 'n8n-workflow';
+import { ExecutionBaseError, NodeOperationError } from 'n8n-workflow';
+import { BackupError } from '../../engine';
+
+/**
+ * A problem that stops one source or one item, as the node reports it: the engine's fatal codes
+ * plus the node's own (ACCESS_DENIED, FILE_ERRORS, VERIFY_FAILED, RESTORE_INCOMPLETE).
+ * `details` are extra fields of the error item (e.g. the report of a restore that was incomplete).
+ */
+export class OperationFailure extends Error {
+  readonly code: string;
+  readonly hint: string | undefined;
+  readonly details: IDataObject;
+
+  constructor(code: string, message: string, hint?: string, details: IDataObject = {}) {
+    super(message);
+    this.name = 'OperationFailure';
+    this.code = code;
+    this.hint = hint;
+    this.details = details;
+  }
+}
+
+export function invalidParameter(message: string, hint = 'Correct the parameter in the node, then run it again.'): OperationFailure {
+  return new OperationFailure('INVALID_OPTION', message, hint);
+}
+
+// Engine hints name CLI flags or commands; inside n8n these say which field to change instead.
+const NODE_HINTS: Record<string, string> = {
+  SET_NOT_FOUND: 'Check Set Name: run Backup Set > List with Set Name empty to see every set in this destination, or map `set` from the output of a Backup operation.',
+  TARGET_NOT_EMPTY: 'Restore into an empty (or new) folder, or set "If Target Folder Is Not Empty" to Overwrite or Skip.',
+  BACKUP_NOT_FOUND: 'Use `latest`, or a backupId that Backup Set > List shows for this set.',
+  LOCKED: 'Another backup or prune of this set is running. Wait for it, or raise Lock Timeout (Seconds) in the options.',
+  CANCELLED: 'The execution was stopped. Nothing half-written was left behind; run the node again to make the backup.',
+};
+
+// For engine errors that come without a hint.
+const DEFAULT_HINTS: Record<string, string> = {
+  SOURCE_UNREADABLE: 'Give the user that runs n8n read access to the source folder.',
+  SOURCE_NOT_DIRECTORY: 'Give the folder that contains the file instead.',
+  DESTINATION_UNUSABLE: 'Choose a destination folder that n8n can create and write to (not on a read-only file system).',
+  NO_SPACE: 'Free space on the destination, or lower the retention counts, then run again.',
+  SET_NAME_INVALID: 'Use 1-128 letters, digits, dots, dashes or underscores, not starting with a dot or dash.',
+  BACKUP_INCOMPLETE: 'This backup was damaged or never finished. Restore another one (Backup Set > List shows which are complete) and run Verify.',
+  MANIFEST_CORRUPT: 'The backup is damaged. Run Backup Set > Verify, and make a new full backup (operation Full).',
+  DATA_MISSING: 'Files of the backup are missing. Run Backup Set > Verify to see which, and make a new full backup.',
+  TARGET_UNUSABLE: 'Choose a target folder that n8n can create and write to.',
+  TARGET_INSIDE_BACKUP: 'Restore into a folder outside the destination folder.',
+  UNSAFE_PATH: 'The backup manifest was altered or damaged; restore from another backup.',
+  INVALID_OPTION: 'Correct the parameter in the node, then run it again.',
+  IO_ERROR: 'Check that the folders exist, are reachable and that n8n may read and write them, then run again.',
+};
+
+const GENERIC_HINT = 'See the error code in the README of n8n-nodes-backup for what to do.';
+
+/** Any thrown value as an OperationFailure with a hint for a person using the n8n editor. */
+export function toFailure(error: unknown): OperationFailure {
+  if (error instanceof OperationFailure) return error;
+  if (error instanceof BackupError) {
+    return new OperationFailure(error.code, error.message, NODE_HINTS[error.code] ?? error.hint ?? DEFAULT_HINTS[error.code] ?? GENERIC_HINT);
+  }
+  if (error instanceof ExecutionBaseError) {
+    // Raised by n8n itself, e.g. while evaluating a parameter's expression.
+    return new OperationFailure('PARAMETER_ERROR', error.message, typeof error.description === 'string' ? error.description : DEFAULT_HINTS.INVALID_OPTION);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new OperationFailure('IO_ERROR', message, DEFAULT_HINTS.IO_ERROR);
+}
+
+export function isCancellation(error: unknown): boolean {
+  return (error instanceof BackupError || error instanceof OperationFailure) && error.code === 'CANCELLED';
+}
+
+/** The NodeOperationError n8n shows: the message, and a description that says what to fix. */
+export function toNodeError(node: INode, error: unknown, itemIndex: number): NodeOperationError {
+  // n8n's own errors (e.g. an expression that failed) already carry their description.
+  if (error instanceof NodeOperationError) return error;
+  if (error instanceof ExecutionBaseError) return new NodeOperationError(node, error, { itemIndex });
+  const failure = toFailure(error);
+  const description = `${failure.hint ?? GENERIC_HINT} [${failure.code}]`;
+  return new NodeOperationError(node, failure.message, { itemIndex, description });
+}
+
+/**
+ * The Continue On Fail rule, in one place: returns the error item `{ error, code, hint, ...context }`
+ * (plus the failure's details) when the node continues on fail, otherwise throws. A cancellation
+ * always throws: the execution is being stopped, there is nothing to continue with.
+ */
+export function failureItem(ctx: IExecuteFunctions, error: unknown, itemIndex: number, context: IDataObject = {}): INodeExecutionData {
+  if (!ctx.continueOnFail() || isCancellation(error)) throw toNodeError(ctx.getNode(), error, itemIndex);
+  const failure = toFailure(error);
+  const json: IDataObject = { ...failure.details, ...context, error: failure.message, code: failure.code };
+  if (failure.hint !== undefined) json.hint = failure.hint;
+  return { json, pairedItem: { item: itemIndex } };
+}

@@ -1,0 +1,164 @@
+import type { INodeProperties } from 'n8n-workflow';
+import { DESTINATION_PLACEHOLDER, SET_NAME_EXPLAINED } from './common';
+
+const forSet = (...operation: string[]): INodeProperties['displayOptions'] => ({ show: { resource: ['backupSet'], operation } });
+
+export const backupSetOperations: INodeProperties = {
+  displayName: 'Operation',
+  name: 'operation',
+  type: 'options',
+  noDataExpression: true,
+  displayOptions: { show: { resource: ['backupSet'] } },
+  options: [
+    { name: 'List', value: 'list', action: 'List backups', description: 'Output one item per backup in the destination, or in one set' },
+    { name: 'Prune', value: 'prune', action: 'Prune old backups', description: 'Remove old backups of a set by the keep counts, whole chains at a time' },
+    { name: 'Restore', value: 'restore', action: 'Restore a backup', description: 'Write the folder as it was at one backup into a target folder' },
+    { name: 'Verify', value: 'verify', action: 'Verify backups', description: 'Check that the stored files of a set are complete and undamaged' },
+  ],
+  default: 'list',
+  description: 'What to do with the backups in the destination folder. Default: List.',
+};
+
+const setNameHelp = `${SET_NAME_EXPLAINED} Tip: map it from a Backup node: {{ $json.set }}.`;
+
+export const backupSetFields: INodeProperties[] = [
+  {
+    displayName: 'Destination Folder',
+    name: 'destinationPath',
+    type: 'string',
+    default: '',
+    required: true,
+    displayOptions: { show: { resource: ['backupSet'] } },
+    placeholder: DESTINATION_PLACEHOLDER,
+    description: `The folder that holds the backups: the Destination Folder the Backup operations wrote to. Example: ${DESTINATION_PLACEHOLDER}.`,
+  },
+  {
+    displayName: 'Set Name',
+    name: 'setName',
+    type: 'string',
+    default: '',
+    displayOptions: forSet('list'),
+    placeholder: 'documents-1a2b3c4d',
+    description: `Only list the backups of this set. Leave empty (default) to list every set in the destination. ${SET_NAME_EXPLAINED}`,
+  },
+  {
+    displayName: 'Set Name',
+    name: 'setName',
+    type: 'string',
+    default: '',
+    required: true,
+    displayOptions: forSet('restore', 'verify', 'prune'),
+    placeholder: 'documents-1a2b3c4d',
+    description: `The set to work on. ${setNameHelp}`,
+  },
+  // Restore
+  {
+    displayName: 'Backup ID',
+    name: 'backupId',
+    type: 'string',
+    default: 'latest',
+    displayOptions: forSet('restore'),
+    placeholder: '20261126T020000123Z-full',
+    description:
+      'Which backup to restore: latest (default, the newest complete backup) or a backupId from Backup Set > List or from a Backup operation, e.g. 20261126T020000123Z-full. A differential or incremental restores the whole folder as it was then.',
+  },
+  {
+    displayName: 'Target Folder',
+    name: 'targetPath',
+    type: 'string',
+    default: '',
+    required: true,
+    displayOptions: forSet('restore'),
+    placeholder: '/home/node/.n8n-files/restored',
+    description:
+      'Folder to restore into, as an absolute path; created if missing. It must be outside the destination folder. Example: /home/node/.n8n-files/restored.',
+  },
+  {
+    displayName: 'If Target Folder Is Not Empty',
+    name: 'overwrite',
+    type: 'options',
+    options: [
+      { name: 'Fail', value: 'fail', description: 'Restore only into an empty or new folder (safest)' },
+      { name: 'Overwrite', value: 'overwrite', description: "Replace what stands at the backup's paths; other files in the target are left alone" },
+      { name: 'Skip', value: 'skip', description: 'Keep every path that already exists in the target; restore only the missing ones' },
+    ],
+    default: 'fail',
+    displayOptions: forSet('restore'),
+    description: 'What to do when the target folder already holds files. Default: Fail, so a restore never mixes with other files by accident.',
+  },
+  // Verify
+  {
+    displayName: 'Backup ID',
+    name: 'backupId',
+    type: 'string',
+    default: 'all',
+    displayOptions: forSet('verify'),
+    placeholder: 'all',
+    description:
+      'Which backups to check: all (default: every backup checks the files it holds), latest, or one backupId (every file that backup needs to be restored, wherever it is stored).',
+  },
+  {
+    displayName: 'Full Verification',
+    name: 'fullVerify',
+    type: 'boolean',
+    default: false,
+    displayOptions: forSet('verify'),
+    description:
+      "Whether to re-read every stored byte and compare it with the manifest's SHA-256 (slow on large sets). Default: off, a quick check that every file is present with the right size.",
+  },
+  // Prune
+  {
+    displayName: 'Keep Full Backups',
+    name: 'keepFull',
+    type: 'number',
+    typeOptions: { minValue: 0, numberPrecision: 0 },
+    default: 0,
+    displayOptions: forSet('prune'),
+    description: 'Keep the newest N full backups; older chains (a full and every backup that depends on it) are removed whole. 0 = keep all (default). Example: 4.',
+  },
+  {
+    displayName: 'Keep Differential Backups',
+    name: 'keepDifferential',
+    type: 'number',
+    typeOptions: { minValue: 0, numberPrecision: 0 },
+    default: 0,
+    displayOptions: forSet('prune'),
+    description: 'Within the kept chains, keep the newest N differential backups. 0 = keep all (default).',
+  },
+  {
+    displayName: 'Keep Incremental Backups',
+    name: 'keepIncremental',
+    type: 'number',
+    typeOptions: { minValue: 0, numberPrecision: 0 },
+    default: 0,
+    displayOptions: forSet('prune'),
+    description: 'Within the kept chains, keep the newest N incremental backups; one that a kept backup still needs is never removed. 0 = keep all (default).',
+  },
+  {
+    displayName: 'Dry Run',
+    name: 'dryRun',
+    type: 'boolean',
+    default: false,
+    displayOptions: forSet('prune'),
+    description: 'Whether to only report what would be removed ("removed" lists it) and remove nothing. Default: off.',
+  },
+  {
+    displayName: 'Options',
+    name: 'options',
+    type: 'collection',
+    placeholder: 'Add Option',
+    default: {},
+    displayOptions: forSet('prune'),
+    description: 'Optional settings of the prune. Nothing added = the defaults each option names.',
+    options: [
+      {
+        displayName: 'Lock Timeout (Seconds)',
+        name: 'lockTimeout',
+        type: 'number',
+        typeOptions: { minValue: 0, maxValue: 86400, numberPrecision: 0 },
+        default: 60,
+        description: 'Only one backup or prune writes a set at a time. How long to wait for another one to finish before failing with LOCKED. Default: 60.',
+      },
+    ],
+  },
+];

@@ -1,0 +1,182 @@
+import { NodeOperationError } from 'n8n-workflow';
+import type { ResolvedFilePath } from 'n8n-workflow';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { exactPathGlob, resolveForCheck } from '../../nodes/Backup/actions/helpers/fileAccess';
+import { tempDirs, writeTree } from '../helpers/fixtures';
+import { mockContext, nodeError, runNode } from './harness';
+import { Backup } from '../../nodes/Backup/Backup.node';
+
+const temp = tempDirs('n8n-backup-node-access-');
+afterAll(temp.cleanup);
+
+/** An allowed root (like ~/.n8n-files) with a source in it, and a folder outside it. */
+async function layout(): Promise<{ allowed: string; src: string; outside: string }> {
+  const allowed = await fsp.realpath(await temp.make());
+  const src = path.join(allowed, 'documents');
+  await writeTree(src, { 'a.txt': 'alpha', 'docs/b.txt': 'beta' });
+  const outside = await fsp.realpath(await temp.make());
+  return { allowed, src, outside };
+}
+
+async function isEmpty(dir: string): Promise<boolean> {
+  return (await fsp.readdir(dir)).length === 0;
+}
+
+describe('blocked paths are refused before anything is written', () => {
+  test('a source outside the allowed folders', async () => {
+    const { allowed, outside } = await layout();
+    await writeTree(outside, { 'secret.txt': 's' });
+    const dest = path.join(allowed, 'backups');
+    const error = await nodeError({ allowedRoot: allowed, params: { resource: 'backup', operation: 'full', sourcePaths: outside, destinationPath: dest } });
+    expect(error).toBeInstanceOf(NodeOperationError);
+    expect(error.message).toBe(`Access to ${outside} is not allowed`);
+    expect(error.description).toContain('N8N_RESTRICT_FILE_ACCESS_TO');
+    expect(error.description).toContain('~/.n8n-files');
+    expect(error.description).toContain('[ACCESS_DENIED]');
+    expect(error.context.itemIndex).toBe(0);
+    await expect(fsp.access(dest)).rejects.toThrow();
+  });
+
+  test('a destination outside, that does not exist yet (nor its parents)', async () => {
+    const { allowed, src, outside } = await layout();
+    const dest = path.join(outside, 'a', 'b', 'backups');
+    const error = await nodeError({ allowedRoot: allowed, params: { resource: 'backup', operation: 'auto', sourcePaths: src, destinationPath: dest } });
+    expect(error.message).toBe(`Access to ${dest} is not allowed`);
+    expect(await isEmpty(outside)).toBe(true);
+  });
+
+  test('a destination reached through a symlink inside the allowed folder is checked where it leads', async () => {
+    const { allowed, src, outside } = await layout();
+    await fsp.symlink(outside, path.join(allowed, 'escape'));
+    const dest = path.join(allowed, 'escape', 'backups');
+    const error = await nodeError({ allowedRoot: allowed, params: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: dest } });
+    expect(error.message).toBe(`Access to ${dest} is not allowed`);
+    expect(await isEmpty(outside)).toBe(true);
+  });
+
+  test('a restore target outside', async () => {
+    const { allowed, src, outside } = await layout();
+    const dest = path.join(allowed, 'backups');
+    const [made] = await runNode({ allowedRoot: allowed, params: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: dest } });
+    const target = path.join(outside, 'restored');
+    const error = await nodeError({ allowedRoot: allowed, params: { resource: 'backupSet', operation: 'restore', destinationPath: dest, setName: made.json.set, targetPath: target } });
+    expect(error.message).toBe(`Access to ${target} is not allowed`);
+    expect(error.description).toContain('restore target folder');
+    expect(await isEmpty(outside)).toBe(true);
+  });
+
+  test.each(['list', 'verify', 'prune', 'restore'])('Backup Set > %s checks the destination', async (operation) => {
+    const { allowed, outside } = await layout();
+    const error = await nodeError({
+      allowedRoot: allowed,
+      params: { resource: 'backupSet', operation, destinationPath: outside, setName: 'documents', targetPath: path.join(allowed, 't'), keepFull: 1 },
+    });
+    expect(error.message).toBe(`Access to ${outside} is not allowed`);
+    await expect(fsp.access(path.join(allowed, 't'))).rejects.toThrow();
+  });
+
+  test('with Continue On Fail: an ACCESS_DENIED item for the blocked source, the allowed one still runs', async () => {
+    const { allowed, src, outside } = await layout();
+    const dest = path.join(allowed, 'backups');
+    const out = await runNode({ allowedRoot: allowed, continueOnFail: true, params: { resource: 'backup', operation: 'full', sourcePaths: `${outside}\n${src}`, destinationPath: dest } });
+    expect(out[0]).toMatchObject({ json: { source: outside, code: 'ACCESS_DENIED', error: `Access to ${outside} is not allowed` }, pairedItem: { item: 0 } });
+    expect(out[1].json).toMatchObject({ source: src, type: 'full' });
+  });
+
+  test('a blocked destination with Continue On Fail: one error item per source', async () => {
+    const { allowed, src, outside } = await layout();
+    const out = await runNode({ allowedRoot: allowed, continueOnFail: true, params: { resource: 'backup', operation: 'full', sourcePaths: `${src},${src}/docs`, destinationPath: outside } });
+    expect(out.map((o) => [o.json.source, o.json.code])).toEqual([
+      [src, 'ACCESS_DENIED'],
+      [path.join(src, 'docs'), 'ACCESS_DENIED'],
+    ]);
+  });
+
+  test('every source, the destination and the target are checked', async () => {
+    const { allowed, src } = await layout();
+    const dest = path.join(allowed, 'backups');
+    const run = mockContext({ allowedRoot: allowed, params: { resource: 'backup', operation: 'full', sourcePaths: `${src}\n${src}/docs`, destinationPath: dest } });
+    await new Backup().execute.call(run.ctx);
+    expect(run.checked).toEqual(expect.arrayContaining([dest, src, path.join(src, 'docs')]));
+  });
+});
+
+describe('allowed paths and older n8n', () => {
+  test('inside the allowed folder everything works', async () => {
+    const { allowed, src } = await layout();
+    const [item] = await runNode({ allowedRoot: allowed, params: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: path.join(allowed, 'b', 'c') } });
+    expect(item.json).toMatchObject({ type: 'full' });
+  });
+
+  test('n8n without file-access helpers (1.x): no check, the node still runs', async () => {
+    const { src, outside } = await layout();
+    const [item] = await runNode({ fileHelpers: false, params: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: path.join(outside, 'b') } });
+    expect(item.json).toMatchObject({ type: 'full' });
+  });
+
+  test('nearest existing ancestor: a missing path is resolved through its existing part', async () => {
+    const { allowed, outside } = await layout();
+    await fsp.symlink(outside, path.join(allowed, 'link'));
+    const resolve = async (p: string): Promise<ResolvedFilePath> => (await fsp.realpath(p)) as ResolvedFilePath;
+    expect(await resolveForCheck(resolve, path.join(allowed, 'link', 'x', 'y'))).toBe(path.join(outside, 'x', 'y'));
+    expect(await resolveForCheck(resolve, path.join(allowed, 'new'))).toBe(path.join(allowed, 'new'));
+  });
+});
+
+describe("n8n's own folder inside an allowed source", () => {
+  const saved = process.env.N8N_USER_FOLDER;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.N8N_USER_FOLDER;
+    else process.env.N8N_USER_FOLDER = saved;
+  });
+
+  test('is left out of the backup, and a restore target holding it is refused', async () => {
+    const { allowed, src } = await layout();
+    // n8n keeps its config (with the encryption key) in <N8N_USER_FOLDER>/.n8n: here inside the source.
+    process.env.N8N_USER_FOLDER = src;
+    const own = path.join(src, '.n8n');
+    await writeTree(own, { config: '{"encryptionKey":"secret"}' });
+    const blocked = (p: string): boolean => p === own || p.startsWith(own + path.sep);
+    const dest = path.join(allowed, 'backups');
+    const [item] = await runNode({ allowedRoot: allowed, blocked, params: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: dest } });
+    expect(item.json).toMatchObject({ type: 'full', errorCount: 0 });
+    const target = path.join(allowed, 'restored');
+    await runNode({ allowedRoot: allowed, blocked, params: { resource: 'backupSet', operation: 'restore', destinationPath: dest, setName: item.json.set, targetPath: target } });
+    expect((await fsp.readdir(target)).sort()).toEqual(['a.txt', 'docs']);
+
+    const error = await nodeError({
+      allowedRoot: allowed, blocked,
+      params: { resource: 'backupSet', operation: 'restore', destinationPath: dest, setName: item.json.set, targetPath: src, overwrite: 'overwrite' },
+    });
+    expect(error.message).toBe(`Access to ${own} is not allowed`);
+  });
+
+  test('also when it sits below folders whose names hold glob characters', async () => {
+    const { allowed, src } = await layout();
+    const home = path.join(src, 'odd [x] {y} (z)*');
+    process.env.N8N_USER_FOLDER = home;
+    const own = path.join(home, '.n8n');
+    await writeTree(own, { config: 'secret' });
+    await writeTree(home, { 'kept.txt': 'k', '.n8nx/also-kept.txt': 'k' });
+    const blocked = (p: string): boolean => p === own || p.startsWith(own + path.sep);
+    const dest = path.join(allowed, 'backups');
+    const [item] = await runNode({ allowedRoot: allowed, blocked, params: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: dest } });
+    const target = path.join(allowed, 'restored');
+    await runNode({ allowedRoot: allowed, blocked, params: { resource: 'backupSet', operation: 'restore', destinationPath: dest, setName: item.json.set, targetPath: target } });
+    expect((await fsp.readdir(path.join(target, 'odd [x] {y} (z)*'))).sort()).toEqual(['.n8nx', 'kept.txt']);
+  });
+
+  test('is kept when n8n does not block it (N8N_BLOCK_FILE_ACCESS_TO_N8N_FILES=false)', async () => {
+    const { allowed, src } = await layout();
+    process.env.N8N_USER_FOLDER = src;
+    await writeTree(path.join(src, '.n8n'), { config: 'c' });
+    const [item] = await runNode({ allowedRoot: allowed, params: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: path.join(allowed, 'b') } });
+    expect(item.json.files).toMatchObject({ scanned: 5 });
+  });
+
+  test('exact-path globs escape glob characters', () => {
+    expect(exactPathGlob('.n8n')).toBe('/.n8n');
+    expect(exactPathGlob('a [b]/c*{d}')).toBe('/a \\[b\\]/c\\*\\{d\\}');
+  });
+});

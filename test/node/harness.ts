@@ -1,0 +1,119 @@
+import type { IExecuteFunctions, INode, INodeExecutionData, INodeProperties, ResolvedFilePath } from 'n8n-workflow';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { Backup } from '../../nodes/Backup/Backup.node';
+
+/**
+ * A small hand-written IExecuteFunctions: what the Backup node calls, nothing more. Parameters
+ * not given fall back to the description's default for the current resource/operation (as n8n
+ * fills them in), then to the caller's fallback; anything else throws, as n8n does.
+ */
+
+export type Params = Record<string, unknown>;
+
+export interface MockOptions {
+  /** Parameters of every item, or per item. */
+  params: Params | ((itemIndex: number) => Params);
+  /** Number of input items (default 1). */
+  items?: number;
+  continueOnFail?: boolean;
+  /** isFilePathBlocked: true for resolved paths outside this folder. */
+  allowedRoot?: string;
+  /** isFilePathBlocked: also true for paths this returns true for. */
+  blocked?: (resolved: string) => boolean;
+  /** false: helpers without resolvePath/isFilePathBlocked (n8n 1.x before file-access rules). */
+  fileHelpers?: boolean;
+  signal?: AbortSignal;
+  /** Called for each sendMessageToUI. */
+  onMessage?: (message: unknown) => void;
+}
+
+export interface MockRun {
+  ctx: IExecuteFunctions;
+  messages: unknown[];
+  /** Every path isFilePathBlocked was asked about. */
+  checked: string[];
+}
+
+const node: INode = { id: 'backup-node', name: 'Backup', type: 'n8n-nodes-backup.backup', typeVersion: 1, position: [0, 0], parameters: {} };
+
+const properties: INodeProperties[] = new Backup().description.properties;
+
+function shown(p: INodeProperties, value: (name: string) => unknown): boolean {
+  const show = p.displayOptions?.show ?? {};
+  const hide = p.displayOptions?.hide ?? {};
+  for (const [key, allowed] of Object.entries(show)) if (!(allowed ?? []).includes(value(key) as never)) return false;
+  for (const [key, denied] of Object.entries(hide)) if ((denied ?? []).includes(value(key) as never)) return false;
+  return true;
+}
+
+/** The value n8n would give a parameter: the one set, else the default of the property displayed. */
+export function parameterValue(params: Params, name: string): unknown {
+  if (name in params) return params[name];
+  const value = (n: string): unknown => parameterValue(params, n);
+  const property = properties.find((p) => p.name === name && shown(p, value));
+  return property === undefined ? undefined : structuredClone(property.default);
+}
+
+/** Like n8n's resolvePath: realpath, or for a missing path its parent's realpath + the name (the parent must exist). */
+async function resolvePath(p: string): Promise<ResolvedFilePath> {
+  try {
+    return (await fsp.realpath(p)) as ResolvedFilePath;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    return path.join(await fsp.realpath(path.dirname(p)), path.basename(p)) as ResolvedFilePath;
+  }
+}
+
+export function mockContext(options: MockOptions): MockRun {
+  const messages: unknown[] = [];
+  const checked: string[] = [];
+  const paramsOf = (i: number): Params => (typeof options.params === 'function' ? options.params(i) : options.params);
+  const isFilePathBlocked = (resolved: string): boolean => {
+    checked.push(resolved);
+    if (options.blocked?.(resolved) === true) return true;
+    const root = options.allowedRoot;
+    return root !== undefined && !(resolved === root || resolved.startsWith(root + path.sep));
+  };
+  const helpers = options.fileHelpers === false ? {} : { resolvePath, isFilePathBlocked };
+  const mock = {
+    getInputData: (): INodeExecutionData[] => Array.from({ length: options.items ?? 1 }, (_, i) => ({ json: { index: i } })),
+    getNodeParameter: (name: string, itemIndex: number, fallback?: unknown): unknown => {
+      const value = parameterValue(paramsOf(itemIndex), name);
+      if (value !== undefined) return value;
+      if (fallback !== undefined) return fallback;
+      throw new Error(`Could not get parameter "${name}"`);
+    },
+    getNode: (): INode => node,
+    continueOnFail: (): boolean => options.continueOnFail ?? false,
+    getExecutionCancelSignal: (): AbortSignal | undefined => options.signal,
+    sendMessageToUI: (message: unknown): void => {
+      messages.push(message);
+      options.onMessage?.(message);
+    },
+    helpers,
+  };
+  return { ctx: mock as unknown as IExecuteFunctions, messages, checked };
+}
+
+/** Runs the node's execute() with a mock context; returns the single output. */
+export async function runNode(options: MockOptions): Promise<INodeExecutionData[]> {
+  const { ctx } = mockContext(options);
+  const [out] = await new Backup().execute.call(ctx);
+  return out;
+}
+
+/** The NodeOperationError (or other error) the node throws. */
+export async function nodeError(options: MockOptions): Promise<{ message: string; description?: string | null; context: Record<string, unknown> }> {
+  try {
+    await runNode(options);
+  } catch (error) {
+    return error as { message: string; description?: string | null; context: Record<string, unknown> };
+  }
+  throw new Error('expected the node to throw');
+}
+
+/** Names below a folder that are not hidden bookkeeping (locks, partials). */
+export async function backupIds(setDir: string): Promise<string[]> {
+  return (await fsp.readdir(setDir).catch(() => [] as string[])).filter((n) => /^\d{8}T\d{9}Z-/.test(n)).sort();
+}
