@@ -16,8 +16,7 @@ export default [
     files: ['nodes/**/*.ts', 'credentials/**/*.ts'],
     rules: {
       // Cloud-only rule: a self-hosted node may depend on maintained libraries, and this one uses
-      // archiver and tar (tar.gz), picomatch (excludes) and proper-lockfile (one writer per set)
-      // rather than hand-writing them.
+      // archiver and tar (tar.gz) and picomatch (excludes) rather than hand-writing them.
       '@n8n/community-nodes/no-runtime-dependencies': 'off',
     },
   },

@@ -134,7 +134,7 @@ describe('one writer per set', () => {
     const first = await run(src, dest, { type: 'full' });
     const setDir = path.join(dest, first.set);
     await fsp.mkdir(path.join(setDir, LOCK_DIR));
-    await fsp.writeFile(path.join(setDir, LOCK_OWNER_FILE), JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString(), purpose: 'backup of /elsewhere' }));
+    await fsp.writeFile(path.join(setDir, LOCK_DIR, LOCK_OWNER_FILE), JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date().toISOString(), purpose: 'backup of /elsewhere', token: 't' }));
     const [blocked] = await runBackup({ sources: [src], destination: dest, type: 'full', lockTimeoutSeconds: 0 });
     expect(blocked).toMatchObject({ ok: false, error: { code: 'LOCKED' } });
     if (!blocked.ok) expect(blocked.error.message).toMatch(new RegExp(`backup of /elsewhere \\(pid ${process.pid} on ${os.hostname()}`));
@@ -150,7 +150,7 @@ describe('one writer per set', () => {
     const first = await run(src, dest, { type: 'full' });
     const setDir = path.join(dest, first.set);
     await fsp.mkdir(path.join(setDir, LOCK_DIR));
-    await fsp.writeFile(path.join(setDir, LOCK_OWNER_FILE), JSON.stringify({ pid: 2 ** 22 + 12345, host: os.hostname(), since: new Date().toISOString(), purpose: 'backup' }));
+    await fsp.writeFile(path.join(setDir, LOCK_DIR, LOCK_OWNER_FILE), JSON.stringify({ pid: 2 ** 22 + 12345, host: os.hostname(), since: new Date().toISOString(), purpose: 'backup', token: 't' }));
     const [r] = await runBackup({ sources: [src], destination: dest, type: 'full', lockTimeoutSeconds: 0 });
     expect(r.ok).toBe(true);
   });

@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { listBackups, nextBackupId, PARTIAL_PREFIX, setDirectory } from './catalog';
+import { listBackups, nextBackupId, PARTIAL_PREFIX, REMOVING_PREFIX, setDirectory } from './catalog';
 import { BackupError, errnoCode, errorMessage, isDestinationFatal } from './errors';
 import { humanBytes, summarizeBackup } from './format';
 import { lockSet } from './lock';
@@ -70,11 +70,14 @@ async function isEmptyFolder(dir: string): Promise<boolean> {
   }
 }
 
-/** Removes `.partial-*` folders left by an interrupted run (the caller holds the lock). */
+/**
+ * Removes what an interrupted run left (the caller holds the lock): `.partial-<id>` folders of
+ * unfinished backups and `.removing-<id>` folders of half-deleted ones. Returns their ids.
+ */
 async function removePartials(setDir: string): Promise<string[]> {
-  const partials = (await fsp.readdir(setDir)).filter((name) => name.startsWith(PARTIAL_PREFIX));
-  for (const name of partials) await fsp.rm(path.join(setDir, name), { recursive: true, force: true });
-  return partials.map((name) => name.slice(PARTIAL_PREFIX.length));
+  const leftovers = (await fsp.readdir(setDir)).filter((name) => name.startsWith(PARTIAL_PREFIX) || name.startsWith(REMOVING_PREFIX));
+  for (const name of leftovers) await fsp.rm(path.join(setDir, name), { recursive: true, force: true });
+  return leftovers.map((name) => name.slice(name.indexOf('-') + 1));
 }
 
 function setTotal(backups: readonly BackupSummary[]): number {

@@ -9,6 +9,8 @@ export { DATA_DIR } from './storage';
 
 export const SUMMARY_FILE = 'backup.json';
 export const PARTIAL_PREFIX = '.partial-';
+/** A backup being deleted by retention: renamed first, so a kill never leaves half a backup listed. */
+export const REMOVING_PREFIX = '.removing-';
 
 const ID_PATTERN = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\d{3})Z-(full|differential|incremental)$/;
 

@@ -1,26 +1,31 @@
+import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as lockfile from 'proper-lockfile';
 import { BackupError, errnoCode } from './errors';
 
 export const LOCK_DIR = '.lock';
-export const LOCK_OWNER_FILE = '.lock-owner.json';
-// proper-lockfile refreshes the lock folder's mtime every STALE/2; a lock not refreshed for this
-// long belongs to a dead process (a crash, SIGKILL, a lost queue-mode worker on another host).
+export const LOCK_OWNER_FILE = 'owner.json';
+const LOCK_PREFIX = '.lock.';
+// The holder touches its owner note every REFRESH_MS; a note not touched for STALE_MS belongs to a
+// dead process (a crash, SIGKILL, a lost queue-mode worker on another host).
 const STALE_MS = 30_000;
+const REFRESH_MS = 5_000;
 const POLL_MS = 250;
+// Leftover `.lock.*` folders (a run killed while acquiring or releasing) older than this are swept.
+const LEFTOVER_MS = 60_000;
 
 interface LockOwner {
   pid: number;
   host: string;
   since: string;
   purpose: string;
+  token: string;
 }
 
 export interface SetLock {
   release: () => Promise<void>;
-  /** Aborts when the lock was lost (its folder removed, or not refreshed in time): stop writing. */
+  /** Aborts when the lock was lost (taken over as stale): stop writing. */
   lost: AbortSignal;
 }
 
@@ -33,9 +38,11 @@ function isAlive(pid: number): boolean {
   }
 }
 
-async function readOwner(setDir: string): Promise<LockOwner | undefined> {
+async function readOwner(lockDir: string): Promise<{ owner: LockOwner; touchedMs: number } | undefined> {
+  const file = path.join(lockDir, LOCK_OWNER_FILE);
   try {
-    return JSON.parse(await fsp.readFile(path.join(setDir, LOCK_OWNER_FILE), 'utf8')) as LockOwner;
+    const [text, stats] = await Promise.all([fsp.readFile(file, 'utf8'), fsp.stat(file)]);
+    return { owner: JSON.parse(text) as LockOwner, touchedMs: stats.mtimeMs };
   } catch {
     return undefined;
   }
@@ -45,46 +52,118 @@ function describe(owner: LockOwner | undefined): string {
   return owner === undefined ? 'another process' : `${owner.purpose} (pid ${owner.pid} on ${owner.host}, since ${owner.since})`;
 }
 
+const unique = (): string => `${process.pid}.${randomBytes(6).toString('hex')}`;
+
+/** Moves a folder aside under a unique name, then deletes it: the move is the atomic step. */
+async function discard(setDir: string, from: string): Promise<string | undefined> {
+  const aside = path.join(setDir, `${LOCK_PREFIX}gone.${unique()}`);
+  try {
+    await fsp.rename(from, aside);
+    return aside;
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+async function sweepLeftovers(setDir: string): Promise<void> {
+  const now = Date.now();
+  for (const name of await fsp.readdir(setDir).catch(() => [] as string[])) {
+    if (!name.startsWith(LOCK_PREFIX)) continue;
+    const full = path.join(setDir, name);
+    const stats = await fsp.stat(full).catch(() => undefined);
+    if (stats !== undefined && now - stats.mtimeMs > LEFTOVER_MS) await fsp.rm(full, { recursive: true, force: true });
+  }
+}
+
 /**
- * One writer per set: a lock folder (proper-lockfile: atomic mkdir, refreshed mtime, stale
- * detection) plus a note of who holds it. A lock whose holder is a dead process on this host is
- * taken over at once; otherwise waits up to `timeoutMs`, then fails naming the holder.
+ * Takes over a lock whose holder is dead. The lock folder is moved aside first (atomic), then its
+ * note is checked again: if another waiter replaced the dead lock in between, it is put back.
+ */
+async function takeOver(setDir: string, lockDir: string, deadToken: string): Promise<void> {
+  const aside = await discard(setDir, lockDir);
+  if (aside === undefined) return;
+  const moved = await readOwner(aside);
+  if (moved !== undefined && moved.owner.token !== deadToken) {
+    await fsp.rename(aside, lockDir).catch(() => undefined); // a live lock, not ours to break
+    return;
+  }
+  await fsp.rm(aside, { recursive: true, force: true });
+}
+
+/**
+ * One writer per set. The lock is the folder `<set>/.lock` holding `owner.json` (pid, host, time,
+ * purpose): it is built under a unique name and renamed into place, so the lock and its note
+ * appear together, atomically (rename onto an existing lock folder fails). A lock whose holder is
+ * a dead process on this host is taken over at once; one whose note has not been touched for 30 s
+ * is stale; otherwise a run waits up to `timeoutMs`, then fails naming the holder.
  */
 export async function lockSet(setDir: string, purpose: string, timeoutMs: number, signal?: AbortSignal): Promise<SetLock> {
-  const lockPath = path.join(setDir, LOCK_DIR);
-  const lost = new AbortController();
+  const lockDir = path.join(setDir, LOCK_DIR);
+  const me: LockOwner = { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), purpose, token: randomBytes(12).toString('hex') };
   const deadline = Date.now() + timeoutMs;
+  await sweepLeftovers(setDir);
   for (;;) {
+    const staging = path.join(setDir, `${LOCK_PREFIX}new.${unique()}`);
+    await fsp.mkdir(staging);
+    await fsp.writeFile(path.join(staging, LOCK_OWNER_FILE), `${JSON.stringify(me)}\n`);
     try {
-      const release = await lockfile.lock(setDir, {
-        lockfilePath: lockPath, stale: STALE_MS, retries: 0, realpath: false,
-        onCompromised: () => lost.abort(new BackupError('LOCKED', `The lock on ${setDir} was lost while writing.`)),
-      });
-      const owner: LockOwner = { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), purpose };
-      await fsp.writeFile(path.join(setDir, LOCK_OWNER_FILE), `${JSON.stringify(owner)}\n`);
-      return {
-        lost: lost.signal,
-        release: async () => {
-          await fsp.rm(path.join(setDir, LOCK_OWNER_FILE), { force: true });
-          await release().catch(() => undefined);
-        },
-      };
+      await fsp.rename(staging, lockDir);
+      return holdLock(setDir, lockDir, me);
     } catch (error) {
-      if (errnoCode(error) !== 'ELOCKED') throw error;
+      await fsp.rm(staging, { recursive: true, force: true });
+      if (!['ENOTEMPTY', 'EEXIST', 'ENOTDIR', 'EISDIR'].includes(errnoCode(error) ?? '')) throw error;
     }
-    const owner = await readOwner(setDir);
-    if (owner !== undefined && owner.host === os.hostname() && owner.pid !== process.pid && !isAlive(owner.pid)) {
-      // The holder died (SIGKILL, crash) on this very host: no need to wait for the lock to go stale.
-      await fsp.rm(lockPath, { recursive: true, force: true });
-      continue;
+    const held = await readOwner(lockDir);
+    if (held !== undefined) {
+      const { owner, touchedMs } = held;
+      const dead = owner.host === os.hostname() && owner.pid !== process.pid && !isAlive(owner.pid);
+      if (dead || Date.now() - touchedMs > STALE_MS) {
+        await takeOver(setDir, lockDir, owner.token);
+        continue;
+      }
+    } else {
+      // A lock folder without a note is never made by this scheme: a leftover, safe to discard.
+      const stats = await fsp.stat(lockDir).catch(() => undefined);
+      if (stats !== undefined && Date.now() - stats.mtimeMs > POLL_MS * 4) {
+        const aside = await discard(setDir, lockDir);
+        if (aside !== undefined) await fsp.rm(aside, { recursive: true, force: true });
+        continue;
+      }
     }
     if (signal?.aborted === true) throw new BackupError('CANCELLED', 'Cancelled while waiting for the lock.');
     if (Date.now() >= deadline) {
-      throw new BackupError('LOCKED', `Set ${path.basename(setDir)} is locked by ${describe(owner)}; waited ${Math.round(timeoutMs / 1000)} s.`, {
-        hint: `Wait for it to finish, or raise the lock timeout. If no such process runs, the lock goes stale within ${STALE_MS / 1000} s; or remove ${lockPath}.`,
-        path: lockPath,
+      throw new BackupError('LOCKED', `Set ${path.basename(setDir)} is locked by ${describe(held?.owner)}; waited ${Math.round(timeoutMs / 1000)} s.`, {
+        hint: `Wait for it to finish, or raise the lock timeout. If no such process runs, the lock goes stale within ${STALE_MS / 1000} s.`,
+        path: lockDir,
       });
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
+}
+
+function holdLock(setDir: string, lockDir: string, me: LockOwner): SetLock {
+  const lost = new AbortController();
+  const note = path.join(lockDir, LOCK_OWNER_FILE);
+  const stillMine = async (): Promise<boolean> => (await readOwner(lockDir))?.owner.token === me.token;
+  const timer = setInterval(() => {
+    void (async () => {
+      if (!(await stillMine())) {
+        lost.abort(new BackupError('LOCKED', `The lock on ${setDir} was taken over while this run held it; the run stopped.`));
+        return;
+      }
+      const now = new Date();
+      await fsp.utimes(note, now, now).catch(() => undefined);
+    })();
+  }, REFRESH_MS);
+  timer.unref();
+  return {
+    lost: lost.signal,
+    release: async () => {
+      clearInterval(timer);
+      if (!(await stillMine())) return;
+      const aside = await discard(setDir, lockDir);
+      if (aside !== undefined) await fsp.rm(aside, { recursive: true, force: true });
+    },
+  };
 }

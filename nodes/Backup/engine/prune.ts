@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { listBackups, setDirectory } from './catalog';
+import { listBackups, REMOVING_PREFIX, setDirectory } from './catalog';
 import { BackupError } from './errors';
 import type { RetentionPolicy, RetentionResult } from './retention';
 import { applyRetention } from './retention';
@@ -18,7 +18,13 @@ export interface PruneOutcome extends RetentionResult {
 export async function pruneLocked(setDir: string, policy: RetentionPolicy, dryRun: boolean): Promise<PruneOutcome> {
   const result = applyRetention(await listBackups(setDir), policy);
   if (!dryRun) {
-    for (const id of result.remove) await fsp.rm(path.join(setDir, id), { recursive: true, force: true });
+    for (const id of result.remove) {
+      // Renamed first (atomic), then deleted: a run killed here leaves a `.removing-<id>` folder
+      // that the next backup sweeps, never a half-deleted backup that lists as damaged.
+      const doomed = path.join(setDir, `${REMOVING_PREFIX}${id}`);
+      await fsp.rename(path.join(setDir, id), doomed);
+      await fsp.rm(doomed, { recursive: true, force: true });
+    }
   }
   return { ...result, dryRun };
 }
