@@ -75,7 +75,7 @@ export function printVerify(report: VerifyReport, asJson: boolean, io: Io): numb
 
 export function printPrune(outcome: PruneOutcome & { set: string }, asJson: boolean, io: Io): void {
   if (asJson) {
-    io.out(json([{ set: outcome.set, dryRun: outcome.dryRun, removed: outcome.remove, kept: outcome.keep, keptReferenced: outcome.keptReferenced, reasons: outcome.reasons }]));
+    io.out(json([{ set: outcome.set, dryRun: outcome.dryRun, removed: outcome.remove, kept: outcome.keep, keptReferenced: outcome.keptReferenced, reasons: outcome.reasons, removedPartials: outcome.removedPartials }]));
     return;
   }
   const verb = outcome.dryRun ? 'would remove' : 'removed';

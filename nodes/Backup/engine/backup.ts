@@ -1,12 +1,11 @@
 import { promises as fsp } from 'node:fs';
-import * as path from 'node:path';
-import { listBackups, nextBackupId, PARTIAL_PREFIX, REMOVING_PREFIX, setDirectory } from './catalog';
+import { listBackups, nextBackupId, setDirectory } from './catalog';
 import { BackupError, errnoCode, errorMessage, isDestinationFatal } from './errors';
 import { humanBytes, summarizeBackup } from './format';
 import { lockSet } from './lock';
 import { assertSeparate, defaultSetName, realpathLoose } from './paths';
 import { planBackup } from './plan';
-import { pruneLocked } from './prune';
+import { pruneLocked, removeLeftovers } from './prune';
 import type { BackupOptions, BackupSettings } from './settings';
 import { toBackupSettings } from './settings';
 import type { BackupReport, BackupSummary } from './types';
@@ -70,16 +69,6 @@ async function isEmptyFolder(dir: string): Promise<boolean> {
   }
 }
 
-/**
- * Removes what an interrupted run left (the caller holds the lock): `.partial-<id>` folders of
- * unfinished backups and `.removing-<id>` folders of half-deleted ones. Returns their ids.
- */
-async function removePartials(setDir: string): Promise<string[]> {
-  const leftovers = (await fsp.readdir(setDir)).filter((name) => name.startsWith(PARTIAL_PREFIX) || name.startsWith(REMOVING_PREFIX));
-  for (const name of leftovers) await fsp.rm(path.join(setDir, name), { recursive: true, force: true });
-  return leftovers.map((name) => name.slice(name.indexOf('-') + 1));
-}
-
 function setTotal(backups: readonly BackupSummary[]): number {
   return backups.reduce((sum, b) => sum + (b.complete ? b.bytes.written : 0), 0);
 }
@@ -123,7 +112,7 @@ export async function backupSource(settings: BackupSettings, source: string): Pr
 
   const lock = await lockSet(setDir, `backup of ${source}`, settings.lockTimeoutMs, settings.signal);
   try {
-    const removedPartials = await removePartials(setDir);
+    const removedPartials = await removeLeftovers(setDir);
     const backups = await listBackups(setDir);
     const noRetention = { removed: [], keptReferenced: [] };
     if (settings.skipEmptySource && isEmpty) {

@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { listBackups, REMOVING_PREFIX, setDirectory } from './catalog';
+import { listBackups, PARTIAL_PREFIX, REMOVING_PREFIX, setDirectory } from './catalog';
 import { BackupError } from './errors';
 import type { RetentionPolicy, RetentionResult } from './retention';
 import { applyRetention } from './retention';
@@ -9,13 +9,25 @@ import { toRetentionPolicy, wholeNumber } from './settings';
 
 export interface PruneOutcome extends RetentionResult {
   dryRun: boolean;
+  /** Ids of `.partial-`/`.removing-` folders an interrupted run had left, removed first. */
+  removedPartials: string[];
+}
+
+/**
+ * Removes what an interrupted run left (the caller holds the lock): `.partial-<id>` folders of
+ * unfinished backups and `.removing-<id>` folders of half-deleted ones. Returns their ids.
+ */
+export async function removeLeftovers(setDir: string): Promise<string[]> {
+  const leftovers = (await fsp.readdir(setDir)).filter((name) => name.startsWith(PARTIAL_PREFIX) || name.startsWith(REMOVING_PREFIX));
+  for (const name of leftovers) await fsp.rm(path.join(setDir, name), { recursive: true, force: true });
+  return leftovers.map((name) => name.slice(name.indexOf('-') + 1));
 }
 
 /**
  * Applies retention to a set whose lock the caller holds: deletes newest first, so an interruption
  * never leaves a kept backup pointing into a deleted one.
  */
-export async function pruneLocked(setDir: string, policy: RetentionPolicy, dryRun: boolean): Promise<PruneOutcome> {
+export async function pruneLocked(setDir: string, policy: RetentionPolicy, dryRun: boolean, removedPartials: string[] = []): Promise<PruneOutcome> {
   const result = applyRetention(await listBackups(setDir), policy);
   if (!dryRun) {
     for (const id of result.remove) {
@@ -26,7 +38,7 @@ export async function pruneLocked(setDir: string, policy: RetentionPolicy, dryRu
       await fsp.rm(doomed, { recursive: true, force: true });
     }
   }
-  return { ...result, dryRun };
+  return { ...result, dryRun, removedPartials };
 }
 
 export interface PruneOptions {
@@ -49,7 +61,8 @@ export async function pruneSet(options: PruneOptions): Promise<PruneOutcome & { 
   const policy = toRetentionPolicy(options);
   const lock = await lockSet(setDir, 'prune', wholeNumber('lockTimeoutSeconds', options.lockTimeoutSeconds, 60, 0, 86_400) * 1000, options.signal);
   try {
-    return { set: options.setName, ...(await pruneLocked(setDir, policy, options.dryRun ?? false)) };
+    const leftovers = options.dryRun === true ? [] : await removeLeftovers(setDir);
+    return { set: options.setName, ...(await pruneLocked(setDir, policy, options.dryRun ?? false, leftovers)) };
   } finally {
     await lock.release();
   }
