@@ -1,7 +1,6 @@
 // Entry point of the `n8n-backup` binary.
 import { main } from './main';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { version } = require('../../package.json') as { version: string };
 
 const controller = new AbortController();

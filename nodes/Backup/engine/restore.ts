@@ -3,11 +3,13 @@ import { constants as C, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { BackupError, errnoCode, errorMessage, toFileProblem } from './errors';
-import { DATA_DIR, findBackup, isBackupId } from './catalog';
+import { DATA_DIR, findBackup, isBackupId, SUMMARY_FILE } from './catalog';
 import { humanBytes, humanDuration } from './format';
 import { MANIFEST_FILE, ManifestReader } from './manifest';
 import { isSameOrInside, parentOf, realpathLoose } from './paths';
-import type { FileProblem, ManifestEntry, Progress } from './types';
+import type { TarMember } from './targz';
+import { ArchiveDamage, TAR_FILE, TarReader } from './targz';
+import type { BackupSummary, FileProblem, ManifestEntry, Progress, StorageFormat } from './types';
 import { MAX_RECORDED_ERRORS } from './types';
 
 /** What to do when the target already holds something at a path being restored. */
@@ -98,35 +100,109 @@ async function restoreOwner(abs: string, entry: ManifestEntry): Promise<void> {
   await fsp.lchown(abs, entry.uid, entry.gid).catch(() => undefined);
 }
 
-/** Copies stored bytes into a new file (O_EXCL|O_NOFOLLOW), checking them against the manifest hash. */
-async function restoreFile(setDir: string, abs: string, entry: ManifestEntry): Promise<number> {
+const TARGET_FLAGS = C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW;
+/** tar.gz members up to this size are read into memory and written in the background, several at once. */
+const SMALL_MEMBER = 1 << 20;
+/** tar.gz holders read side by side during one pass over the manifest; more holders take more passes. */
+const OPEN_ARCHIVES = 8;
+
+function mismatch(message: string): Error {
+  return Object.assign(new Error(message), { code: 'ECORRUPT' });
+}
+
+/**
+ * Creates `abs` (O_EXCL|O_NOFOLLOW: never through a symlink, never over anything), fills it from
+ * `fill`, gives it the manifest's mode and mtime, then checks size and sha256 against the manifest
+ * (a mismatch is reported, the file restored as found). Returns the bytes written, or undefined when
+ * `skipExisting` and something already stands at `abs`.
+ */
+async function writeChecked(
+  abs: string,
+  entry: ManifestEntry,
+  where: string,
+  skipExisting: boolean,
+  fill: (write: (chunk: Buffer) => Promise<void>) => Promise<void>,
+): Promise<number | undefined> {
+  let out: FileHandle;
+  try {
+    out = await fsp.open(abs, TARGET_FLAGS, 0o600);
+  } catch (error) {
+    if (skipExisting && errnoCode(error) === 'EEXIST') return undefined;
+    throw error;
+  }
+  try {
+    const hash = createHash('sha256');
+    let size = 0;
+    await fill(async (chunk) => {
+      hash.update(chunk);
+      size += chunk.length;
+      await out.write(chunk, 0, chunk.length);
+    });
+    await out.chmod(entry.mode);
+    await out.utimes(entry.mtime / 1000, entry.mtime / 1000);
+    if (size !== entry.size || hash.digest('hex') !== entry.hash) {
+      throw mismatch(`stored copy in ${where} does not match the manifest (${size} bytes, expected ${entry.size ?? 0}); restored as found`);
+    }
+    return size;
+  } finally {
+    await out.close();
+  }
+}
+
+/** Copies bytes stored in the folder format into a new file, checking them against the manifest. */
+async function restoreFile(setDir: string, abs: string, entry: ManifestEntry): Promise<number | undefined> {
   const holder = entry.in as string;
   if (!isBackupId(holder)) throw Object.assign(new Error(`manifest names an invalid location "${holder}"`), { code: 'EBADLOC' });
   const stored = path.join(setDir, holder, DATA_DIR, entry.path);
   const source = await fsp.open(stored, C.O_RDONLY | C.O_NOFOLLOW);
-  let out: FileHandle | undefined;
   try {
-    out = await fsp.open(abs, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
-    const hash = createHash('sha256');
-    const buffer = Buffer.allocUnsafe(Math.min(Math.max((entry.size ?? 0) + 1, 1), 1 << 20));
-    let size = 0;
-    for (;;) {
-      const { bytesRead } = await source.read(buffer, 0, buffer.length, size);
-      if (bytesRead === 0) break;
-      hash.update(buffer.subarray(0, bytesRead));
-      await out.write(buffer, 0, bytesRead);
-      size += bytesRead;
-      if (bytesRead < buffer.length) break;
-    }
-    await out.chmod(entry.mode);
-    await out.utimes(entry.mtime / 1000, entry.mtime / 1000);
-    if (size !== entry.size || hash.digest('hex') !== entry.hash) {
-      throw Object.assign(new Error(`stored copy in ${holder} does not match the manifest (${size} bytes, expected ${entry.size ?? 0}); restored as found`), { code: 'ECORRUPT' });
-    }
-    return size;
+    return await writeChecked(abs, entry, holder, false, async (write) => {
+      const buffer = Buffer.allocUnsafe(Math.min(Math.max((entry.size ?? 0) + 1, 1), 1 << 20));
+      let size = 0;
+      for (;;) {
+        const { bytesRead } = await source.read(buffer, 0, buffer.length, size);
+        if (bytesRead === 0) break;
+        await write(buffer.subarray(0, bytesRead));
+        size += bytesRead;
+        if (bytesRead < buffer.length) break;
+      }
+    });
   } finally {
     await source.close();
-    await out?.close();
+  }
+}
+
+async function readStorage(setDir: string, holder: string): Promise<StorageFormat> {
+  const dir = path.join(setDir, holder);
+  try {
+    const summary = JSON.parse(await fsp.readFile(path.join(dir, SUMMARY_FILE), 'utf8')) as Partial<BackupSummary>;
+    if (summary.backupId === holder && (summary.storage === 'folder' || summary.storage === 'tar.gz')) return summary.storage;
+  } catch {
+    // No readable summary: ask the manifest header.
+  }
+  try {
+    const reader = await ManifestReader.open(path.join(dir, MANIFEST_FILE));
+    await reader.close();
+    if (reader.header.id === holder && reader.header.storage === 'tar.gz') return 'tar.gz';
+  } catch {
+    // Neither: the folder layout, whose files are then reported missing one by one.
+  }
+  return 'folder';
+}
+
+/** How each holder stores its bytes (its backup.json `storage`, else its manifest header), looked up once. */
+class HolderStorage {
+  private readonly known = new Map<string, Promise<StorageFormat>>();
+
+  constructor(private readonly setDir: string) {}
+
+  of(holder: string): Promise<StorageFormat> {
+    let found = this.known.get(holder);
+    if (found === undefined) {
+      found = readStorage(this.setDir, holder);
+      this.known.set(holder, found);
+    }
+    return found;
   }
 }
 
@@ -158,6 +234,148 @@ async function checkManifest(file: string): Promise<void> {
   }
 }
 
+/** State shared by the passes of one restore. */
+interface RestoreRun {
+  setDir: string;
+  target: string;
+  backupId: string;
+  manifestFile: string;
+  policy: OverwritePolicy;
+  targetWasEmpty: boolean;
+  concurrency: number;
+  options: RestoreOptions;
+  report: RestoreReport;
+  /** File writes running in the background. */
+  inFlight: Set<Promise<void>>;
+  /** The target ran out of space or became read-only: stop. */
+  fatal: unknown;
+}
+
+function addProblem(run: RestoreRun, p: FileProblem): void {
+  run.report.errorCount++;
+  if (run.report.errors.length < MAX_RECORDED_ERRORS) run.report.errors.push(p);
+}
+
+function checkCancelled(run: RestoreRun): void {
+  if (run.options.signal?.aborted === true) throw new BackupError('CANCELLED', 'The restore was cancelled; files restored so far were left in place.');
+}
+
+function reportProgress(run: RestoreRun): void {
+  const { files, bytes } = run.report;
+  const done = files.restored + files.folders + files.symlinks;
+  if (done % 1000 === 0) run.options.onProgress?.({ source: run.target, phase: 'restore', entries: done, bytes: bytes.restored });
+}
+
+/** Runs one file write in the background (at most `concurrency` at once) and books its outcome. */
+async function track(run: RestoreRun, abs: string, entry: ManifestEntry, write: () => Promise<number | undefined>): Promise<void> {
+  while (run.inFlight.size >= run.concurrency) await Promise.race(run.inFlight);
+  const job: Promise<void> = write()
+    .then(async (size) => {
+      if (size === undefined) return;
+      await restoreOwner(abs, entry);
+      run.report.files.restored++;
+      run.report.bytes.restored += size;
+    })
+    .catch((error: unknown) => {
+      const code = errnoCode(error);
+      if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS') run.fatal ??= error;
+      else addProblem(run, toFileProblem(entry.path, error));
+    })
+    .finally(() => run.inFlight.delete(job));
+  run.inFlight.add(job);
+}
+
+async function isRealFolder(abs: string): Promise<boolean> {
+  const stats = await fsp.lstat(abs).catch(() => undefined);
+  return stats !== undefined && stats.isDirectory();
+}
+
+/**
+ * Restores one file from a tar.gz holder: seeks its member (the reader moves forward only), then
+ * writes it like a folder-format copy. Small members are buffered and written in the background;
+ * large ones are streamed straight from the archive.
+ */
+async function restoreMember(run: RestoreRun, archive: TarReader, abs: string, entry: ManifestEntry): Promise<void> {
+  const where = archive.label;
+  const found = await archive.seek(entry.path);
+  if ('damage' in found) {
+    const code = found.damage.code === 'MISSING' ? 'ENOENT' : 'ECORRUPT';
+    addProblem(run, { path: entry.path, code, message: `not restored: ${found.damage.message}` });
+    return;
+  }
+  if ('absent' in found) {
+    addProblem(run, { path: entry.path, code: 'ENOENT', message: `not restored: missing from ${where}` });
+    return;
+  }
+  const member: TarMember = found.member;
+  if (member.type !== 'file') {
+    addProblem(run, { path: entry.path, code: 'ECORRUPT', message: `not restored: its member in ${where} is a ${member.type}, not a regular file` });
+    return;
+  }
+  const skipExisting = run.policy === 'skip';
+  const damaged = (error: unknown): never => {
+    if (error instanceof ArchiveDamage) throw mismatch(`${error.message}; restored as far as it could be read`);
+    throw error;
+  };
+  if (member.size <= SMALL_MEMBER) {
+    const chunks: Buffer[] = [];
+    try {
+      await member.read((chunk) => chunks.push(chunk));
+    } catch (error) {
+      addProblem(run, { path: entry.path, code: 'ECORRUPT', message: `not restored: ${errorMessage(error)}` });
+      return;
+    }
+    const content = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    await track(run, abs, entry, () => writeChecked(abs, entry, where, skipExisting, (write) => write(content)));
+    return;
+  }
+  // Streamed: the archive cannot move on before this member is written, so wait for it.
+  let job: Promise<number | undefined> | undefined;
+  await track(run, abs, entry, () => {
+    job = writeChecked(abs, entry, where, skipExisting, (write) => member.read(write).catch(damaged));
+    return job;
+  });
+  await job?.catch(() => undefined);
+}
+
+/**
+ * Second phase: files whose bytes live in tar.gz holders. Up to OPEN_ARCHIVES holders per pass;
+ * each pass reads the manifest again (in walk order, re-checking it) and every archive of the group
+ * once, front to back, merge-joining members with the entries that point into that archive.
+ */
+async function restoreFromArchives(run: RestoreRun, holders: string[]): Promise<void> {
+  for (let first = 0; first < holders.length && run.fatal === undefined; first += OPEN_ARCHIVES) {
+    const group = new Map(holders.slice(first, first + OPEN_ARCHIVES).map((id) => [id, new TarReader(path.join(run.setDir, id, TAR_FILE), `${id}/${TAR_FILE}`)]));
+    const reader = await ManifestReader.open(run.manifestFile);
+    try {
+      if (reader.header.id !== run.backupId) throw new BackupError('MANIFEST_CORRUPT', `The manifest in ${run.backupId} belongs to ${reader.header.id}.`);
+      const guard = new ParentGuard();
+      let skippedFolder: string | undefined;
+      for await (const entry of reader.entries()) {
+        if (run.fatal !== undefined) break;
+        checkCancelled(run);
+        guard.admit(entry);
+        // Subtrees the first pass skipped (counted there) are skipped again, never written through.
+        if (skippedFolder !== undefined && entry.path.startsWith(`${skippedFolder}/`)) continue;
+        const abs = path.join(run.target, entry.path);
+        if (entry.kind === 'dir') {
+          if (!run.targetWasEmpty && !(await isRealFolder(abs))) skippedFolder = entry.path;
+          continue;
+        }
+        if (entry.kind !== 'file') continue;
+        const archive = group.get(entry.in as string);
+        if (archive === undefined) continue;
+        await restoreMember(run, archive, abs, entry);
+        reportProgress(run);
+      }
+    } finally {
+      await Promise.allSettled([...run.inFlight]);
+      await reader.close();
+      for (const archive of group.values()) archive.close();
+    }
+  }
+}
+
 /** Restores one backup into `target`: contents, mtimes, modes, symlinks and empty folders. */
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreReport> {
   const started = Date.now();
@@ -182,39 +400,24 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
     set: options.setName, backupId: summary.backupId, target, files: { restored: 0, skipped: 0, folders: 0, symlinks: 0 }, bytes: { restored: 0 },
     sizes: { restored: '' }, errors: [], errorCount: 0, durationMs: 0, summary: '',
   };
-  const problem = (p: FileProblem): void => {
-    report.errorCount++;
-    if (report.errors.length < MAX_RECORDED_ERRORS) report.errors.push(p);
+  const run: RestoreRun = {
+    setDir, target, backupId: summary.backupId, manifestFile, policy, targetWasEmpty, concurrency: options.concurrency ?? 16, options, report,
+    inFlight: new Set(), fatal: undefined,
   };
   // Folders get their mode and mtime last (children first), so writing into them still works.
   const folders: FolderToFinish[] = [];
   // Checked again while writing: the manifest could have been swapped since the first pass.
   const guard = new ParentGuard();
-  const inFlight = new Set<Promise<void>>();
-  const concurrency = options.concurrency ?? 16;
-  let fatal: unknown;
+  const storage = new HolderStorage(setDir);
+  // tar.gz holders whose files the second phase restores.
+  const archived = new Set<string>();
   let skippedFolder: string | undefined;
 
-  const startCopy = (abs: string, entry: ManifestEntry): void => {
-    const job = restoreFile(setDir, abs, entry)
-      .then(async (size) => {
-        await restoreOwner(abs, entry);
-        report.files.restored++;
-        report.bytes.restored += size;
-      })
-      .catch((error: unknown) => {
-        const code = errnoCode(error);
-        if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS') fatal ??= error;
-        else problem(toFileProblem(entry.path, error));
-      })
-      .finally(() => inFlight.delete(job));
-    inFlight.add(job);
-  };
-
+  // First phase: folders, symlinks, and files stored in the folder format; clears the way for all.
   try {
     for await (const entry of reader.entries()) {
-      if (fatal !== undefined) break;
-      if (options.signal?.aborted === true) throw new BackupError('CANCELLED', 'The restore was cancelled; files restored so far were left in place.');
+      if (run.fatal !== undefined) break;
+      checkCancelled(run);
       guard.admit(entry);
       const abs = path.join(target, entry.path);
       if (skippedFolder !== undefined && entry.path.startsWith(`${skippedFolder}/`)) {
@@ -239,18 +442,19 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
         await restoreOwner(abs, entry);
         report.files.symlinks++;
       } else {
-        while (inFlight.size >= concurrency) await Promise.race(inFlight);
-        startCopy(abs, entry);
+        const holder = entry.in as string;
+        if (isBackupId(holder) && (await storage.of(holder)) === 'tar.gz') archived.add(holder);
+        else await track(run, abs, entry, () => restoreFile(setDir, abs, entry));
       }
-      const done = report.files.restored + report.files.folders + report.files.symlinks;
-      if (done % 1000 === 0) options.onProgress?.({ source: target, phase: 'restore', entries: done, bytes: report.bytes.restored });
+      reportProgress(run);
     }
   } finally {
-    await Promise.allSettled([...inFlight]);
+    await Promise.allSettled([...run.inFlight]);
     await reader.close();
   }
-  if (fatal !== undefined) {
-    throw new BackupError('NO_SPACE', `The restore target ran out of space or became read-only: ${errorMessage(fatal)}`, { cause: fatal });
+  if (run.fatal === undefined && archived.size > 0) await restoreFromArchives(run, [...archived].sort());
+  if (run.fatal !== undefined) {
+    throw new BackupError('NO_SPACE', `The restore target ran out of space or became read-only: ${errorMessage(run.fatal)}`, { cause: run.fatal });
   }
   for (let i = folders.length - 1; i >= 0; i--) {
     const { abs, entry } = folders[i];

@@ -9,13 +9,25 @@ import type { StorageFormat } from './types';
 
 export const DATA_DIR = 'data';
 
+/** A place kept in a sink's stream: store() fills it; release() gives it up (a no-op once stored). */
+export interface StorePlace {
+  store(rel: string, sourceAbs: string, stats: Stats): Promise<CopiedFile>;
+  release(): void;
+}
+
 /**
- * Where one backup puts the bytes of the files it stores. Calls to store() arrive in walk order;
- * a sink may run them concurrently (folder) or one after another (one archive stream).
+ * Where one backup puts the bytes of the files it stores. Calls to store() and reserve() arrive in
+ * walk order, several in flight; a sink may run them concurrently (folder) or keep their order in
+ * one stream (tar.gz).
  */
 export interface DataSink {
   /** Copies one source file in; returns the bytes stored and their sha256. Source errors are thrown raw. */
   store(rel: string, sourceAbs: string, stats: Stats): Promise<CopiedFile>;
+  /**
+   * Keeps the next place for a file whose store() call must wait for something first (a content
+   * re-check): call it where store() would have been called, then store() or release() the place.
+   */
+  reserve(): StorePlace;
   /** Flushes everything; returns bytes written to the destination. */
   close(): Promise<number>;
   abort(): Promise<void>;
@@ -39,6 +51,11 @@ export class FolderSink implements DataSink {
     const copied = await copyFileHashed(sourceAbs, path.join(this.dataRoot, rel), stats.size, { mode: stats.mode, mtimeMs: stats.mtimeMs, atimeMs: stats.atimeMs });
     this.written += copied.size;
     return copied;
+  }
+
+  /** Files are independent here: a kept place is just a later store() call. */
+  reserve(): StorePlace {
+    return { store: (rel, sourceAbs, stats) => this.store(rel, sourceAbs, stats), release: () => undefined };
   }
 
   async close(): Promise<number> {

@@ -5,7 +5,7 @@ import { decideEntry, modeOrOwnerChanged } from './compare';
 import { hashFile } from './copy';
 import { BackupError, toFileProblem } from './errors';
 import type { ScanEntry } from './scan';
-import type { DataSink } from './storage';
+import type { DataSink, StorePlace } from './storage';
 import { isScanProblem } from './scan';
 import type { FileProblem, ManifestEntry } from './types';
 
@@ -54,12 +54,15 @@ async function storeFile(ctx: StoreContext, entry: ScanEntry, previous: Manifest
   const decision = decideEntry(previous, cur, ctx.compare);
   const base = metadataEntry(entry.path, 'file', s);
   const src = path.join(ctx.sourceRoot, entry.path);
+  // A re-check reads the file before it knows whether to store it: its place in the sink's
+  // stream (walk order, which one archive relies on) is kept meanwhile, not taken by a later file.
+  const place = decision.verdict === 'recheck' ? ctx.sink.reserve() : undefined;
   try {
     if (decision.verdict === 'unchanged' || decision.verdict === 'recheck') {
       const prev = previous as ManifestEntry;
       if (decision.verdict === 'recheck') {
         const seen = await hashFile(src, s.size);
-        if (seen.hash !== prev.hash || seen.size !== prev.size) return await copyChanged(ctx, entry, base, 'changed');
+        if (seen.hash !== prev.hash || seen.size !== prev.size) return await copyChanged(ctx, entry, base, 'changed', place);
       }
       const counted = modeOrOwnerChanged(prev, cur) ? 'changed' : 'unchanged';
       return { entry: { ...base, size: prev.size, hash: prev.hash, in: prev.in }, counted, stored: false, storedBytes: 0, scannedBytes: s.size };
@@ -68,12 +71,14 @@ async function storeFile(ctx: StoreContext, entry: ScanEntry, previous: Manifest
   } catch (error) {
     if (error instanceof BackupError) throw error;
     return keepPrevious(previous?.kind === 'file' ? previous : undefined, toFileProblem(entry.path, error));
+  } finally {
+    place?.release();
   }
 }
 
-async function copyChanged(ctx: StoreContext, entry: ScanEntry, base: ManifestEntry, counted: 'added' | 'changed'): Promise<EntryOutcome> {
+async function copyChanged(ctx: StoreContext, entry: ScanEntry, base: ManifestEntry, counted: 'added' | 'changed', place?: StorePlace): Promise<EntryOutcome> {
   const s = entry.stats;
-  const copied = await ctx.sink.store(entry.path, path.join(ctx.sourceRoot, entry.path), s);
+  const copied = await (place ?? ctx.sink).store(entry.path, path.join(ctx.sourceRoot, entry.path), s);
   return { entry: { ...base, size: copied.size, hash: copied.hash, in: ctx.backupId }, counted, stored: true, storedBytes: copied.size, scannedBytes: s.size };
 }
 

@@ -6,7 +6,9 @@ import { BackupError, errnoCode, errorMessage } from './errors';
 import { humanBytes, humanDuration } from './format';
 import { MANIFEST_FILE, ManifestReader } from './manifest';
 import { DATA_DIR } from './storage';
-import type { BackupSummary, ManifestEntry } from './types';
+import type { ArchiveDamage } from './targz';
+import { TAR_FILE, TarReader } from './targz';
+import type { BackupSummary, ManifestEntry, StorageFormat } from './types';
 import { MAX_RECORDED_ERRORS } from './types';
 
 export interface VerifyOptions {
@@ -81,6 +83,95 @@ async function checkStoredFile(setDir: string, entry: ManifestEntry, full: boole
   }
 }
 
+/** tar.gz holders read side by side during one pass over a manifest; more holders take more passes. */
+const OPEN_ARCHIVES = 8;
+
+type Found = Omit<VerifyProblem, 'backupId'>;
+
+interface ArchiveCheck {
+  id: string;
+  manifestFile: string;
+  full: boolean;
+  mine: (entry: ManifestEntry) => boolean;
+  signal: AbortSignal | undefined;
+  report: VerifyReport;
+  problem: (p: VerifyProblem) => void;
+}
+
+interface OpenArchive {
+  reader: TarReader;
+  /** Path the problems about the archive itself use: relative to the backup being verified. */
+  where: string;
+  reported: boolean;
+}
+
+function archiveProblem(check: ArchiveCheck, archive: OpenArchive, damage: ArchiveDamage): void {
+  if (archive.reported) return;
+  archive.reported = true;
+  check.problem({ backupId: check.id, path: archive.where, code: damage.code, message: damage.message });
+}
+
+/** Checks one file held in a tar.gz archive: present, the right size and (full) the right sha256. */
+async function checkMember(check: ArchiveCheck, archive: OpenArchive, entry: ManifestEntry): Promise<Found | undefined> {
+  const found = await archive.reader.seek(entry.path);
+  const label = archive.reader.label;
+  if ('damage' in found) {
+    archiveProblem(check, archive, found.damage);
+    return { path: entry.path, code: 'MISSING', message: `cannot be read: ${found.damage.message}` };
+  }
+  if ('absent' in found) return { path: entry.path, code: 'MISSING', message: `missing from ${label}` };
+  const member = found.member;
+  if (member.type !== 'file') return { path: entry.path, code: 'CORRUPT', message: `its member in ${label} is a ${member.type}, not a regular file` };
+  if (member.size !== entry.size) return { path: entry.path, code: 'TRUNCATED', message: `its member in ${label} has ${member.size} bytes, manifest says ${entry.size ?? 0}` };
+  if (!check.full) return undefined;
+  const hash = createHash('sha256');
+  try {
+    await member.read((chunk) => hash.update(chunk));
+  } catch (error) {
+    const damage = error as ArchiveDamage;
+    archiveProblem(check, archive, damage);
+    return { path: entry.path, code: damage.code === 'CORRUPT' ? 'CORRUPT' : 'TRUNCATED', message: `its member in ${label} cannot be read to the end: ${damage.message}` };
+  }
+  if (hash.digest('hex') !== entry.hash) return { path: entry.path, code: 'CORRUPT', message: `its member in ${label} does not match its sha256` };
+  return undefined;
+}
+
+/**
+ * Checks files held in tar.gz archives: up to OPEN_ARCHIVES archives per pass over the manifest,
+ * each read once, front to back (merge-joined with the entries pointing into it), then to its end.
+ */
+async function checkArchives(check: ArchiveCheck, setDir: string, holders: string[]): Promise<void> {
+  for (let first = 0; first < holders.length; first += OPEN_ARCHIVES) {
+    const group = new Map<string, OpenArchive>();
+    for (const holder of holders.slice(first, first + OPEN_ARCHIVES)) {
+      const where = holder === check.id ? TAR_FILE : `${holder}/${TAR_FILE}`;
+      group.set(holder, { reader: new TarReader(path.join(setDir, holder, TAR_FILE), `${holder}/${TAR_FILE}`), where, reported: false });
+    }
+    let manifest: ManifestReader | undefined;
+    try {
+      manifest = await ManifestReader.open(check.manifestFile);
+      for await (const entry of manifest.entries()) {
+        if (check.signal?.aborted === true) throw new BackupError('CANCELLED', 'Verification was cancelled.');
+        if (entry.kind !== 'file' || !check.mine(entry)) continue;
+        const archive = group.get(entry.in as string);
+        if (archive === undefined) continue;
+        const found = await checkMember(check, archive, entry);
+        check.report.filesChecked++;
+        check.report.bytesChecked += entry.size ?? 0;
+        if (found !== undefined) check.problem({ backupId: check.id, ...found });
+      }
+      // Quick or full, an archive must read to its end: gzip's checksum and the tar structure.
+      for (const archive of group.values()) {
+        const damage = await archive.reader.finish();
+        if (damage !== undefined) archiveProblem(check, archive, damage);
+      }
+    } finally {
+      await manifest?.close();
+      for (const archive of group.values()) archive.reader.close();
+    }
+  }
+}
+
 /**
  * Verifies backups of a set: every manifest complete and well-formed, every stored file present
  * with the right size (quick) or the right sha256 (full), every referenced backup present.
@@ -101,6 +192,7 @@ export async function verifyBackups(options: VerifyOptions): Promise<VerifyRepor
     targets = [named];
   }
   const present = new Set(all.filter((b) => b.complete).map((b) => b.backupId));
+  const storage = new Map<string, StorageFormat>(all.filter((b) => b.complete).map((b) => [b.backupId, b.storage]));
   const report: VerifyReport = {
     set: options.setName, mode: full ? 'full' : 'quick', checked: [], ok: true, filesChecked: 0, bytesChecked: 0, problems: [], problemCount: 0, durationMs: 0, summary: '',
   };
@@ -119,8 +211,11 @@ export async function verifyBackups(options: VerifyOptions): Promise<VerifyRepor
     // With `all`, each backup checks the bytes it holds; a single backup checks everything it needs.
     const mine = (e: ManifestEntry): boolean => which !== 'all' || e.in === id;
     let reader: ManifestReader | undefined;
+    const manifestFile = path.join(setDir, id, MANIFEST_FILE);
+    // tar.gz archives to read: this backup's own (even when it holds no file), and those of holders it needs.
+    const archives = new Set<string>(target.storage === 'tar.gz' ? [id] : []);
     try {
-      reader = await ManifestReader.open(path.join(setDir, id, MANIFEST_FILE));
+      reader = await ManifestReader.open(manifestFile);
       const missingRefs = new Set<string>();
       for await (const entry of reader.entries()) {
         if (options.signal?.aborted === true) throw new BackupError('CANCELLED', 'Verification was cancelled.');
@@ -132,11 +227,18 @@ export async function verifyBackups(options: VerifyOptions): Promise<VerifyRepor
           continue;
         }
         if (!mine(entry)) continue;
+        if (storage.get(holder) === 'tar.gz') {
+          archives.add(holder);
+          continue;
+        }
         const found = await checkStoredFile(setDir, entry, full);
         report.filesChecked++;
         report.bytesChecked += entry.size ?? 0;
         if (found !== undefined) problem({ backupId: id, ...found });
       }
+      await reader.close();
+      reader = undefined;
+      if (archives.size > 0) await checkArchives({ id, manifestFile, full, mine, signal: options.signal, report, problem }, setDir, [...archives].sort());
     } catch (error) {
       if (error instanceof BackupError && error.code === 'CANCELLED') throw error;
       problem({ backupId: id, path: MANIFEST_FILE, code: 'MANIFEST_CORRUPT', message: errorMessage(error) });
