@@ -162,8 +162,9 @@ function holdLock(setDir: string, lockDir: string, me: LockOwner): SetLock {
     release: async () => {
       clearInterval(timer);
       if (!(await stillMine())) return;
-      const aside = await discard(setDir, lockDir);
-      if (aside !== undefined) await fsp.rm(aside, { recursive: true, force: true });
+      // Deleted in place: a run killed halfway leaves at most a lock folder without its note,
+      // which the next run clears as debris (a live holder never has one).
+      await fsp.rm(lockDir, { recursive: true, force: true });
     },
   };
 }
