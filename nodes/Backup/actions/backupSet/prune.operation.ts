@@ -1,40 +1,27 @@
 import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import { pruneSet } from '../../engine';
-import { failureItem } from '../helpers/errors';
 import { cancelSignal } from '../helpers/execution';
 import { assertPathAllowed } from '../helpers/fileAccess';
-import { optionalWholeNumber, readBoolean, readCollection, readFolder, readNumber, readRequiredString } from '../helpers/parameters';
+import { optionalWholeNumber, readBoolean, readCollection, readNumber } from '../helpers/parameters';
+import { forEachSetItem } from '../helpers/setItems';
 
 /** Backup Set > Prune: retention alone, under the set's lock; one item per input item. */
 export async function execute(this: IExecuteFunctions, items: INodeExecutionData[]): Promise<INodeExecutionData[]> {
-  const out: INodeExecutionData[] = [];
   const signal = cancelSignal(this);
-  for (let i = 0; i < items.length; i++) {
-    const context: Record<string, string> = {};
-    try {
-      const destination = readFolder(this, 'destinationPath', i, '/home/node/.n8n-files/backups');
-      const setName = readRequiredString(this, 'setName', i, 'documents-1a2b3c4d');
-      context.set = setName;
-      const keepFull = readNumber(this, 'keepFull', i, 0);
-      const keepDifferential = readNumber(this, 'keepDifferential', i, 0);
-      const keepIncremental = readNumber(this, 'keepIncremental', i, 0);
-      const dryRun = readBoolean(this, 'dryRun', i, false);
-      const lockTimeoutSeconds = optionalWholeNumber(readCollection(this, 'options', i), 'lockTimeout');
-      await assertPathAllowed(this, destination, 'destination folder');
-      const outcome = await pruneSet({
-        destination, setName, keepFull, keepDifferential, keepIncremental, dryRun, lockTimeoutSeconds, signal,
-      });
-      const verb = dryRun ? 'would remove' : 'removed';
-      out.push({
-        json: {
-          set: outcome.set, destination, dryRun: outcome.dryRun, removed: outcome.remove, kept: outcome.keep, keptReferenced: outcome.keptReferenced, reasons: outcome.reasons,
-          summary: `Prune of set ${outcome.set}: ${verb} ${outcome.remove.length} backup(s), kept ${outcome.keep.length}.`,
-        },
-        pairedItem: { item: i },
-      });
-    } catch (error) {
-      out.push(failureItem(this, error, i, context));
-    }
-  }
-  return out;
+  return forEachSetItem(this, items, async (i, { destination, setName }) => {
+    const keepFull = readNumber(this, 'keepFull', i, 0);
+    const keepDifferential = readNumber(this, 'keepDifferential', i, 0);
+    const keepIncremental = readNumber(this, 'keepIncremental', i, 0);
+    const dryRun = readBoolean(this, 'dryRun', i, false);
+    const lockTimeoutSeconds = optionalWholeNumber(readCollection(this, 'options', i), 'lockTimeout');
+    await assertPathAllowed(this, destination, 'destination folder');
+    const outcome = await pruneSet({
+      destination, setName, keepFull, keepDifferential, keepIncremental, dryRun, lockTimeoutSeconds, signal,
+    });
+    const verb = dryRun ? 'would remove' : 'removed';
+    return {
+      set: outcome.set, destination, dryRun: outcome.dryRun, removed: outcome.remove, kept: outcome.keep, keptReferenced: outcome.keptReferenced, reasons: outcome.reasons,
+      summary: `Prune of set ${outcome.set}: ${verb} ${outcome.remove.length} backup(s), kept ${outcome.keep.length}.`,
+    };
+  });
 }

@@ -1,10 +1,11 @@
 import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import type { RestoreReport } from '../../engine';
 import { restoreBackup } from '../../engine';
-import { failureItem, OperationFailure } from '../helpers/errors';
+import { OperationFailure } from '../helpers/errors';
 import { cancelSignal, progressReporter } from '../helpers/execution';
 import { assertNoBlockedPathInside, assertPathAllowed } from '../helpers/fileAccess';
-import { readFolder, readOverwritePolicy, readRequiredString, readString } from '../helpers/parameters';
+import { readFolder, readOverwritePolicy, readString } from '../helpers/parameters';
+import { forEachSetItem } from '../helpers/setItems';
 
 function incomplete(report: RestoreReport): OperationFailure {
   const first = report.errors.slice(0, 5).map((e) => `${e.path} (${e.message})`);
@@ -19,27 +20,17 @@ function incomplete(report: RestoreReport): OperationFailure {
 
 /** Backup Set > Restore: one item per input item, the engine's restore report. */
 export async function execute(this: IExecuteFunctions, items: INodeExecutionData[]): Promise<INodeExecutionData[]> {
-  const out: INodeExecutionData[] = [];
   const signal = cancelSignal(this);
-  for (let i = 0; i < items.length; i++) {
-    const context: Record<string, string> = {};
-    try {
-      const destination = readFolder(this, 'destinationPath', i, '/home/node/.n8n-files/backups');
-      const setName = readRequiredString(this, 'setName', i, 'documents-1a2b3c4d');
-      context.set = setName;
-      const backupId = readString(this, 'backupId', i, 'latest').trim() || 'latest';
-      const target = readFolder(this, 'targetPath', i, '/home/node/.n8n-files/restored');
-      context.target = target;
-      const overwrite = readOverwritePolicy(this, i);
-      await assertPathAllowed(this, destination, 'destination folder');
-      await assertPathAllowed(this, target, 'restore target folder');
-      await assertNoBlockedPathInside(this, target, 'restore target folder');
-      const report = await restoreBackup({ destination, setName, backupId, target, overwrite, signal, onProgress: progressReporter(this, 'Restore into') });
-      if (report.errorCount > 0) throw incomplete(report);
-      out.push({ json: { ...report }, pairedItem: { item: i } });
-    } catch (error) {
-      out.push(failureItem(this, error, i, context));
-    }
-  }
-  return out;
+  return forEachSetItem(this, items, async (i, { destination, setName, context }) => {
+    const backupId = readString(this, 'backupId', i, 'latest').trim() || 'latest';
+    const target = readFolder(this, 'targetPath', i, '/home/node/.n8n-files/restored');
+    context.target = target;
+    const overwrite = readOverwritePolicy(this, i);
+    await assertPathAllowed(this, destination, 'destination folder');
+    await assertPathAllowed(this, target, 'restore target folder');
+    await assertNoBlockedPathInside(this, target, 'restore target folder');
+    const report = await restoreBackup({ destination, setName, backupId, target, overwrite, signal, onProgress: progressReporter(this, 'Restore into') });
+    if (report.errorCount > 0) throw incomplete(report);
+    return { ...report };
+  });
 }

@@ -1,10 +1,11 @@
 import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import type { VerifyReport } from '../../engine';
 import { verifyBackups } from '../../engine';
-import { failureItem, OperationFailure } from '../helpers/errors';
+import { OperationFailure } from '../helpers/errors';
 import { cancelSignal } from '../helpers/execution';
 import { assertPathAllowed } from '../helpers/fileAccess';
-import { readBoolean, readFolder, readRequiredString, readString } from '../helpers/parameters';
+import { readBoolean, readString } from '../helpers/parameters';
+import { forEachSetItem } from '../helpers/setItems';
 
 function verifyFailed(report: VerifyReport): OperationFailure {
   const first = report.problems.slice(0, 5).map((p) => `${p.backupId} ${p.path}: ${p.message} [${p.code}]`);
@@ -19,23 +20,13 @@ function verifyFailed(report: VerifyReport): OperationFailure {
 
 /** Backup Set > Verify: one item per input item; problems found fail the node (or, with Continue On Fail, an item with ok: false). */
 export async function execute(this: IExecuteFunctions, items: INodeExecutionData[]): Promise<INodeExecutionData[]> {
-  const out: INodeExecutionData[] = [];
   const signal = cancelSignal(this);
-  for (let i = 0; i < items.length; i++) {
-    const context: Record<string, string> = {};
-    try {
-      const destination = readFolder(this, 'destinationPath', i, '/home/node/.n8n-files/backups');
-      const setName = readRequiredString(this, 'setName', i, 'documents-1a2b3c4d');
-      context.set = setName;
-      const backupId = readString(this, 'backupId', i, 'all').trim() || 'all';
-      const full = readBoolean(this, 'fullVerify', i, false);
-      await assertPathAllowed(this, destination, 'destination folder');
-      const report = await verifyBackups({ destination, setName, backupId, full, signal });
-      if (!report.ok) throw verifyFailed(report);
-      out.push({ json: { ...report }, pairedItem: { item: i } });
-    } catch (error) {
-      out.push(failureItem(this, error, i, context));
-    }
-  }
-  return out;
+  return forEachSetItem(this, items, async (i, { destination, setName }) => {
+    const backupId = readString(this, 'backupId', i, 'all').trim() || 'all';
+    const full = readBoolean(this, 'fullVerify', i, false);
+    await assertPathAllowed(this, destination, 'destination folder');
+    const report = await verifyBackups({ destination, setName, backupId, full, signal });
+    if (!report.ok) throw verifyFailed(report);
+    return { ...report };
+  });
 }
