@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { orderedMap } from '../../nodes/Backup/engine/concurrency';
+import { OrderedWindow } from '../../nodes/Backup/engine/concurrency';
+import { FilePool } from '../../nodes/Backup/engine/copyPool';
 import { listDestination, restoreBackup, runBackup } from '../../nodes/Backup/engine';
 import type { StoreContext } from '../../nodes/Backup/engine/store';
 import { storeEntry } from '../../nodes/Backup/engine/store';
@@ -59,10 +60,12 @@ describe('a full destination disk', () => {
 });
 
 describe('per-file problems', () => {
+  const pool = new FilePool(1);
+  afterAll(() => pool.close());
   async function context(root: string): Promise<StoreContext & { dataRoot: string }> {
-    const sink = await FolderSink.create(path.join(root, 'backup'));
+    const sink = await FolderSink.create(path.join(root, 'backup'), pool);
     const dataRoot = path.join(root, 'backup', 'data');
-    return { sourceRoot: path.join(root, 'src'), sink, dataRoot, backupId: 'B', compare: { racySinceMs: Infinity, compareContent: false }, signal: undefined };
+    return { sourceRoot: path.join(root, 'src'), sink, pool, dataRoot, backupId: 'B', compare: { racySinceMs: Infinity, compareContent: false }, signal: undefined };
   }
   const stats = (size: number): Stats => ({ size, mtimeMs: 1, ctimeMs: 1, atimeMs: 1, mode: 0o100644, uid: 0, gid: 0, isFIFO: () => false, isSocket: () => false }) as unknown as Stats;
 
@@ -106,46 +109,80 @@ describe('per-file problems', () => {
   });
 });
 
-describe('orderedMap', () => {
-  test('keeps input order with work finishing out of order, and bounds work in flight', async () => {
+describe('OrderedWindow', () => {
+  const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+  test('keeps input order with work finishing out of order, mixes ready values and promises, and bounds work in flight', async () => {
     let inFlight = 0;
     let peak = 0;
-    async function* numbers(): AsyncGenerator<number> {
-      for (let i = 0; i < 50; i++) yield i;
-    }
+    const window = new OrderedWindow<number>(4, 1000);
     const out: number[] = [];
-    for await (const v of orderedMap(numbers(), 4, async (n) => {
-      inFlight++;
-      peak = Math.max(peak, inFlight);
-      await new Promise((r) => setTimeout(r, (n * 7) % 5));
-      inFlight--;
-      return n * 2;
-    })) {
+    const take = (v: number): void => {
       out.push(v);
+    };
+    for (let n = 0; n < 50; n++) {
+      const result =
+        n % 3 === 0
+          ? n * 2
+          : (async () => {
+              inFlight++;
+              peak = Math.max(peak, inFlight);
+              await delay((n * 7) % 5);
+              inFlight--;
+              return n * 2;
+            })();
+      const full = window.push(result, take);
+      if (full !== undefined) await full;
     }
+    await window.finish(take);
     expect(out).toEqual(Array.from({ length: 50 }, (_, i) => i * 2));
     expect(peak).toBeLessThanOrEqual(4);
     expect(peak).toBeGreaterThan(1);
   });
 
-  test('a failure surfaces in order and waits for work in flight', async () => {
-    let settled = 0;
-    async function* numbers(): AsyncGenerator<number> {
-      for (let i = 0; i < 10; i++) yield i;
-    }
-    const run = async (): Promise<number[]> => {
-      const seen: number[] = [];
-      for await (const v of orderedMap(numbers(), 3, async (n) => {
-        await new Promise((r) => setTimeout(r, 5));
-        settled++;
-        if (n === 2) throw new Error('boom');
-        return n;
-      })) {
-        seen.push(v);
+  test('holds at most maxHeld results behind a slow one', async () => {
+    const window = new OrderedWindow<number>(100, 8);
+    const out: number[] = [];
+    let slowDone = false;
+    const slow = delay(30).then(() => {
+      slowDone = true;
+      return -1;
+    });
+    let waitedAt = -1;
+    window.push(slow, (v) => out.push(v));
+    for (let n = 0; n < 20; n++) {
+      const full = window.push(n, (v) => out.push(v));
+      if (full !== undefined) {
+        if (waitedAt < 0) waitedAt = n;
+        await full;
       }
-      return seen;
+    }
+    await window.finish((v) => out.push(v));
+    expect(slowDone).toBe(true);
+    expect(waitedAt).toBe(6);
+    expect(out).toEqual([-1, ...Array.from({ length: 20 }, (_, i) => i)]);
+  });
+
+  test('a failure surfaces in order, and settle() waits for work in flight', async () => {
+    let settled = 0;
+    const window = new OrderedWindow<number>(3, 100);
+    const seen: number[] = [];
+    const run = async (): Promise<void> => {
+      for (let n = 0; n < 10; n++) {
+        const result = (async () => {
+          await delay(5);
+          settled++;
+          if (n === 2) throw new Error('boom');
+          return n;
+        })();
+        const full = window.push(result, (v) => seen.push(v));
+        if (full !== undefined) await full;
+      }
+      await window.finish((v) => seen.push(v));
     };
     await expect(run()).rejects.toThrow('boom');
+    await window.settle();
+    expect(seen).toEqual([0, 1]);
     expect(settled).toBeGreaterThanOrEqual(3);
   });
 });

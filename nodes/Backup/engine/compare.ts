@@ -73,51 +73,95 @@ export interface WalkPair {
   carried?: boolean;
 }
 
-class Peekable<T> {
-  private head: IteratorResult<T> | undefined;
-  constructor(private readonly iterator: AsyncIterator<T>) {}
+/** Reads a stream of batches one item at a time; only refilling is asynchronous. */
+class BatchCursor<T> {
+  private batch: T[] = [];
+  private index = 0;
+  private ended = false;
 
-  async peek(): Promise<T | undefined> {
-    if (this.head === undefined) this.head = await this.iterator.next();
-    return this.head.done ? undefined : this.head.value;
+  constructor(private readonly iterator: AsyncIterator<T[]>) {}
+
+  /** True when peek() can answer without a refill. */
+  get ready(): boolean {
+    return this.index < this.batch.length || this.ended;
   }
 
-  async take(): Promise<T | undefined> {
-    const value = await this.peek();
-    if (value !== undefined) this.head = undefined;
-    return value;
+  async fill(): Promise<void> {
+    while (!this.ready) {
+      const next = await this.iterator.next();
+      if (next.done === true) this.ended = true;
+      else {
+        this.batch = next.value;
+        this.index = 0;
+      }
+    }
+  }
+
+  /** The next item; call only when ready. */
+  peek(): T | undefined {
+    return this.index < this.batch.length ? this.batch[this.index] : undefined;
+  }
+
+  take(): void {
+    this.index++;
+  }
+
+  /** Ends the source early (its finally blocks run: a scan thread is stopped, a file closed). */
+  async close(): Promise<void> {
+    await this.iterator.return?.(undefined);
   }
 }
 
 const isBelow = (p: string, dir: string): boolean => p.length > dir.length && p.startsWith(dir) && p.charCodeAt(dir.length) === 0x2f;
 
+/** Pairs handed on at once: the stages after the merge work a batch at a time. */
+const PAIR_BATCH = 256;
+
 /**
- * Merges the scan and the previous manifest, both in walk order, in one pass (like rclone's
- * march): neither side is ever held in memory.
+ * Merges the scan and the previous manifest, both in walk order and both arriving in batches, in
+ * one pass (like rclone's march), and yields the pairs in batches: neither side is ever held in
+ * memory, and the per-item work is plain synchronous code.
  */
-export async function* mergeWalk(scan: AsyncIterable<ScanItem>, previous: AsyncIterable<ManifestEntry>): AsyncGenerator<WalkPair> {
-  const cur = new Peekable(scan[Symbol.asyncIterator]());
-  const prev = new Peekable(previous[Symbol.asyncIterator]());
-  for (;;) {
-    const c = await cur.peek();
-    const p = await prev.peek();
-    if (c === undefined && p === undefined) return;
-    const order = c === undefined ? 1 : p === undefined ? -1 : compareWalkOrder(c.path, p.path);
-    if (order < 0) {
-      yield { path: (await cur.take())!.path, current: c };
-    } else if (order > 0) {
-      yield { path: (await prev.take())!.path, previous: p };
-    } else {
-      await cur.take();
-      await prev.take();
-      yield { path: c!.path, current: c, previous: p };
-    }
-    if (c !== undefined && order <= 0 && !isScanProblem(c) && c.listProblem !== undefined) {
-      // The folder could not be listed: its previous contents are kept rather than recorded as deleted.
-      for (let q = await prev.peek(); q !== undefined && isBelow(q.path, c.path); q = await prev.peek()) {
-        await prev.take();
-        yield { path: q.path, previous: q, carried: true };
+export async function* mergeWalk(scan: AsyncIterable<ScanItem[]>, previous: AsyncIterable<ManifestEntry[]>): AsyncGenerator<WalkPair[]> {
+  const cur = new BatchCursor(scan[Symbol.asyncIterator]());
+  const prev = new BatchCursor(previous[Symbol.asyncIterator]());
+  let out: WalkPair[] = [];
+  try {
+    for (;;) {
+      if (!cur.ready) await cur.fill();
+      if (!prev.ready) await prev.fill();
+      const c = cur.peek();
+      const p = prev.peek();
+      if (c === undefined && p === undefined) break;
+      const order = c === undefined ? 1 : p === undefined ? -1 : compareWalkOrder(c.path, p.path);
+      if (order < 0) {
+        cur.take();
+        out.push({ path: c!.path, current: c });
+      } else if (order > 0) {
+        prev.take();
+        out.push({ path: p!.path, previous: p });
+      } else {
+        cur.take();
+        prev.take();
+        out.push({ path: c!.path, current: c, previous: p });
+      }
+      if (c !== undefined && order <= 0 && !isScanProblem(c) && c.listProblem !== undefined) {
+        // The folder could not be listed: its previous contents are kept rather than recorded as deleted.
+        for (;;) {
+          if (!prev.ready) await prev.fill();
+          const q = prev.peek();
+          if (q === undefined || !isBelow(q.path, c.path)) break;
+          prev.take();
+          out.push({ path: q.path, previous: q, carried: true });
+        }
+      }
+      if (out.length >= PAIR_BATCH) {
+        yield out;
+        out = [];
       }
     }
+    if (out.length > 0) yield out;
+  } finally {
+    await Promise.allSettled([cur.close(), prev.close()]);
   }
 }

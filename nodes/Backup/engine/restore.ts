@@ -2,6 +2,9 @@ import { createHash } from 'node:crypto';
 import { constants as C, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
+import { jobError } from './copy';
+import type { FilePool } from './copyPool';
+import { sharedFilePool } from './copyPool';
 import { BackupError, errnoCode, errorMessage, toFileProblem } from './errors';
 import { DATA_DIR, findBackup, isBackupId, SUMMARY_FILE } from './catalog';
 import { humanBytes, humanDuration } from './format';
@@ -101,6 +104,8 @@ async function restoreOwner(abs: string, entry: ManifestEntry): Promise<void> {
 }
 
 const TARGET_FLAGS = C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW;
+/** Files being written at once: enough to fill the copy pool's batches. */
+const FILES_IN_FLIGHT = 128;
 /** tar.gz members up to this size are read into memory and written in the background, several at once. */
 const SMALL_MEMBER = 1 << 20;
 /** tar.gz holders read side by side during one pass over the manifest; more holders take more passes. */
@@ -140,6 +145,7 @@ async function writeChecked(
     });
     await out.chmod(entry.mode);
     await out.utimes(entry.mtime / 1000, entry.mtime / 1000);
+    if (IS_ROOT) await out.chown(entry.uid, entry.gid).catch(() => undefined);
     if (size !== entry.size || hash.digest('hex') !== entry.hash) {
       throw mismatch(`stored copy in ${where} does not match the manifest (${size} bytes, expected ${entry.size ?? 0}); restored as found`);
     }
@@ -149,27 +155,25 @@ async function writeChecked(
   }
 }
 
-/** Copies bytes stored in the folder format into a new file, checking them against the manifest. */
-async function restoreFile(setDir: string, abs: string, entry: ManifestEntry): Promise<number | undefined> {
+/**
+ * Copies bytes stored in the folder format into a new file (on the copy pool's threads), giving it
+ * the manifest's mode and mtime (and owner, as root), then checks size and sha256 against the
+ * manifest (a mismatch is reported, the file restored as found).
+ */
+async function restoreFile(run: RestoreRun, abs: string, entry: ManifestEntry): Promise<number | undefined> {
   const holder = entry.in as string;
   if (!isBackupId(holder)) throw Object.assign(new Error(`manifest names an invalid location "${holder}"`), { code: 'EBADLOC' });
-  const stored = path.join(setDir, holder, DATA_DIR, entry.path);
-  const source = await fsp.open(stored, C.O_RDONLY | C.O_NOFOLLOW);
-  try {
-    return await writeChecked(abs, entry, holder, false, async (write) => {
-      const buffer = Buffer.allocUnsafe(Math.min(Math.max((entry.size ?? 0) + 1, 1), 1 << 20));
-      let size = 0;
-      for (;;) {
-        const { bytesRead } = await source.read(buffer, 0, buffer.length, size);
-        if (bytesRead === 0) break;
-        await write(buffer.subarray(0, bytesRead));
-        size += bytesRead;
-        if (bytesRead < buffer.length) break;
-      }
-    });
-  } finally {
-    await source.close();
+  const stored = path.join(run.setDir, holder, DATA_DIR, entry.path);
+  const owner = IS_ROOT ? { uid: entry.uid, gid: entry.gid } : {};
+  const result = await run.pool.run({ src: stored, dst: abs, sizeHint: entry.size ?? 0, mode: entry.mode, mtimeMs: entry.mtime, ...owner });
+  if (!result.ok) {
+    if (result.skipped === true) return undefined;
+    throw jobError(result);
   }
+  if (result.size !== entry.size || result.hash !== entry.hash) {
+    throw mismatch(`stored copy in ${holder} does not match the manifest (${result.size} bytes, expected ${entry.size ?? 0}); restored as found`);
+  }
+  return result.size;
 }
 
 async function readStorage(setDir: string, holder: string): Promise<StorageFormat> {
@@ -249,6 +253,9 @@ interface RestoreRun {
   inFlight: Set<Promise<void>>;
   /** The target ran out of space or became read-only: stop. */
   fatal: unknown;
+  pool: FilePool;
+  /** Callers waiting in track() for a place among the writes in flight. */
+  placeFreed: (() => void)[];
 }
 
 function addProblem(run: RestoreRun, p: FileProblem): void {
@@ -266,13 +273,17 @@ function reportProgress(run: RestoreRun): void {
   if (done % 1000 === 0) run.options.onProgress?.({ source: run.target, phase: 'restore', entries: done, bytes: bytes.restored });
 }
 
-/** Runs one file write in the background (at most `concurrency` at once) and books its outcome. */
-async function track(run: RestoreRun, abs: string, entry: ManifestEntry, write: () => Promise<number | undefined>): Promise<void> {
-  while (run.inFlight.size >= run.concurrency) await Promise.race(run.inFlight);
+/**
+ * Runs one file write in the background (at most `concurrency` at once) and books its outcome.
+ * Returns a promise only when it has to wait for a free place, so most files cost no await.
+ */
+function track(run: RestoreRun, abs: string, entry: ManifestEntry, write: () => Promise<number | undefined>): Promise<void> | undefined {
+  if (run.inFlight.size >= run.concurrency) {
+    return new Promise<void>((resolve) => run.placeFreed.push(resolve)).then(() => track(run, abs, entry, write));
+  }
   const job: Promise<void> = write()
-    .then(async (size) => {
+    .then((size) => {
       if (size === undefined) return;
-      await restoreOwner(abs, entry);
       run.report.files.restored++;
       run.report.bytes.restored += size;
     })
@@ -281,8 +292,12 @@ async function track(run: RestoreRun, abs: string, entry: ManifestEntry, write: 
       if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS') run.fatal ??= error;
       else addProblem(run, toFileProblem(entry.path, error));
     })
-    .finally(() => run.inFlight.delete(job));
+    .finally(() => {
+      run.inFlight.delete(job);
+      run.placeFreed.shift()?.();
+    });
   run.inFlight.add(job);
+  return undefined;
 }
 
 async function isRealFolder(abs: string): Promise<boolean> {
@@ -401,8 +416,8 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
     sizes: { restored: '' }, errors: [], errorCount: 0, durationMs: 0, summary: '',
   };
   const run: RestoreRun = {
-    setDir, target, backupId: summary.backupId, manifestFile, policy, targetWasEmpty, concurrency: options.concurrency ?? 16, options, report,
-    inFlight: new Set(), fatal: undefined,
+    setDir, target, backupId: summary.backupId, manifestFile, policy, targetWasEmpty, concurrency: options.concurrency ?? FILES_IN_FLIGHT, options, report,
+    inFlight: new Set(), fatal: undefined, pool: sharedFilePool(), placeFreed: [],
   };
   // Folders get their mode and mtime last (children first), so writing into them still works.
   const folders: FolderToFinish[] = [];
@@ -444,7 +459,10 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
       } else {
         const holder = entry.in as string;
         if (isBackupId(holder) && (await storage.of(holder)) === 'tar.gz') archived.add(holder);
-        else await track(run, abs, entry, () => restoreFile(setDir, abs, entry));
+        else {
+          const full = track(run, abs, entry, () => restoreFile(run, abs, entry));
+          if (full !== undefined) await full;
+        }
       }
       reportProgress(run);
     }

@@ -34,7 +34,7 @@ export interface BackupOptions {
   compressionLevel?: number;
   /** How long to wait for another run holding the set's lock. Default 60 s. */
   lockTimeoutSeconds?: number;
-  /** Files copied at once. Default 16. */
+  /** Files being copied or hashed at once (they go to the copy threads in batches). Default 128. */
   concurrency?: number;
   signal?: AbortSignal;
   onProgress?: (progress: Progress) => void;
@@ -111,7 +111,7 @@ export function toBackupSettings(options: BackupOptions): BackupSettings {
     format,
     compressionLevel: wholeNumber('compressionLevel', options.compressionLevel, 6, 0, 9),
     lockTimeoutMs: wholeNumber('lockTimeoutSeconds', options.lockTimeoutSeconds, 60, 0, 86_400) * 1000,
-    concurrency: wholeNumber('concurrency', options.concurrency, 16, 1, 256),
+    concurrency: wholeNumber('concurrency', options.concurrency, 128, 1, 1024),
     signal: options.signal,
     onProgress: options.onProgress ?? (() => undefined),
     now: options.now ?? (() => new Date()),

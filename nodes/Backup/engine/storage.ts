@@ -1,8 +1,9 @@
-import type { Stats } from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { CopiedFile } from './copy';
 import { copyFileHashed } from './copy';
+import type { EntryStats } from './scan';
+import type { FilePool } from './copyPool';
 import { BackupError, errorMessage } from './errors';
 import { TarGzSink } from './targz';
 import type { StorageFormat } from './types';
@@ -11,7 +12,7 @@ export const DATA_DIR = 'data';
 
 /** A place kept in a sink's stream: store() fills it; release() gives it up (a no-op once stored). */
 export interface StorePlace {
-  store(rel: string, sourceAbs: string, stats: Stats): Promise<CopiedFile>;
+  store(rel: string, sourceAbs: string, stats: EntryStats): Promise<CopiedFile>;
   release(): void;
 }
 
@@ -22,7 +23,7 @@ export interface StorePlace {
  */
 export interface DataSink {
   /** Copies one source file in; returns the bytes stored and their sha256. Source errors are thrown raw. */
-  store(rel: string, sourceAbs: string, stats: Stats): Promise<CopiedFile>;
+  store(rel: string, sourceAbs: string, stats: EntryStats): Promise<CopiedFile>;
   /**
    * Keeps the next place for a file whose store() call must wait for something first (a content
    * re-check): call it where store() would have been called, then store() or release() the place.
@@ -35,20 +36,23 @@ export interface DataSink {
 
 /** `folder` format: each stored file at its relative path under `<backup>/data/`. */
 export class FolderSink implements DataSink {
-  private readonly madeDirs = new Set<string>();
+  private readonly madeDirs = new Map<string, Promise<void>>();
   private written = 0;
 
-  constructor(private readonly dataRoot: string) {}
+  constructor(
+    private readonly dataRoot: string,
+    private readonly pool: FilePool,
+  ) {}
 
-  static async create(backupDir: string): Promise<FolderSink> {
+  static async create(backupDir: string, pool: FilePool): Promise<FolderSink> {
     const dataRoot = path.join(backupDir, DATA_DIR);
     await fsp.mkdir(dataRoot, { recursive: true });
-    return new FolderSink(dataRoot);
+    return new FolderSink(dataRoot, pool);
   }
 
-  async store(rel: string, sourceAbs: string, stats: Stats): Promise<CopiedFile> {
+  async store(rel: string, sourceAbs: string, stats: EntryStats): Promise<CopiedFile> {
     await this.ensureParent(rel);
-    const copied = await copyFileHashed(sourceAbs, path.join(this.dataRoot, rel), stats.size, { mode: stats.mode, mtimeMs: stats.mtimeMs, atimeMs: stats.atimeMs });
+    const copied = await copyFileHashed(this.pool, sourceAbs, path.join(this.dataRoot, rel), stats.size, { mode: stats.mode, mtimeMs: stats.mtimeMs, atimeMs: stats.atimeMs });
     this.written += copied.size;
     return copied;
   }
@@ -64,20 +68,28 @@ export class FolderSink implements DataSink {
 
   async abort(): Promise<void> {}
 
-  private async ensureParent(rel: string): Promise<void> {
+  private ensureParent(rel: string): Promise<void> {
     const dir = path.posix.dirname(rel);
-    if (dir === '.' || this.madeDirs.has(dir)) return;
-    try {
-      await fsp.mkdir(path.join(this.dataRoot, dir), { recursive: true });
-    } catch (error) {
-      throw new BackupError('DESTINATION_UNUSABLE', `Cannot create ${path.join(this.dataRoot, dir)}: ${errorMessage(error)}`, { cause: error });
+    if (dir === '.') return Promise.resolve();
+    // One mkdir per folder, shared by the files in flight there (checking a Set after the await
+    // let every one of them call mkdir: 38,000 calls instead of 2,110 on the bench set).
+    let made = this.madeDirs.get(dir);
+    if (made === undefined) {
+      made = fsp.mkdir(path.join(this.dataRoot, dir), { recursive: true }).then(
+        () => undefined,
+        (error: unknown) => {
+          throw new BackupError('DESTINATION_UNUSABLE', `Cannot create ${path.join(this.dataRoot, dir)}: ${errorMessage(error)}`, { cause: error });
+        },
+      );
+      made.catch(() => undefined);
+      this.madeDirs.set(dir, made);
     }
-    this.madeDirs.add(dir);
+    return made;
   }
 }
 
 /** Opens the sink for a storage format inside a partial backup folder. */
-export async function openSink(format: StorageFormat, backupDir: string, compressionLevel: number): Promise<DataSink> {
+export async function openSink(format: StorageFormat, backupDir: string, compressionLevel: number, pool: FilePool): Promise<DataSink> {
   if (format === 'tar.gz') return TarGzSink.create(backupDir, compressionLevel);
-  return FolderSink.create(backupDir);
+  return FolderSink.create(backupDir, pool);
 }

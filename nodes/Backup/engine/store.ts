@@ -1,10 +1,10 @@
-import type { Stats } from 'node:fs';
 import * as path from 'node:path';
-import type { CompareContext, CurrentState, WalkPair } from './compare';
+import type { CompareContext, CurrentState, Verdict, WalkPair } from './compare';
 import { decideEntry, modeOrOwnerChanged } from './compare';
 import { hashFile } from './copy';
+import type { FilePool } from './copyPool';
 import { BackupError, toFileProblem } from './errors';
-import type { ScanEntry } from './scan';
+import type { EntryStats, ScanEntry } from './scan';
 import type { DataSink, StorePlace } from './storage';
 import { isScanProblem } from './scan';
 import type { FileProblem, ManifestEntry } from './types';
@@ -24,6 +24,7 @@ export interface EntryOutcome {
 export interface StoreContext {
   sourceRoot: string;
   sink: DataSink;
+  pool: FilePool;
   backupId: string;
   compare: CompareContext;
   signal: AbortSignal | undefined;
@@ -34,7 +35,7 @@ function currentState(entry: ScanEntry & { kind: 'file' | 'dir' | 'symlink' }): 
   return { kind: entry.kind, size: entry.kind === 'file' ? s.size : 0, mtime: s.mtimeMs, ctime: s.ctimeMs, mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, target: entry.target };
 }
 
-function metadataEntry(rel: string, kind: ManifestEntry['kind'], s: Stats): ManifestEntry {
+function metadataEntry(rel: string, kind: ManifestEntry['kind'], s: EntryStats): ManifestEntry {
   return { path: rel, kind, mode: s.mode & 0o7777, mtime: s.mtimeMs, ctime: s.ctimeMs, uid: s.uid, gid: s.gid };
 }
 
@@ -48,26 +49,35 @@ function keepPrevious(previous: ManifestEntry | undefined, problem: FileProblem)
   return { counted: previous === undefined ? 'none' : 'deleted', stored: false, storedBytes: 0, scannedBytes: 0, problem };
 }
 
-async function storeFile(ctx: StoreContext, entry: ScanEntry, previous: ManifestEntry | undefined): Promise<EntryOutcome> {
+function unchangedFile(entry: ScanEntry, prev: ManifestEntry, cur: CurrentState): EntryOutcome {
   const s = entry.stats;
+  const counted = modeOrOwnerChanged(prev, cur) ? 'changed' : 'unchanged';
+  const kept: ManifestEntry = { path: entry.path, kind: 'file', mode: cur.mode, mtime: s.mtimeMs, ctime: s.ctimeMs, uid: s.uid, gid: s.gid, size: prev.size, hash: prev.hash, in: prev.in };
+  return { entry: kept, counted, stored: false, storedBytes: 0, scannedBytes: s.size };
+}
+
+/** Synchronous for an unchanged file (most of a no-change run); a promise when bytes must be read. */
+function storeFile(ctx: StoreContext, entry: ScanEntry, previous: ManifestEntry | undefined): EntryOutcome | Promise<EntryOutcome> {
   const cur = currentState(entry as ScanEntry & { kind: 'file' });
   const decision = decideEntry(previous, cur, ctx.compare);
+  if (decision.verdict === 'unchanged') return unchangedFile(entry, previous as ManifestEntry, cur);
+  return readFile(ctx, entry, previous, cur, decision.verdict);
+}
+
+async function readFile(ctx: StoreContext, entry: ScanEntry, previous: ManifestEntry | undefined, cur: CurrentState, verdict: Exclude<Verdict, 'unchanged'>): Promise<EntryOutcome> {
+  const s = entry.stats;
   const base = metadataEntry(entry.path, 'file', s);
-  const src = path.join(ctx.sourceRoot, entry.path);
   // A re-check reads the file before it knows whether to store it: its place in the sink's
   // stream (walk order, which one archive relies on) is kept meanwhile, not taken by a later file.
-  const place = decision.verdict === 'recheck' ? ctx.sink.reserve() : undefined;
+  const place = verdict === 'recheck' ? ctx.sink.reserve() : undefined;
   try {
-    if (decision.verdict === 'unchanged' || decision.verdict === 'recheck') {
+    if (verdict === 'recheck') {
       const prev = previous as ManifestEntry;
-      if (decision.verdict === 'recheck') {
-        const seen = await hashFile(src, s.size);
-        if (seen.hash !== prev.hash || seen.size !== prev.size) return await copyChanged(ctx, entry, base, 'changed', place);
-      }
-      const counted = modeOrOwnerChanged(prev, cur) ? 'changed' : 'unchanged';
-      return { entry: { ...base, size: prev.size, hash: prev.hash, in: prev.in }, counted, stored: false, storedBytes: 0, scannedBytes: s.size };
+      const seen = await hashFile(ctx.pool, path.join(ctx.sourceRoot, entry.path), s.size);
+      if (seen.hash !== prev.hash || seen.size !== prev.size) return await copyChanged(ctx, entry, base, 'changed', place);
+      return unchangedFile(entry, prev, cur);
     }
-    return await copyChanged(ctx, entry, base, decision.verdict);
+    return await copyChanged(ctx, entry, base, verdict);
   } catch (error) {
     if (error instanceof BackupError) throw error;
     return keepPrevious(previous?.kind === 'file' ? previous : undefined, toFileProblem(entry.path, error));
@@ -83,7 +93,7 @@ async function copyChanged(ctx: StoreContext, entry: ScanEntry, base: ManifestEn
 }
 
 /** Decides and stores one path of the merged walk. Throws only for problems that abort the run. */
-export async function storeEntry(ctx: StoreContext, pair: WalkPair): Promise<EntryOutcome> {
+export function storeEntry(ctx: StoreContext, pair: WalkPair): EntryOutcome | Promise<EntryOutcome> {
   if (ctx.signal?.aborted === true) {
     // The reason is a BackupError when the set's lock was lost; otherwise the user cancelled.
     const reason: unknown = ctx.signal.reason;
@@ -96,8 +106,7 @@ export async function storeEntry(ctx: StoreContext, pair: WalkPair): Promise<Ent
   }
   if (isScanProblem(current)) return keepPrevious(previous, current.problem);
   if (current.kind === 'special') {
-    const what = current.stats.isFIFO() ? 'a FIFO' : current.stats.isSocket() ? 'a socket' : 'a device file';
-    const problem = { path: current.path, code: 'ESPECIAL', message: `${what} is not backed up` };
+    const problem = { path: current.path, code: 'ESPECIAL', message: `${current.special ?? 'a special file'} is not backed up` };
     return { counted: previous === undefined ? 'none' : 'deleted', stored: false, storedBytes: 0, scannedBytes: 0, problem };
   }
   if (current.kind === 'file') return storeFile(ctx, current, previous);

@@ -3,9 +3,9 @@
  * `<backup>/data.tar.gz`.
  *
  * Format (version 1 of the on-disk format):
- * - one POSIX ustar archive made by archiver 7 (tar-stream), gzip-compressed (level = the backup's
- *   compression level, default 6) in 1 MiB blocks, each block its own gzip member, several blocks
- *   compressed at once. Consecutive members are one valid gzip file (RFC 1952 2.2): gzip -d,
+ * - one POSIX ustar archive, byte for byte as archiver 7 (tar-stream) writes it (this module writes
+ *   the headers itself), gzip-compressed (level = the backup's compression level, default 6) in
+ *   blocks of about 1 MiB, each block its own gzip member, several blocks compressed at once. Consecutive members are one valid gzip file (RFC 1952 2.2): gzip -d,
  *   `tar xzf`, Python's tarfile and zlib read it as one stream. Long or non-ASCII names use pax
  *   `path` records; sizes of 8 GiB and more use base-256 size fields (GNU tar and bsdtar read both).
  * - one regular-file member per file this backup stores, named by its exact relative path (posix,
@@ -28,21 +28,17 @@
  * members with the manifest entries that point into it, both in walk order: memory stays flat
  * whatever the size of the archive or the tree.
  */
-import archiver from 'archiver';
-import { createHash } from 'node:crypto';
-import { once } from 'node:events';
-import * as os from 'node:os';
-import type { ReadStream, Stats, WriteStream } from 'node:fs';
-import { constants as C, createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import { createHash, hash as oneShotHash } from 'node:crypto';
+import type { ReadStream, Stats } from 'node:fs';
+import { closeSync, constants as C, createReadStream, fstatSync, openSync, promises as fsp, readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import type { TransformCallback } from 'node:stream';
-import { Readable, Transform } from 'node:stream';
-import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import type { CopiedFile } from './copy';
 import { BackupError, errnoCode, errorMessage, isDestinationFatal } from './errors';
 import { compareWalkOrder } from './paths';
+import type { EntryStats } from './scan';
 import type { DataSink, StorePlace } from './storage';
 
 export const TAR_FILE = 'data.tar.gz';
@@ -50,88 +46,30 @@ export const TAR_FILE = 'data.tar.gz';
 // O_NOFOLLOW: a source file swapped for a symlink during the run is not followed (ELOOP).
 // O_NONBLOCK: a file swapped for a FIFO cannot hang the open.
 const SOURCE_FLAGS = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK;
-/** Files up to this size are read in one go and appended as a buffer. */
+/** Files up to this size are read whole, synchronously, straight into the block being filled. */
 const SMALL_FILE = 1 << 20;
-/** Read size for larger files, streamed into their member. */
-const CHUNK = 1 << 20;
-/** Source files open or buffered at once (prefetched ahead of their turn in the archive). */
-const PREFETCH = 8;
 const MAX_HEADER_SECONDS = 2 ** 31 - 1;
-/** Uncompressed bytes per gzip member. */
-const GZIP_BLOCK = 1 << 20;
-/** gzip members compressed at once on libuv's thread pool (4 threads unless UV_THREADPOOL_SIZE says otherwise). */
-const GZIP_PARALLEL = Math.max(1, Math.min(4, os.availableParallelism()));
 /** ustar's 7 octal digits for uid/gid. */
 const MAX_HEADER_ID = 0o7777777;
+const TAR_BLOCK = 512;
+/** Two zero blocks end a tar archive. */
+const END_OF_TAR = Buffer.alloc(2 * TAR_BLOCK);
+/** Uncompressed bytes per gzip member: a block is compressed once it holds at least this much. */
+const GZIP_BLOCK = 1 << 20;
+/** A block buffer holds a block plus the largest small-file member, so a small file never straddles two. */
+const BLOCK_CAPACITY = GZIP_BLOCK + SMALL_FILE + 64 * 1024;
+/**
+ * gzip members compressed at once on libuv's thread pool: one per core, but always leaving a pool
+ * thread (4 unless UV_THREADPOOL_SIZE says otherwise) free for file reads and the archive's writes.
+ */
+const GZIP_PARALLEL = Math.max(1, Math.min(os.availableParallelism(), (Number(process.env.UV_THREADPOOL_SIZE) || 4) - 1));
+/** Blocks handed to gzip and not yet written: past this, filling waits (back-pressure). */
+const MAX_PENDING = GZIP_PARALLEL + 2;
+/** Small files read in a row before the event loop gets a turn. */
+const YIELD_EVERY = 256;
 
 // ---------------------------------------------------------------------------------------------
 // Writing
-
-/** Entry data handed to archiver; `memberName` and `callback` are read by ExactNameTar / archiver. */
-interface MemberData {
-  name: string;
-  memberName: string;
-  type: 'file';
-  mode: number;
-  date: Date;
-  uid: number;
-  gid: number;
-  stats?: Stats;
-  /** archiver 7 calls it once the entry left its queue (written, or dropped on abort/error). */
-  callback: () => void;
-}
-
-interface ArchiverModule {
-  supports: unknown;
-  append(source: unknown, data: MemberData, callback: (error?: Error | null) => void): void;
-  finalize(): void;
-  on(...args: unknown[]): unknown;
-  pipe(...args: unknown[]): unknown;
-  unpipe(...args: unknown[]): unknown;
-}
-
-// archiver's own tar module (tar-stream + zlib gzip). archiver 7 is the last CommonJS line, so this path is stable.
-const ArchiverTar = require('archiver/lib/plugins/tar') as new (options: archiver.ArchiverOptions) => ArchiverModule;
-
-/**
- * archiver rewrites entry names for portability (`\` becomes `/`, a leading `C:`-like prefix and
- * `../` are dropped, a trailing `/` makes a folder). Those are legal Linux file names, so this
- * module, registered as an archiver format, gives tar-stream the exact relative path instead.
- */
-class ExactNameTar {
-  private readonly inner: ArchiverModule;
-  readonly supports: unknown;
-
-  constructor(options: archiver.ArchiverOptions) {
-    this.inner = new ArchiverTar(options);
-    this.supports = this.inner.supports;
-  }
-
-  append(source: unknown, data: MemberData, callback: (error?: Error | null) => void): void {
-    data.name = data.memberName;
-    data.type = 'file';
-    this.inner.append(source, data, callback);
-  }
-
-  finalize(): void {
-    this.inner.finalize();
-  }
-
-  on(...args: unknown[]): unknown {
-    return this.inner.on(...args);
-  }
-
-  pipe(...args: unknown[]): unknown {
-    return this.inner.pipe(...args);
-  }
-
-  unpipe(...args: unknown[]): unknown {
-    return this.inner.unpipe(...args);
-  }
-}
-
-const FORMAT = 'n8n-backup-tar';
-if (!archiver.isRegisteredFormat(FORMAT)) archiver.registerFormat(FORMAT, ExactNameTar);
 
 /** Marks an error on the destination side, which aborts the run (unlike a source-side problem). */
 function destinationError(error: unknown, where: string): BackupError {
@@ -144,11 +82,15 @@ function destinationError(error: unknown, where: string): BackupError {
   );
 }
 
+function notRegular(src: string): Error {
+  return Object.assign(new Error(`${src} is not a regular file`), { code: 'ENOTREG' });
+}
+
 async function openRegularSource(src: string): Promise<{ handle: FileHandle; stats: Stats }> {
   const handle = await fsp.open(src, SOURCE_FLAGS);
   try {
     const stats = await handle.stat();
-    if (!stats.isFile()) throw Object.assign(new Error(`${src} is not a regular file`), { code: 'ENOTREG' });
+    if (!stats.isFile()) throw notRegular(src);
     return { handle, stats };
   } catch (error) {
     await handle.close().catch(() => undefined);
@@ -156,341 +98,616 @@ async function openRegularSource(src: string): Promise<{ handle: FileHandle; sta
   }
 }
 
-/** Reads up to `size` bytes from the start (fewer if the file shrank since fstat). */
-async function readUpTo(handle: FileHandle, size: number): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafe(size);
-  let filled = 0;
-  while (filled < size) {
-    const { bytesRead } = await handle.read(buffer, filled, size - filled, filled);
-    if (bytesRead === 0) break;
-    filled += bytesRead;
-  }
-  return buffer.subarray(0, filled);
+const sha256 = (data: Buffer): string => (typeof oneShotHash === 'function' ? oneShotHash('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex'));
+
+/** `size` rounded up to whole 512-byte tar blocks. */
+const padded = (size: number): number => size + ((TAR_BLOCK - (size % TAR_BLOCK)) % TAR_BLOCK);
+
+// Tar headers, byte for byte what archiver 7's tar-stream 3 wrote for the same entries (archives of
+// earlier versions of this module and of this one are alike): ustar, a pax `path` record when the
+// name is not ASCII or does not fit ustar's name/prefix split, base-256 sizes past 11 octal digits.
+
+const OCTAL_ZEROS = '0000000000000000000';
+const OCTAL_SEVENS = '7777777777777777777';
+
+/** tar-stream's encodeOct: `digits` octal digits and a space; all sevens when it does not fit. */
+function octal(value: number, digits: number): string {
+  const text = value.toString(8);
+  if (text.length > digits) return `${OCTAL_SEVENS.slice(0, digits)} `;
+  return `${OCTAL_ZEROS.slice(0, digits - text.length)}${text} `;
 }
 
-function headerDate(mtimeMs: number): Date {
-  const seconds = Math.min(Math.max(Math.floor(mtimeMs / 1000), 0), MAX_HEADER_SECONDS);
-  return new Date(seconds * 1000);
+/** What a member header says besides name and size. */
+interface MemberMeta {
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Whole seconds. */
+  mtime: number;
 }
+
+function memberMeta(stats: EntryStats): MemberMeta {
+  return {
+    // tar-stream writes 0644 for a mode of 0.
+    mode: stats.mode & 0o7777 || 0o644,
+    uid: stats.uid <= MAX_HEADER_ID ? stats.uid : 0,
+    gid: stats.gid <= MAX_HEADER_ID ? stats.gid : 0,
+    // Clamped to 1970..2038.
+    mtime: Math.min(Math.max(Math.floor(stats.mtimeMs / 1000), 0), MAX_HEADER_SECONDS),
+  };
+}
+
+/** The header(s) one member needs: a ustar name/prefix split, or a pax `path` record. */
+interface HeaderPlan {
+  ustar?: [name: string, prefix: string];
+  pax?: Buffer;
+  /** Bytes of header before the member's data. */
+  length: number;
+}
+
+/** tar-stream's split: leading folders move to the prefix until the name fits 100 bytes. */
+function ustarName(rel: string): [string, string] | undefined {
+  if (Buffer.byteLength(rel) !== rel.length) return undefined; // not ASCII
+  let name = rel;
+  let prefix = '';
+  while (name.length > 100) {
+    const i = name.indexOf('/');
+    if (i === -1) return undefined;
+    prefix += prefix ? `/${name.slice(0, i)}` : name.slice(0, i);
+    name = name.slice(i + 1);
+  }
+  if (prefix.length > 155) return undefined;
+  return [name, prefix];
+}
+
+/** A pax record, `<length> <text>`, its length counting itself (tar-stream's addLength). */
+function paxRecord(text: string): string {
+  const len = Buffer.byteLength(text);
+  let digits = Math.floor(Math.log(len) / Math.log(10)) + 1;
+  if (len + digits >= Math.pow(10, digits)) digits++;
+  return `${len + digits}${text}`;
+}
+
+function planHeader(rel: string): HeaderPlan {
+  const ustar = ustarName(rel);
+  if (ustar !== undefined) return { ustar, length: TAR_BLOCK };
+  const pax = Buffer.from(paxRecord(` path=${rel}\n`));
+  return { pax, length: 2 * TAR_BLOCK + padded(pax.length) };
+}
+
+/** One 512-byte ustar header at `buffer[at]`; typeflag 0 is a file, 72 (`x`) a pax header. */
+function writeUstar(buffer: Buffer, at: number, name: string, prefix: string, meta: MemberMeta, size: number, typeflag: number): void {
+  buffer.fill(0, at, at + TAR_BLOCK);
+  buffer.write(name, at, 'latin1');
+  buffer.write(octal(meta.mode, 6), at + 100, 'latin1');
+  buffer.write(octal(meta.uid, 6), at + 108, 'latin1');
+  buffer.write(octal(meta.gid, 6), at + 116, 'latin1');
+  if (size.toString(8).length > 11) {
+    // base-256 (GNU), as tar-stream does for 8 GiB and more
+    buffer[at + 124] = 0x80;
+    let num = size;
+    for (let i = 11; i > 0; i--) {
+      buffer[at + 124 + i] = num & 0xff;
+      num = Math.floor(num / 0x100);
+    }
+  } else {
+    buffer.write(octal(size, 11), at + 124, 'latin1');
+  }
+  buffer.write(octal(meta.mtime, 11), at + 136, 'latin1');
+  buffer[at + 156] = 0x30 + typeflag;
+  buffer.write('ustar\u000000', at + 257, 'latin1');
+  buffer.write(octal(0, 6), at + 329, 'latin1');
+  buffer.write(octal(0, 6), at + 337, 'latin1');
+  if (prefix) buffer.write(prefix, at + 345, 'latin1');
+  // The checksum counts its own field as spaces.
+  let sum = 8 * 0x20;
+  for (let i = at; i < at + 148; i++) sum += buffer[i];
+  for (let i = at + 156; i < at + TAR_BLOCK; i++) sum += buffer[i];
+  buffer.write(octal(sum, 6), at + 148, 'latin1');
+}
+
+/** Writes `plan.length` bytes of header for a member of `size` bytes at `buffer[at]`. */
+function writeHeader(buffer: Buffer, at: number, plan: HeaderPlan, meta: MemberMeta, size: number): void {
+  if (plan.ustar !== undefined) {
+    writeUstar(buffer, at, plan.ustar[0], plan.ustar[1], meta, size, 0);
+    return;
+  }
+  // tar-stream's pax form: a `PaxHeader` header, the record, padding, then the member's header, also named `PaxHeader`.
+  const pax = plan.pax as Buffer;
+  writeUstar(buffer, at, 'PaxHeader', '', meta, pax.length, 72);
+  pax.copy(buffer, at + TAR_BLOCK);
+  const next = at + TAR_BLOCK + padded(pax.length);
+  buffer.fill(0, at + TAR_BLOCK + pax.length, next);
+  writeUstar(buffer, next, 'PaxHeader', '', meta, size, 0);
+}
+
+/** A compression error (as opposed to a write error): the archive is broken, not the destination. */
+class CompressionError extends Error {}
 
 /**
- * The bytes of one larger file as a stream of exactly `size` bytes (the tar header is written
- * before them). Hashes what it delivers. When the file ends early or a read fails, it delivers
- * zeros up to `size` and remembers the problem, which result() then throws.
+ * The tar stream, cut into blocks of about GZIP_BLOCK bytes, each gzip-compressed as its own gzip
+ * member, up to GZIP_PARALLEL at once on the thread pool, and written to `output` in order. A
+ * series of members is one valid gzip file (RFC 1952 section 2.2; gzip, GNU tar, bsdtar and zlib
+ * read it as one stream); compression, the slowest stage by far, uses several cores. Each block is
+ * compressed in one zlib call (an output buffer big enough for all of it). The filler writes into
+ * the current block in place (space/commit) and waits on room() while MAX_PENDING blocks are not
+ * written yet.
  */
-class FileMember extends Readable {
-  private position = 0;
-  private readonly hash = createHash('sha256');
-  private problem: Error | undefined;
-  private complete = false;
+class BlockGzip {
+  private block: Buffer = Buffer.allocUnsafe(BLOCK_CAPACITY);
+  private used = 0;
+  /** Block buffers whose compression finished, for reuse. */
+  private readonly spare: Buffer[] = [];
+  private running = 0;
+  private readonly queued: (() => void)[] = [];
+  private pending = 0;
+  private written: Promise<void> = Promise.resolve();
+  private roomWaiters: (() => void)[] = [];
+  private stopped = false;
 
   constructor(
-    private readonly handle: FileHandle,
-    private readonly size: number,
-  ) {
-    super({ highWaterMark: CHUNK });
+    private readonly level: number,
+    private readonly output: FileHandle,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  /** Too many blocks are waiting for compression or their write: wait for room() before filling more. */
+  get full(): boolean {
+    return this.pending >= MAX_PENDING && !this.stopped;
   }
 
-  override _read(): void {
-    const want = Math.min(CHUNK, this.size - this.position);
-    if (want <= 0) {
-      this.finish();
-      return;
+  room(): Promise<void> {
+    if (!this.full) return Promise.resolve();
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  /**
+   * At least `min` contiguous free bytes in the current block (which is sent off first if it has
+   * no room for them): [buffer, offset, bytes left before the block is full]. Undefined when no
+   * block can hold `min` bytes.
+   */
+  space(min: number): [Buffer, number, number] | undefined {
+    if (this.used + min > BLOCK_CAPACITY) {
+      if (min > BLOCK_CAPACITY) return undefined;
+      this.dispatch();
     }
-    if (this.problem !== undefined) {
-      this.deliver(Buffer.alloc(want));
-      return;
+    return [this.block, this.used, Math.max(GZIP_BLOCK - this.used, 1)];
+  }
+
+  /** `n` bytes were written at the offset space() gave. */
+  commit(n: number): void {
+    this.used += n;
+    if (this.used >= GZIP_BLOCK) this.dispatch();
+  }
+
+  write(bytes: Buffer): void {
+    let done = 0;
+    while (done < bytes.length) {
+      const [buffer, at, left] = this.space(1) as [Buffer, number, number];
+      const n = Math.min(bytes.length - done, left);
+      bytes.copy(buffer, at, done, done + n);
+      this.commit(n);
+      done += n;
     }
-    const buffer = Buffer.allocUnsafe(want);
-    this.handle.read(buffer, 0, want, this.position).then(
-      ({ bytesRead }) => {
-        if (bytesRead > 0) {
-          this.deliver(buffer.subarray(0, bytesRead));
-          return;
-        }
-        this.problem = Object.assign(
-          new Error(`shrank from ${this.size} to ${this.position} bytes while it was being stored; not stored this time (its archive member is padded and unused)`),
-          { code: 'ESHRUNK' },
-        );
-        this.deliver(Buffer.alloc(want));
-      },
-      (error: unknown) => {
-        this.problem = error instanceof Error ? error : new Error(String(error));
-        this.deliver(Buffer.alloc(want));
-      },
-    );
   }
 
-  private deliver(chunk: Buffer): void {
-    if (this.problem === undefined) this.hash.update(chunk);
-    this.position += chunk.length;
-    this.push(chunk);
-    if (this.position >= this.size) this.finish();
-  }
-
-  private finish(): void {
-    if (this.complete) return;
-    this.complete = true;
-    this.push(null);
-  }
-
-  /** The stored bytes' size and sha256; throws the per-file problem when the member is padding. */
-  result(): CopiedFile {
-    if (this.problem !== undefined) throw this.problem;
-    if (!this.complete) throw Object.assign(new Error('the archive stopped before this file was stored'), { code: 'EINCOMPLETE' });
-    return { size: this.size, hash: this.hash.digest('hex') };
-  }
-}
-
-const gzipAsync = promisify(zlib.gzip);
-
-/**
- * gzip in blocks of GZIP_BLOCK bytes, each its own gzip member, up to GZIP_PARALLEL compressed at
- * once: a series of members is one valid gzip file (RFC 1952 section 2.2; gzip, GNU tar, bsdtar and
- * zlib read it as one stream), and compression, the slowest stage by far, uses several cores.
- * Costs a few hundred bytes per MiB against one member. Back-pressure holds: at most
- * GZIP_PARALLEL blocks are in flight, and the Transform stops taking input while its output waits.
- */
-class ParallelGzip extends Transform {
-  private block: Buffer[] = [];
-  private blockBytes = 0;
-  private readonly inFlight: Promise<Buffer>[] = [];
-  private emitted = false;
-
-  constructor(private readonly level: number) {
-    super({ highWaterMark: GZIP_BLOCK });
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.block.push(chunk);
-    this.blockBytes += chunk.length;
-    if (this.blockBytes < GZIP_BLOCK) {
-      callback();
-      return;
+  zeros(count: number): void {
+    while (count > 0) {
+      const [buffer, at, left] = this.space(1) as [Buffer, number, number];
+      const n = Math.min(count, left);
+      buffer.fill(0, at, at + n);
+      this.commit(n);
+      count -= n;
     }
-    this.dispatch();
-    this.emit_(GZIP_PARALLEL).then(() => callback(), callback);
   }
 
-  override _flush(callback: TransformCallback): void {
-    if (this.blockBytes > 0 || !this.emitted) this.dispatch();
-    this.emit_(1).then(() => callback(), callback);
+  /** Sends off the last block; the returned promise settles once everything is written. */
+  finish(): Promise<void> {
+    if (this.used > 0) this.dispatch();
+    return this.written;
+  }
+
+  /** Settles once nothing is being compressed or written any more. */
+  settled(): Promise<void> {
+    return this.written.catch(() => undefined);
+  }
+
+  /** After a failure: compress and write nothing more; wake whoever waits for room. */
+  stop(): void {
+    this.stopped = true;
+    this.wake();
   }
 
   private dispatch(): void {
-    const input = this.block.length === 1 ? this.block[0] : Buffer.concat(this.block);
-    this.block = [];
-    this.blockBytes = 0;
-    this.emitted = true;
-    const compressed = gzipAsync(input, { level: this.level });
+    const buffer = this.block;
+    const input = buffer.subarray(0, this.used);
+    this.block = this.spare.pop() ?? Buffer.allocUnsafe(BLOCK_CAPACITY);
+    this.used = 0;
+    this.pending++;
+    const compressed = this.compress(input).finally(() => this.spare.push(buffer));
     compressed.catch(() => undefined);
-    this.inFlight.push(compressed);
+    this.written = this.written
+      .then(async () => {
+        const out = await compressed;
+        if (!this.stopped) await this.writeOut(out);
+      })
+      .finally(() => {
+        this.pending--;
+        this.wake();
+      });
+    // Every later link rejects with the same error; the sink keeps the first.
+    this.written.catch(this.onError);
   }
 
-  /** Pushes finished members, in order, until fewer than `below` are in flight. */
-  private async emit_(below: number): Promise<void> {
-    while (this.inFlight.length >= below) this.push(await (this.inFlight.shift() as Promise<Buffer>));
+  private compress(input: Buffer): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const start = (): void => {
+        if (this.stopped) {
+          reject(new CompressionError('the archive was abandoned'));
+          this.queued.shift()?.();
+          return;
+        }
+        this.running++;
+        // One deflate call per member: Z_FINISH from the first write (zlib.gzip would write with
+        // Z_NO_FLUSH, then finish in a second call and concatenate), into an output buffer that
+        // holds the whole member (the default 16 KiB means dozens of thread-pool round trips).
+        const options = { level: this.level, flush: zlib.constants.Z_FINISH, chunkSize: input.length + (input.length >>> 3) + 1024 };
+        zlib.gzip(input, options, (error, out) => {
+          this.running--;
+          this.queued.shift()?.();
+          if (error === null) resolve(out);
+          else reject(new CompressionError(errorMessage(error), { cause: error }));
+        });
+      };
+      if (this.running < GZIP_PARALLEL) start();
+      else this.queued.push(start);
+    });
   }
-}
 
-/** First come, first served: grants go in the order acquire() was called. */
-class Slots {
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(private free: number) {}
-
-  acquire(): Promise<void> {
-    if (this.free > 0) {
-      this.free--;
-      return Promise.resolve();
+  private async writeOut(out: Buffer): Promise<void> {
+    let done = 0;
+    while (done < out.length) {
+      const { bytesWritten } = await this.output.write(out, done, out.length - done, null);
+      if (bytesWritten <= 0) throw Object.assign(new Error('the destination took no bytes'), { code: 'EIO' });
+      done += bytesWritten;
     }
-    return new Promise((resolve) => this.waiting.push(resolve));
   }
 
-  release(): void {
-    const next = this.waiting.shift();
-    if (next !== undefined) next();
-    else this.free++;
+  private wake(): void {
+    if (this.full) return;
+    const waiters = this.roomWaiters;
+    this.roomWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 }
+
+const OPEN = 0;
+const FILLED = 1;
+const DONE = 2;
+
+/** One place in the archive, claimed in walk order by store() or reserve(). */
+interface Claim {
+  state: typeof OPEN | typeof FILLED | typeof DONE;
+  rel: string;
+  source: string;
+  stats: EntryStats | undefined;
+  resolve: (copied: CopiedFile) => void;
+  reject: (error: unknown) => void;
+}
+
+const nothing = (): void => undefined;
 
 /**
  * `tar.gz` format: every stored file as a member of one streamed `<backup>/data.tar.gz`.
  *
- * store() and reserve() calls arrive in walk order, several at once. Each claims, at call time, a
- * prefetch slot and its turn: it opens and fstats its file (small files are read whole) while
- * earlier files are still being archived, then waits until the previous claim has appended its
- * member (or given up), appends its own, and resolves once archiver has consumed the member's bytes
- * (so the hash is final). At most PREFETCH files are open or buffered at once; archiver writes one
- * member at a time, in claim order, which is walk order.
+ * store() and reserve() calls arrive in walk order, several at once. Each claims, at call time,
+ * its place in a queue; one pump appends the members in queue order, one at a time, and waits at a
+ * place that is reserved but not filled yet (released places are skipped). A small file (up to
+ * SMALL_FILE) is read synchronously, straight into the block being filled (open, fstat, read,
+ * close: no thread-pool round trip per file), and its store() resolves as soon as its bytes are in
+ * the block (its hash is final). A larger file is streamed in with async reads, chunk by chunk, a
+ * block at a time. Compression runs on other threads meanwhile (BlockGzip).
  */
 export class TarGzSink implements DataSink {
   private failure: BackupError | undefined;
-  /** Rejecters of every promise a store() or close() is waiting on, so a failure wakes them all. */
+  /** Rejecters of every promise close() is waiting on, so a failure wakes them all. */
   private readonly waiters = new Set<(error: BackupError) => void>();
-  private lastTurn: Promise<void> = Promise.resolve();
-  private readonly slots = new Slots(PREFETCH);
-  private readonly outputClosed: Promise<void>;
-
-  private readonly gzip: ParallelGzip;
+  private claims: (Claim | undefined)[] = [];
+  private head = 0;
+  private pumping = false;
+  private closing = false;
+  private drained: (() => void) | undefined;
+  private outputClosed: Promise<void> | undefined;
+  private closed: Promise<number> | undefined;
+  private readonly gzip: BlockGzip;
 
   private constructor(
     private readonly file: string,
-    private readonly archive: archiver.Archiver,
-    private readonly output: WriteStream,
+    private readonly output: FileHandle,
     level: number,
   ) {
-    this.gzip = new ParallelGzip(level);
-    this.outputClosed = new Promise((resolve) => output.once('close', () => resolve()));
-    const internal = (error: Error): void => this.fail(isDestinationFatal(error) ?? new BackupError('IO_ERROR', `Cannot write ${file}: ${errorMessage(error)}`, { cause: error }));
-    output.on('error', (error) => this.fail(destinationError(error, file)));
-    archive.on('error', internal);
-    this.gzip.on('error', internal);
-    archive.on('warning', () => undefined);
-    // archiver makes the tar stream; gzip is ours, so it can use several cores.
-    archive.pipe(this.gzip).pipe(output);
+    this.gzip = new BlockGzip(level, output, (error) => {
+      if (error instanceof CompressionError) this.fail(new BackupError('IO_ERROR', `Cannot write ${file}: ${errorMessage(error)}`, { cause: error }));
+      else this.fail(destinationError(error, file));
+    });
   }
 
   static async create(backupDir: string, level: number): Promise<TarGzSink> {
     const file = path.join(backupDir, TAR_FILE);
-    const output = createWriteStream(file, { flags: 'wx', mode: 0o644 });
+    let output: FileHandle;
     try {
-      await once(output, 'open');
+      output = await fsp.open(file, 'wx', 0o644);
     } catch (error) {
       throw destinationError(error, file);
     }
-    const archive = archiver.create(FORMAT, { gzip: false });
-    return new TarGzSink(file, archive, output, level);
+    return new TarGzSink(file, output, level);
   }
 
-  async store(rel: string, sourceAbs: string, stats: Stats): Promise<CopiedFile> {
+  async store(rel: string, sourceAbs: string, stats: EntryStats): Promise<CopiedFile> {
     return this.reserve().store(rel, sourceAbs, stats);
   }
 
   /**
-   * Claims, synchronously, a prefetch slot and the next turn in the archive. Both are granted in
-   * the order of the claims, so the earliest unfinished claim always gets a slot and can go on:
-   * no wait ever depends on a later claim.
+   * Claims, synchronously, the next place in the archive. Places are filled in the order of the
+   * claims, so the earliest unfinished claim always goes on: no wait ever depends on a later claim.
    */
   reserve(): StorePlace {
-    const slot = this.slots.acquire();
-    const previous = this.lastTurn;
-    let passTurn!: () => void;
-    this.lastTurn = new Promise<void>((resolve) => {
-      passTurn = resolve;
-    });
-    let taken = false;
+    const claim: Claim = { state: OPEN, rel: '', source: '', stats: undefined, resolve: nothing, reject: nothing };
+    this.claims.push(claim);
     return {
       store: (rel, sourceAbs, stats) => {
-        if (taken) return Promise.reject(new Error('this place in the archive was already used'));
-        taken = true;
-        return this.fill(slot, previous, passTurn, rel, sourceAbs, stats);
+        if (claim.state !== OPEN) return Promise.reject(new Error('this place in the archive was already used'));
+        if (this.failure !== undefined) {
+          claim.state = DONE;
+          return Promise.reject(this.failure);
+        }
+        if (this.closing) {
+          claim.state = DONE;
+          return Promise.reject(new Error('the archive was already closed'));
+        }
+        const stored = new Promise<CopiedFile>((resolve, reject) => {
+          claim.resolve = resolve;
+          claim.reject = reject;
+        });
+        claim.rel = rel;
+        claim.source = sourceAbs;
+        claim.stats = stats;
+        claim.state = FILLED;
+        this.kick();
+        return stored;
       },
       release: () => {
-        if (taken) return;
-        taken = true;
-        void previous.then(passTurn);
-        void slot.then(() => this.slots.release());
+        if (claim.state !== OPEN) return;
+        claim.state = DONE;
+        this.kick();
       },
     };
   }
 
-  private async fill(slot: Promise<void>, previous: Promise<void>, passTurn: () => void, rel: string, sourceAbs: string, stats: Stats): Promise<CopiedFile> {
-    let holdsSlot = false;
-    let appended = false;
-    let handle: FileHandle | undefined;
-    let member: FileMember | undefined;
-    try {
-      await this.guard(slot);
-      holdsSlot = true;
-      this.throwIfFailed();
-      // Source errors (vanished, permission denied, not a regular file) are thrown raw: per-file problems.
-      const opened = await openRegularSource(sourceAbs);
-      handle = opened.handle;
-      let small: { buffer: Buffer; copied: CopiedFile } | undefined;
-      if (opened.stats.size <= SMALL_FILE) {
-        const buffer = await readUpTo(handle, opened.stats.size);
-        small = { buffer, copied: { size: buffer.length, hash: createHash('sha256').update(buffer).digest('hex') } };
-        await handle.close();
-        handle = undefined;
-      } else {
-        // The header says fstat's size; FileMember delivers exactly that many bytes.
-        member = new FileMember(handle, opened.stats.size);
-      }
-      await this.guard(previous);
-      this.throwIfFailed();
-      const consumed = this.append(rel, stats, small?.buffer ?? (member as FileMember), opened.stats);
-      appended = true;
-      passTurn();
-      await this.guard(consumed);
-      this.throwIfFailed();
-      return small?.copied ?? (member as FileMember).result();
-    } finally {
-      // A file that never made it into the archive still passes its turn, after its predecessor.
-      if (!appended) void previous.then(passTurn);
-      member?.destroy();
-      if (handle !== undefined) await handle.close().catch(() => undefined);
-      if (holdsSlot) this.slots.release();
-    }
+  /** Finalizes the archive, waits until data.tar.gz is written and fsynced; returns its size. */
+  close(): Promise<number> {
+    this.closed ??= this.finishArchive();
+    return this.closed;
   }
 
-  /** Finalizes the archive, waits until data.tar.gz is written and fsynced; returns its size. */
-  async close(): Promise<number> {
+  private async finishArchive(): Promise<number> {
     this.throwIfFailed();
-    this.archive.finalize().catch(() => undefined);
-    await this.guard(this.outputClosed);
+    this.closing = true;
+    const drained = new Promise<void>((resolve) => {
+      this.drained = resolve;
+    });
+    this.kick();
+    await this.guard(drained);
     this.throwIfFailed();
-    let handle: FileHandle | undefined;
+    this.gzip.write(END_OF_TAR);
+    await this.guard(this.gzip.finish()).catch((error: unknown) => {
+      throw this.failure ?? destinationError(error, this.file);
+    });
+    this.throwIfFailed();
     try {
-      handle = await fsp.open(this.file, 'r');
-      await handle.sync();
-      return (await handle.stat()).size;
+      await this.output.sync();
+      const size = (await this.output.stat()).size;
+      await this.closeOutput(true);
+      return size;
     } catch (error) {
       throw destinationError(error, this.file);
-    } finally {
-      await handle?.close().catch(() => undefined);
     }
   }
 
   /** Stops everything; never throws. The caller removes the partial folder. */
   async abort(): Promise<void> {
     this.fail(new BackupError('CANCELLED', 'The archive was abandoned.'));
-    try {
-      this.archive.abort();
-      this.archive.unpipe(this.gzip);
-      this.archive.destroy();
-    } catch {
-      // Already finished or torn down.
-    }
-    this.gzip.destroy();
-    this.output.destroy();
-    await this.outputClosed;
+    await this.gzip.settled();
+    await this.closeOutput(false).catch(() => undefined);
   }
 
-  private append(rel: string, stats: Stats, source: Buffer | FileMember, fileStats: Stats): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const data: MemberData = {
-        // archiver insists on a name it can normalise; ExactNameTar puts memberName back.
-        name: 'member',
-        memberName: rel,
-        type: 'file',
-        mode: stats.mode & 0o7777,
-        date: headerDate(stats.mtimeMs),
-        uid: stats.uid <= MAX_HEADER_ID ? stats.uid : 0,
-        gid: stats.gid <= MAX_HEADER_ID ? stats.gid : 0,
-        callback: () => resolve(),
-      };
-      // archiver's tar module streams a stream source only when it knows the size (else it buffers it whole).
-      if (!Buffer.isBuffer(source)) data.stats = fileStats;
-      this.archive.append(source, data as unknown as archiver.EntryData);
-    });
+  private closeOutput(strict: boolean): Promise<void> {
+    if (this.outputClosed === undefined) {
+      this.outputClosed = this.output.close();
+      if (!strict) this.outputClosed = this.outputClosed.catch(() => undefined);
+    }
+    return this.outputClosed;
+  }
+
+  private kick(): void {
+    if (!this.pumping) void this.pump();
+  }
+
+  /** Appends filled places in claim order until it reaches a place that is not filled yet. */
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      let inARow = 0;
+      while (this.failure === undefined) {
+        const claim = this.claims[this.head];
+        if (claim === undefined) break;
+        if (claim.state === OPEN) {
+          if (!this.closing) break;
+          // Closing: a place nobody filled is given up.
+          claim.state = DONE;
+        }
+        this.claims[this.head++] = undefined;
+        if (this.head >= 1024 && this.head * 2 >= this.claims.length) {
+          this.claims = this.claims.slice(this.head);
+          this.head = 0;
+        }
+        if (claim.state !== FILLED) continue;
+        claim.state = DONE;
+        if (this.gzip.full || ++inARow >= YIELD_EVERY) {
+          inARow = 0;
+          await (this.gzip.full ? this.gzip.room() : new Promise<void>((resolve) => setImmediate(resolve)));
+          if (this.failure !== undefined) {
+            claim.reject(this.failure);
+            break;
+          }
+        }
+        if (!this.storeSmall(claim)) await this.storeLarge(claim);
+      }
+      if (this.closing && this.failure === undefined && this.head >= this.claims.length) this.drained?.();
+    } catch (error) {
+      this.fail(new BackupError('IO_ERROR', `Cannot write ${this.file}: ${errorMessage(error)}`, { cause: error }));
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /**
+   * Appends a file of up to SMALL_FILE bytes, read synchronously and whole into the block, header
+   * first (its size is what was read). Source errors reject the claim raw. Returns false, having
+   * done nothing, for a larger file.
+   */
+  private storeSmall(claim: Claim): boolean {
+    const stats = claim.stats as EntryStats;
+    if (stats.size > SMALL_FILE) return false;
+    let fd: number | undefined;
+    try {
+      fd = openSync(claim.source, SOURCE_FLAGS);
+      const opened = fstatSync(fd);
+      if (!opened.isFile()) throw notRegular(claim.source);
+      const size = opened.size;
+      if (size > SMALL_FILE) return false;
+      const plan = planHeader(claim.rel);
+      const total = plan.length + padded(size);
+      // Straight into the block; a member too big for any block (a huge pax name) goes through a buffer of its own.
+      const place = this.gzip.space(total);
+      const buffer = place?.[0] ?? Buffer.allocUnsafe(total);
+      const at = place?.[1] ?? 0;
+      const dataAt = at + plan.length;
+      let read = 0;
+      while (read < size) {
+        const n = readSync(fd, buffer, dataAt + read, size - read, read);
+        if (n === 0) break; // shrank since fstat: stored as read
+        read += n;
+      }
+      const copied: CopiedFile = { size: read, hash: sha256(buffer.subarray(dataAt, dataAt + read)) };
+      writeHeader(buffer, at, plan, memberMeta(stats), read);
+      const end = dataAt + padded(read);
+      buffer.fill(0, dataAt + read, end);
+      if (place !== undefined) this.gzip.commit(end - at);
+      else this.gzip.write(buffer.subarray(0, end));
+      claim.resolve(copied);
+    } catch (error) {
+      // Source errors (vanished, permission denied, not a regular file) are per-file problems.
+      claim.reject(error);
+    } finally {
+      if (fd !== undefined) {
+        try {
+          closeSync(fd);
+        } catch {
+          // Read-only descriptor: nothing was lost.
+        }
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Streams a larger file in, straight into the blocks. The header says fstat's size and exactly
+   * that many bytes follow: when the file ends early or a read fails, zeros make up the rest and
+   * the claim is rejected with the problem (the member stays, padded and unused).
+   */
+  private async storeLarge(claim: Claim): Promise<void> {
+    let handle: FileHandle | undefined;
+    try {
+      let opened: { handle: FileHandle; stats: Stats };
+      try {
+        opened = await openRegularSource(claim.source);
+      } catch (error) {
+        claim.reject(error);
+        return;
+      }
+      handle = opened.handle;
+      if (this.failure !== undefined) {
+        claim.reject(this.failure);
+        return;
+      }
+      const size = opened.stats.size;
+      const plan = planHeader(claim.rel);
+      const header = Buffer.allocUnsafe(plan.length);
+      writeHeader(header, 0, plan, memberMeta(claim.stats as EntryStats), size);
+      this.gzip.write(header);
+      const hash = createHash('sha256');
+      let problem: Error | undefined;
+      let position = 0;
+      while (position < size) {
+        if (this.gzip.full) await this.gzip.room();
+        if (this.failure !== undefined) {
+          claim.reject(this.failure);
+          return;
+        }
+        const [buffer, at, left] = this.gzip.space(1) as [Buffer, number, number];
+        let n = Math.min(size - position, left);
+        if (problem === undefined) {
+          try {
+            const { bytesRead } = await handle.read(buffer, at, n, position);
+            if (bytesRead > 0) {
+              n = bytesRead;
+              hash.update(buffer.subarray(at, at + n));
+            } else {
+              problem = Object.assign(
+                new Error(`shrank from ${size} to ${position} bytes while it was being stored; not stored this time (its archive member is padded and unused)`),
+                { code: 'ESHRUNK' },
+              );
+            }
+          } catch (error) {
+            problem = error instanceof Error ? error : new Error(String(error));
+          }
+          if (this.failure !== undefined) {
+            claim.reject(this.failure);
+            return;
+          }
+        }
+        if (problem !== undefined) buffer.fill(0, at, at + n);
+        this.gzip.commit(n);
+        position += n;
+      }
+      this.gzip.zeros(padded(size) - size);
+      if (problem !== undefined) claim.reject(problem);
+      else claim.resolve({ size, hash: hash.digest('hex') });
+    } catch (error) {
+      // Not a source problem (those are handled above): the pump fails the archive.
+      claim.reject(error);
+      throw error;
+    } finally {
+      if (handle !== undefined) await handle.close().catch(() => undefined);
+    }
   }
 
   private fail(error: BackupError): void {
     if (this.failure !== undefined) return;
     this.failure = error;
+    this.gzip.stop();
     for (const reject of this.waiters) reject(error);
     this.waiters.clear();
+    // Filled places still waiting for their turn fail with the archive.
+    for (let i = this.head; i < this.claims.length; i++) {
+      const claim = this.claims[i];
+      if (claim?.state !== FILLED) continue;
+      claim.state = DONE;
+      claim.reject(error);
+    }
+    this.claims = [];
+    this.head = 0;
   }
 
   private throwIfFailed(): void {

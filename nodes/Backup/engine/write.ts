@@ -2,15 +2,16 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { PARTIAL_PREFIX, writeSummary } from './catalog';
 import { mergeWalk, RACY_WINDOW_MS } from './compare';
-import { orderedMap } from './concurrency';
+import { OrderedWindow } from './concurrency';
+import { sharedFilePool } from './copyPool';
 import { BackupError, errorMessage, isDestinationFatal } from './errors';
 import { MANIFEST_FILE, ManifestReader, ManifestWriter } from './manifest';
 import type { BackupPlan } from './plan';
-import { compileExcludes, scanTree } from './scan';
+import { scanTree } from './scan';
 import type { BackupSettings } from './settings';
 import type { DataSink } from './storage';
 import { openSink } from './storage';
-import type { StoreContext } from './store';
+import type { EntryOutcome, StoreContext } from './store';
 import { storeEntry } from './store';
 import type { BackupSummary, FileCounts, FileProblem, ManifestEntry, ManifestHeader } from './types';
 import { emptyFileCounts, FORMAT_VERSION, HASH_ALGORITHM, MANIFEST_MAGIC, MAX_RECORDED_ERRORS } from './types';
@@ -41,6 +42,8 @@ export interface WriteJob {
 }
 
 const PROGRESS_EVERY = 1000;
+/** Results held in walk order behind a file still being copied (a large one, say). */
+const HELD_RESULTS = 4096;
 
 function record(tally: Tally, problem: FileProblem | undefined): void {
   if (problem === undefined) return;
@@ -48,7 +51,7 @@ function record(tally: Tally, problem: FileProblem | undefined): void {
   if (tally.errors.length < MAX_RECORDED_ERRORS) tally.errors.push(problem);
 }
 
-async function* noEntries(): AsyncGenerator<ManifestEntry> {}
+async function* noEntries(): AsyncGenerator<ManifestEntry[]> {}
 
 async function fsyncDir(dir: string): Promise<void> {
   const handle = await fsp.open(dir, 'r');
@@ -77,20 +80,23 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
   let previous: ManifestReader | undefined;
   try {
     await fsp.mkdir(partial);
-    sink = await openSink(settings.format, partial, settings.compressionLevel);
+    const pool = sharedFilePool();
+    sink = await openSink(settings.format, partial, settings.compressionLevel, pool);
     previous = plan.parent === null ? undefined : await ManifestReader.open(path.join(setDir, plan.parent, MANIFEST_FILE));
     const ctx: StoreContext = {
-      sourceRoot: job.realSource, sink, backupId, signal: job.signal,
+      sourceRoot: job.realSource, sink, pool, backupId, signal: job.signal,
       compare: { racySinceMs: previous === undefined ? Infinity : Date.parse(previous.header.startedAt) - RACY_WINDOW_MS, compareContent: settings.compareContent },
     };
     writer = await ManifestWriter.create(path.join(partial, MANIFEST_FILE), header);
-    const pairs = mergeWalk(scanTree(job.realSource, compileExcludes(settings.exclude)), previous === undefined ? noEntries() : previous.entries());
-    for await (const outcome of orderedMap(pairs, settings.concurrency, (pair) => storeEntry(ctx, pair))) {
-      record(tally, outcome.problem);
+    const scan = scanTree(job.realSource, settings.exclude);
+    const results = new OrderedWindow<EntryOutcome>(settings.concurrency, HELD_RESULTS);
+    const book = (outcome: EntryOutcome): void => {
+      const problem = outcome.problem;
+      if (problem !== undefined) record(tally, problem);
       if (outcome.counted !== 'none') tally.files[outcome.counted]++;
       const entry = outcome.entry;
-      if (entry === undefined) continue;
-      await writer.writeEntry(entry);
+      if (entry === undefined) return;
+      (writer as ManifestWriter).writeEntry(entry);
       if (entry.in !== undefined && entry.in !== backupId) tally.references.add(entry.in);
       tally.entries++;
       tally.files.scanned++;
@@ -100,6 +106,19 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
         tally.storedBytes += outcome.storedBytes;
       }
       if (tally.entries % PROGRESS_EVERY === 0) settings.onProgress({ source: job.source, phase: 'scan', entries: tally.entries, bytes: tally.scannedBytes });
+    };
+    try {
+      for await (const pairs of mergeWalk(scan, previous === undefined ? noEntries() : previous.batches())) {
+        for (const pair of pairs) {
+          const full = results.push(storeEntry(ctx, pair), book);
+          if (full !== undefined) await full;
+        }
+        await writer.flushIfFull();
+      }
+      await results.finish(book);
+    } catch (error) {
+      await results.settle();
+      throw error;
     }
     const f = tally.files;
     if (settings.skipUnchanged && plan.parent !== null && f.added + f.changed + f.deleted === 0) {
