@@ -39,9 +39,12 @@ export class FilePool {
   private pumpScheduled = false;
   private failure: unknown;
 
-  constructor(workers = defaultWorkerCount()) {
+  constructor(private readonly workers = defaultWorkerCount()) {}
+
+  /** Threads start on the first job: a backup with nothing to copy starts none. */
+  private start(): void {
     const file = workerFile('copyWorker');
-    for (let i = 0; i < workers; i++) {
+    for (let i = 0; i < this.workers; i++) {
       const slot: Slot = { worker: new Worker(file), outstanding: new Map() };
       slot.worker.on('message', (message: BatchResult) => this.settle(slot, message));
       slot.worker.on('error', (error) => this.fail(error));
@@ -56,6 +59,7 @@ export class FilePool {
   /** Runs one job on some worker; resolves with its result (errors are results, not rejections). */
   run(job: FileJob): Promise<FileJobResult> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.slots.length === 0) this.start();
     return new Promise((resolve, reject) => {
       this.queue.push({ job, resolve, reject });
       if (!this.pumpScheduled) {

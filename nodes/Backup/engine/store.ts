@@ -52,6 +52,10 @@ function keepPrevious(previous: ManifestEntry | undefined, problem: FileProblem)
 function unchangedFile(entry: ScanEntry, prev: ManifestEntry, cur: CurrentState): EntryOutcome {
   const s = entry.stats;
   const counted = modeOrOwnerChanged(prev, cur) ? 'changed' : 'unchanged';
+  // Nothing recorded about it differs: the previous entry (and its manifest line) is reused as is.
+  if (counted === 'unchanged' && prev.kind === 'file' && prev.mtime === s.mtimeMs && prev.ctime === s.ctimeMs) {
+    return { entry: prev, counted, stored: false, storedBytes: 0, scannedBytes: s.size };
+  }
   const kept: ManifestEntry = { path: entry.path, kind: 'file', mode: cur.mode, mtime: s.mtimeMs, ctime: s.ctimeMs, uid: s.uid, gid: s.gid, size: prev.size, hash: prev.hash, in: prev.in };
   return { entry: kept, counted, stored: false, storedBytes: 0, scannedBytes: s.size };
 }

@@ -5,8 +5,9 @@
  * Format (version 1 of the on-disk format):
  * - one POSIX ustar archive, byte for byte as archiver 7 (tar-stream) writes it (this module writes
  *   the headers itself), gzip-compressed (level = the backup's compression level, default 6) in
- *   blocks of about 1 MiB, each block its own gzip member, several blocks compressed at once. Consecutive members are one valid gzip file (RFC 1952 2.2): gzip -d,
- *   `tar xzf`, Python's tarfile and zlib read it as one stream. Long or non-ASCII names use pax
+ *   blocks of about 1 MiB, each block its own gzip member, several blocks compressed at once.
+ *   Consecutive members are one valid gzip file (RFC 1952 2.2): gzip -d, `tar xzf`, Python's
+ *   tarfile and zlib read it as one stream. Long or non-ASCII names use pax
  *   `path` records; sizes of 8 GiB and more use base-256 size fields (GNU tar and bsdtar read both).
  * - one regular-file member per file this backup stores, named by its exact relative path (posix,
  *   no leading `./`, backslashes and colons kept as they are), in walk order: the manifest's order
