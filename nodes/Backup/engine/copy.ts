@@ -1,5 +1,5 @@
 import type { FilePool } from './copyPool';
-import { BackupError, errorMessage, isDestinationFatal } from './errors';
+import { destinationError } from './errors';
 import type { FileJobResult } from './fileJobs';
 
 export interface CopiedFile {
@@ -11,17 +11,6 @@ export interface FileTimes {
   mode: number;
   mtimeMs: number;
   atimeMs: number;
-}
-
-/** Marks an error on the destination side, which aborts the run (unlike a source-side problem). */
-function destinationError(error: unknown, where: string): BackupError {
-  return (
-    isDestinationFatal(error) ??
-    new BackupError('DESTINATION_UNUSABLE', `Cannot write ${where}: ${errorMessage(error)}`, {
-      hint: 'Check that the destination exists, is writable and has free space.',
-      cause: error,
-    })
-  );
 }
 
 /** The error a failed job stands for, with its errno code, as fs would have thrown it. */

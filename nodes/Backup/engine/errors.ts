@@ -87,3 +87,14 @@ export function isDestinationFatal(error: unknown): BackupError | undefined {
   }
   return undefined;
 }
+
+/** Marks an error on the destination side, which aborts the run (unlike a source-side problem). */
+export function destinationError(error: unknown, where: string): BackupError {
+  return (
+    isDestinationFatal(error) ??
+    new BackupError('DESTINATION_UNUSABLE', `Cannot write ${where}: ${errorMessage(error)}`, {
+      hint: 'Check that the destination exists, is writable and has free space.',
+      cause: error,
+    })
+  );
+}

@@ -37,7 +37,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import type { CopiedFile } from './copy';
-import { BackupError, errnoCode, errorMessage, isDestinationFatal } from './errors';
+import { BackupError, destinationError, errnoCode, errorMessage } from './errors';
 import { compareWalkOrder } from './paths';
 import type { EntryStats } from './scan';
 import type { DataSink, StorePlace } from './storage';
@@ -71,17 +71,6 @@ const YIELD_EVERY = 256;
 
 // ---------------------------------------------------------------------------------------------
 // Writing
-
-/** Marks an error on the destination side, which aborts the run (unlike a source-side problem). */
-function destinationError(error: unknown, where: string): BackupError {
-  return (
-    isDestinationFatal(error) ??
-    new BackupError('DESTINATION_UNUSABLE', `Cannot write ${where}: ${errorMessage(error)}`, {
-      hint: 'Check that the destination exists, is writable and has free space.',
-      cause: error,
-    })
-  );
-}
 
 function notRegular(src: string): Error {
   return Object.assign(new Error(`${src} is not a regular file`), { code: 'ENOTREG' });
