@@ -76,19 +76,50 @@ async function sweepLeftovers(setDir: string): Promise<void> {
   }
 }
 
+/** What identifies one lock folder for breaking it (exported with breakLock for tests): its inode and, when it has one, its owner's token. */
+export interface LockIdentity {
+  ino: number;
+  token?: string;
+}
+
+export async function identify(lockDir: string): Promise<LockIdentity | undefined> {
+  const stats = await fsp.stat(lockDir).catch(() => undefined);
+  if (stats === undefined) return undefined;
+  return { ino: stats.ino, token: (await readOwner(lockDir))?.owner.token };
+}
+
+const sameLock = (a: LockIdentity | undefined, b: LockIdentity): boolean => a !== undefined && a.ino === b.ino && a.token === b.token;
+
 /**
- * Takes over a lock whose holder is dead. The lock folder is moved aside first (atomic), then its
- * note is checked again: if another waiter replaced the dead lock in between, it is put back.
+ * Breaks the lock folder `seen` (a dead or stale holder's, or debris without a note). Many waiters
+ * see the same dead holder at once, so breaking is itself exclusive: only the run that creates the
+ * marker `.lock.break.<identity>` may break that one lock, and it checks the folder is still the one
+ * it judged before moving it aside. A waiter that judged late never moves a newer, live lock aside
+ * (moving it aside and back would leave a gap in which a third run takes the set while the live
+ * holder keeps writing). The marker goes when the break is done; one left by a breaker killed
+ * halfway is cleared after a minute.
  */
-async function takeOver(setDir: string, lockDir: string, deadToken: string): Promise<void> {
-  const aside = await discard(setDir, lockDir);
-  if (aside === undefined) return;
-  const moved = await readOwner(aside);
-  if (moved !== undefined && moved.owner.token !== deadToken) {
-    await fsp.rename(aside, lockDir).catch(() => undefined); // a live lock, not ours to break
-    return;
+export async function breakLock(setDir: string, lockDir: string, seen: LockIdentity): Promise<boolean> {
+  const marker = path.join(setDir, `${LOCK_PREFIX}break.${seen.ino}.${seen.token ?? 'none'}`);
+  try {
+    await fsp.mkdir(marker);
+  } catch (error) {
+    if (errnoCode(error) !== 'EEXIST') throw error;
+    // Another run is breaking (or broke) this lock. A marker left by a breaker killed halfway is
+    // cleared once old, so the dead lock behind it cannot block the set for ever.
+    const stats = await fsp.stat(marker).catch(() => undefined);
+    if (stats !== undefined && Date.now() - stats.mtimeMs > LEFTOVER_MS) await fsp.rm(marker, { recursive: true, force: true });
+    return false;
   }
-  await fsp.rm(aside, { recursive: true, force: true });
+  try {
+    // Checked while holding the marker: a run that judged this lock late finds a different one here.
+    if (!sameLock(await identify(lockDir), seen)) return false;
+    const aside = await discard(setDir, lockDir);
+    if (aside !== undefined) await fsp.rm(aside, { recursive: true, force: true });
+    return true;
+  } finally {
+    await fsp.rm(marker, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -115,20 +146,19 @@ export async function lockSet(setDir: string, purpose: string, timeoutMs: number
       if (!['ENOTEMPTY', 'EEXIST', 'ENOTDIR', 'EISDIR'].includes(errnoCode(error) ?? '')) throw error;
     }
     const held = await readOwner(lockDir);
-    if (held !== undefined) {
+    const seen = await identify(lockDir);
+    if (held !== undefined && seen !== undefined && seen.token === held.owner.token) {
       const { owner, touchedMs } = held;
       const dead = owner.host === os.hostname() && owner.pid !== process.pid && !isAlive(owner.pid);
       if (dead || Date.now() - touchedMs > STALE_MS) {
-        await takeOver(setDir, lockDir, owner.token);
-        continue;
+        if (await breakLock(setDir, lockDir, seen)) continue;
       }
-    } else {
-      // A lock folder without a note is never made by this scheme: a leftover, safe to discard.
+    } else if (held === undefined && seen !== undefined && seen.token === undefined) {
+      // A lock folder without a note is never made by this scheme (the note is in it before it is
+      // renamed into place): a run killed while releasing left it. Safe to break once it is old.
       const stats = await fsp.stat(lockDir).catch(() => undefined);
-      if (stats !== undefined && Date.now() - stats.mtimeMs > POLL_MS * 4) {
-        const aside = await discard(setDir, lockDir);
-        if (aside !== undefined) await fsp.rm(aside, { recursive: true, force: true });
-        continue;
+      if (stats !== undefined && stats.ino === seen.ino && Date.now() - stats.mtimeMs > POLL_MS * 4) {
+        if (await breakLock(setDir, lockDir, seen)) continue;
       }
     }
     if (signal?.aborted === true) throw new BackupError('CANCELLED', 'Cancelled while waiting for the lock.');

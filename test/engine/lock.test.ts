@@ -1,0 +1,77 @@
+/**
+ * The exclusive break of a dead holder's lock (engine/lock.ts). Many waiters see the same dead
+ * holder at once; only one may break that lock, and a waiter that judged it dead late must leave
+ * the newer, live lock exactly where it is (moving it aside and back opened a gap in which a third
+ * run took the set while the live holder kept writing: CI caught two runs writing at once).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { breakLock, identify, LOCK_DIR, LOCK_OWNER_FILE, lockSet } from '../../nodes/Backup/engine/lock';
+
+let setDir: string;
+beforeEach(() => {
+  setDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lock-engine-'));
+});
+afterEach(() => fs.rmSync(setDir, { recursive: true, force: true }));
+
+function plantDeadLock(): void {
+  const dir = path.join(setDir, LOCK_DIR);
+  fs.mkdirSync(dir);
+  const owner = { pid: 999_999_999, host: os.hostname(), since: new Date().toISOString(), purpose: 'dead run', token: 'dead-token' };
+  fs.writeFileSync(path.join(dir, LOCK_OWNER_FILE), JSON.stringify(owner));
+}
+
+test('a waiter that judged a lock dead late leaves the newer live lock in place (same folder, same owner)', async () => {
+  plantDeadLock();
+  const lockDir = path.join(setDir, LOCK_DIR);
+  const judgedDead = await identify(lockDir);
+  expect(judgedDead?.token).toBe('dead-token');
+  const live = await lockSet(setDir, 'live run', 5_000); // breaks the dead lock itself
+  const liveIdentity = await identify(lockDir);
+  expect(liveIdentity?.token).not.toBe('dead-token');
+
+  // The late waiter acts on what it saw before: nothing happens to the live lock.
+  expect(await breakLock(setDir, lockDir, judgedDead!)).toBe(false);
+  expect(await identify(lockDir)).toEqual(liveIdentity);
+  expect(live.lost.aborted).toBe(false);
+  expect(fs.readdirSync(setDir).sort()).toEqual([LOCK_DIR]); // no marker or aside folder left behind
+  await live.release();
+  expect(fs.existsSync(lockDir)).toBe(false);
+});
+
+test('two breakers of the same dead lock: one breaks it; the other, holding off, breaks nothing', async () => {
+  plantDeadLock();
+  const lockDir = path.join(setDir, LOCK_DIR);
+  const seen = (await identify(lockDir))!;
+  // A breaker killed after taking the marker leaves it behind: the others do not break meanwhile.
+  const marker = path.join(setDir, `.lock.break.${seen.ino}.${seen.token}`);
+  fs.mkdirSync(marker);
+  expect(await breakLock(setDir, lockDir, seen)).toBe(false);
+  expect(await identify(lockDir)).toEqual(seen);
+  // Once the marker is old it is cleared, and the next try breaks the dead lock.
+  const old = new Date(Date.now() - 120_000);
+  fs.utimesSync(marker, old, old);
+  expect(await breakLock(setDir, lockDir, seen)).toBe(false);
+  expect(fs.existsSync(marker)).toBe(false);
+  expect(await breakLock(setDir, lockDir, seen)).toBe(true);
+  expect(fs.existsSync(lockDir)).toBe(false);
+  expect(fs.readdirSync(setDir)).toEqual([]);
+});
+
+test('concurrent lockSet calls on a dead lock: exactly one holds at a time', async () => {
+  plantDeadLock();
+  let holders = 0;
+  let maxHolders = 0;
+  await Promise.all(
+    Array.from({ length: 6 }, async (_, i) => {
+      const lock = await lockSet(setDir, `waiter ${i}`, 20_000);
+      holders++;
+      maxHolders = Math.max(maxHolders, holders);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      holders--;
+      await lock.release();
+    }),
+  );
+  expect(maxHolders).toBe(1);
+});
