@@ -26,6 +26,10 @@ export type FatalCode =
   | 'LOCKED'
   | 'VERIFY_FAILED'
   | 'INVALID_OPTION'
+  | 'PASSPHRASE_REQUIRED'
+  | 'WRONG_PASSPHRASE'
+  | 'ENCRYPTION_NEEDS_TARGZ'
+  | 'ENCRYPTION_MISMATCH'
   | 'IO_ERROR';
 
 /** A problem that makes the operation meaningless: it aborts, cleans up and is raised. */

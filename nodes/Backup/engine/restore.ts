@@ -26,6 +26,8 @@ export interface RestoreOptions {
   target: string;
   /** `fail` (default): refuse a target that is not empty. */
   overwrite?: OverwritePolicy;
+  /** The set's passphrase, when the set is encrypted (PASSPHRASE_REQUIRED without it). */
+  passphrase?: string;
   concurrency?: number;
   signal?: AbortSignal;
   onProgress?: (progress: Progress) => void;

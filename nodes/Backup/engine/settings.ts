@@ -34,6 +34,11 @@ export interface BackupOptions {
   compressionLevel?: number;
   /** How long to wait for another run holding the set's lock. Default 60 s. */
   lockTimeoutSeconds?: number;
+  /**
+   * Encrypts the set (AES-256-GCM, key from scrypt): the manifest and data.tar.gz of every backup.
+   * Needs format tar.gz. A set that is encrypted refuses a run without it (PASSPHRASE_REQUIRED).
+   */
+  passphrase?: string;
   /** Files being copied or hashed at once (they go to the copy threads in batches). Default 128. */
   concurrency?: number;
   signal?: AbortSignal;
@@ -58,6 +63,7 @@ export interface BackupSettings {
   format: StorageFormat;
   compressionLevel: number;
   lockTimeoutMs: number;
+  passphrase: string | undefined;
   concurrency: number;
   signal: AbortSignal | undefined;
   onProgress: (progress: Progress) => void;
@@ -93,6 +99,12 @@ export function toBackupSettings(options: BackupOptions): BackupSettings {
   if (!OPERATIONS.includes(options.type)) throw invalidOption(`Unknown backup type "${String(options.type)}"; use auto, full, differential or incremental.`);
   const format = options.format ?? 'folder';
   if (!FORMATS.includes(format)) throw invalidOption(`Unknown format "${String(format)}"; use folder or tar.gz.`);
+  const passphrase = options.passphrase === '' ? undefined : options.passphrase;
+  if (passphrase !== undefined && format !== 'tar.gz') {
+    throw new BackupError('ENCRYPTION_NEEDS_TARGZ', 'Encryption needs the tar.gz format: a folder backup keeps every file readable as it is.', {
+      hint: 'Choose the tar.gz format for an encrypted set (CLI: --format tar.gz; node: Options > Format > Tar.gz).',
+    });
+  }
   if (options.setName !== undefined && options.setName !== '' && sources.length > 1) {
     throw invalidOption('A set name can only be given with a single source: each source is its own set.');
   }
@@ -111,6 +123,7 @@ export function toBackupSettings(options: BackupOptions): BackupSettings {
     format,
     compressionLevel: wholeNumber('compressionLevel', options.compressionLevel, 6, 0, 9),
     lockTimeoutMs: wholeNumber('lockTimeoutSeconds', options.lockTimeoutSeconds, 60, 0, 86_400) * 1000,
+    passphrase,
     concurrency: wholeNumber('concurrency', options.concurrency, 128, 1, 1024),
     signal: options.signal,
     onProgress: options.onProgress ?? (() => undefined),

@@ -111,6 +111,8 @@ export interface BackupSummary {
   complete: boolean;
   /** Other backups whose data this one's manifest points into (its `in` values). */
   references?: string[];
+  /** The backup's manifest and data are encrypted (`source` is then left empty here: it is in the sealed manifest). */
+  encrypted?: boolean;
 }
 
 export interface HumanSizes {

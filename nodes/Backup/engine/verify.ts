@@ -18,6 +18,8 @@ export interface VerifyOptions {
   backupId?: string;
   /** Re-read every stored byte and compare hashes; otherwise presence and size only. */
   full?: boolean;
+  /** The set's passphrase, when the set is encrypted (PASSPHRASE_REQUIRED without it). */
+  passphrase?: string;
   signal?: AbortSignal;
 }
 
