@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { listBackups, nextBackupId, setDirectory } from './catalog';
 import { BackupError, errnoCode, errorMessage, isDestinationFatal } from './errors';
+import { keyForBackup } from './encryption';
 import { humanBytes, summarizeBackup } from './format';
 import { lockSet } from './lock';
 import { assertSeparate, defaultSetName, realpathLoose } from './paths';
@@ -114,6 +115,8 @@ export async function backupSource(settings: BackupSettings, source: string): Pr
   try {
     const removedPartials = await removeLeftovers(setDir);
     const backups = await listBackups(setDir);
+    // First, before anything is written: the set's encryption must match this run's.
+    const key = await keyForBackup(setDir, backups, settings.passphrase, startedAt);
     const noRetention = { removed: [], keptReferenced: [] };
     if (settings.skipEmptySource && isEmpty) {
       const o = { source, set, startedAt, decision: 'the source folder has no entries', removedPartials };
@@ -122,7 +125,7 @@ export async function backupSource(settings: BackupSettings, source: string): Pr
     const plan = planBackup(settings.type, backups, { fullEveryDays: settings.fullEveryDays, differentialEveryDays: settings.differentialEveryDays, now: startedAt });
     const backupId = nextBackupId(startedAt, plan.type, backups[backups.length - 1]?.backupId);
     const signal = settings.signal === undefined ? lock.lost : AbortSignal.any([settings.signal, lock.lost]);
-    const result = await writeBackup({ settings, source, realSource, set, setDir, backupId, plan, startedAt, signal });
+    const result = await writeBackup({ settings, source, realSource, set, setDir, backupId, plan, startedAt, signal, key });
     const o: Outcome = { source, set, startedAt, decision: plan.decision, removedPartials, tally: result.tally };
     if (!result.written) return buildReport(settings, { ...o, decision: `${plan.decision}; nothing changed` }, undefined, 'no changes', noRetention, setTotal(backups));
     const pruned = await pruneLocked(setDir, settings.retention, false);

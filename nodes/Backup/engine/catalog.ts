@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { BackupError, errnoCode } from './errors';
-import { MANIFEST_FILE, readManifestEnds } from './manifest';
+import { readManifestEnds } from './manifest';
 import { assertSetName } from './paths';
 import type { BackupSummary, BackupType } from './types';
 
@@ -55,10 +55,11 @@ async function readSummary(setDir: string, id: string): Promise<BackupSummary> {
     const parsed = JSON.parse(await fsp.readFile(path.join(dir, SUMMARY_FILE), 'utf8')) as BackupSummary;
     if (parsed.backupId === id && parsed.complete === true) return parsed;
   } catch {
-    // Missing or unreadable summary: fall back to the manifest, the source of truth.
+    // Missing or unreadable summary: fall back to the manifest, the source of truth (a plain set's;
+    // an encrypted backup without its summary lists as incomplete: listing has no key).
   }
   try {
-    const { header, trailer } = await readManifestEnds(path.join(dir, MANIFEST_FILE));
+    const { header, trailer } = await readManifestEnds(dir);
     if (header.id !== id) return incompleteSummary(setDir, id);
     return {
       backupId: id, set: header.set, source: header.source, type: header.type, base: header.base, parent: header.parent, storage: header.storage,

@@ -1,13 +1,24 @@
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { BackupError, errorMessage } from './errors';
 import { compareWalkOrder, unsafePathReason } from './paths';
+import type { SetKey } from './sealed';
+import { openStream, SEALED_SUFFIX, SealedFileError, sealStream } from './sealed';
 import type { ManifestEntry, ManifestHeader, ManifestTrailer } from './types';
 import { FORMAT_VERSION, MANIFEST_MAGIC } from './types';
 
 export const MANIFEST_FILE = 'manifest.jsonl.gz';
+
+/** Where a backup's manifest is: `manifest.jsonl.gz`, or `manifest.jsonl.gz.enc` in an encrypted set. */
+export function manifestPath(backupDir: string, key: SetKey | undefined): string {
+  return path.join(backupDir, key === undefined ? MANIFEST_FILE : `${MANIFEST_FILE}${SEALED_SUFFIX}`);
+}
+
+/** What a sealed manifest is bound to: its backup and its name (a manifest moved elsewhere fails to open). */
+const sealLabel = (backupId: string): string => `${backupId}/${MANIFEST_FILE}`;
 
 /**
  * The line an entry was read from. An unchanged file's entry is written to the next manifest as
@@ -30,13 +41,17 @@ export class ManifestWriter {
   private constructor(
     private readonly filePath: string,
     private readonly gzip: zlib.Gzip,
+    key: SetKey | undefined,
+    backupId: string,
   ) {
-    this.done = pipeline(gzip, createWriteStream(filePath, { flags: 'wx', mode: 0o644 }));
+    const file = createWriteStream(filePath, { flags: 'wx', mode: 0o644 });
+    this.done = key === undefined ? pipeline(gzip, file) : pipeline(gzip, sealStream(key, sealLabel(backupId)), file);
     this.done.catch(() => undefined);
   }
 
-  static async create(filePath: string, header: ManifestHeader): Promise<ManifestWriter> {
-    const writer = new ManifestWriter(filePath, zlib.createGzip({ level: 6, chunkSize: 1 << 18 }));
+  /** Writes `manifestPath(backupDir, key)`: sealed when the set has a key. */
+  static async create(backupDir: string, header: ManifestHeader, key?: SetKey): Promise<ManifestWriter> {
+    const writer = new ManifestWriter(manifestPath(backupDir, key), zlib.createGzip({ level: 6, chunkSize: 1 << 18 }), key, header.id);
     writer.pending = `${JSON.stringify(header)}\n`;
     return writer;
   }
@@ -92,12 +107,17 @@ function corrupt(file: string, why: string, cause?: unknown): BackupError {
 // no-change backup of the bench set mostly idle, waiting for the next chunk of the old manifest.
 const READ_CHUNK = 1 << 20;
 
-/** The lines of a gzip file, in batches (one per inflated chunk). */
-async function* readLines(file: string): AsyncGenerator<string[]> {
+/** The lines of a gzip file (opened first when sealed), in batches (one per inflated chunk). */
+async function* readLines(file: string, seal: { key: SetKey; label: string } | undefined): AsyncGenerator<string[]> {
   const input = createReadStream(file, { highWaterMark: READ_CHUNK });
   const gunzip = zlib.createGunzip({ chunkSize: READ_CHUNK });
   input.on('error', (error) => gunzip.destroy(error));
-  input.pipe(gunzip);
+  if (seal === undefined) input.pipe(gunzip);
+  else {
+    const opener = openStream(seal.key, seal.label, path.basename(file));
+    opener.on('error', (error) => gunzip.destroy(error));
+    input.pipe(opener).pipe(gunzip);
+  }
   // Cut at the last newline byte and decode once per chunk (0x0A never occurs inside a UTF-8
   // sequence): a StringDecoder plus string concatenation cost ten times more here.
   let rest: Buffer = Buffer.alloc(0);
@@ -121,6 +141,7 @@ async function* readLines(file: string): AsyncGenerator<string[]> {
     if (error instanceof BackupError) throw error;
     const code = (error as { code?: string }).code;
     if (code === 'ENOENT') throw corrupt(file, 'the file is missing', error);
+    if (error instanceof SealedFileError) throw corrupt(file, error.message.slice(path.basename(file).length + 1), error);
     throw corrupt(file, `it cannot be decompressed (${errorMessage(error)}); it is truncated or damaged`, error);
   } finally {
     input.destroy();
@@ -181,8 +202,10 @@ export class ManifestReader {
     private readonly firstLines: string[],
   ) {}
 
-  static async open(file: string): Promise<ManifestReader> {
-    const lines = readLines(file);
+  /** Opens the manifest of the backup folder `backupDir`; `key` when the set is encrypted. */
+  static async open(backupDir: string, key?: SetKey): Promise<ManifestReader> {
+    const file = manifestPath(backupDir, key);
+    const lines = readLines(file, key === undefined ? undefined : { key, label: sealLabel(path.basename(backupDir)) });
     const first = await lines.next();
     if (first.done === true || first.value.length === 0) throw corrupt(file, 'it is empty');
     const [headerLine, ...rest] = first.value;
@@ -232,8 +255,8 @@ export class ManifestReader {
 }
 
 /** Reads a whole manifest just to check it and get its header and trailer. */
-export async function readManifestEnds(file: string): Promise<{ header: ManifestHeader; trailer: ManifestTrailer }> {
-  const reader = await ManifestReader.open(file);
+export async function readManifestEnds(backupDir: string, key?: SetKey): Promise<{ header: ManifestHeader; trailer: ManifestTrailer }> {
+  const reader = await ManifestReader.open(backupDir, key);
   for await (const entry of reader.entries()) void entry;
   return { header: reader.header, trailer: reader.trailer as ManifestTrailer };
 }

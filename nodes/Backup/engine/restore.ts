@@ -8,10 +8,12 @@ import { sharedFilePool } from './copyPool';
 import { BackupError, errnoCode, errorMessage, toFileProblem } from './errors';
 import { DATA_DIR, findBackup, isBackupId, SUMMARY_FILE } from './catalog';
 import { humanBytes, humanDuration } from './format';
-import { MANIFEST_FILE, ManifestReader } from './manifest';
+import { keyForReading } from './encryption';
+import { ManifestReader } from './manifest';
 import { isSameOrInside, parentOf, realpathLoose } from './paths';
 import type { TarMember } from './targz';
-import { ArchiveDamage, TAR_FILE, TarReader } from './targz';
+import type { SetKey } from './sealed';
+import { ArchiveDamage, TarReader } from './targz';
 import type { BackupSummary, FileProblem, ManifestEntry, Progress, StorageFormat } from './types';
 import { MAX_RECORDED_ERRORS } from './types';
 
@@ -178,7 +180,9 @@ async function restoreFile(run: RestoreRun, abs: string, entry: ManifestEntry): 
   return result.size;
 }
 
-async function readStorage(setDir: string, holder: string): Promise<StorageFormat> {
+async function readStorage(setDir: string, holder: string, key: SetKey | undefined): Promise<StorageFormat> {
+  // An encrypted set is tar.gz throughout (a planted folder backup is not read in the clear).
+  if (key !== undefined) return 'tar.gz';
   const dir = path.join(setDir, holder);
   try {
     const summary = JSON.parse(await fsp.readFile(path.join(dir, SUMMARY_FILE), 'utf8')) as Partial<BackupSummary>;
@@ -187,7 +191,7 @@ async function readStorage(setDir: string, holder: string): Promise<StorageForma
     // No readable summary: ask the manifest header.
   }
   try {
-    const reader = await ManifestReader.open(path.join(dir, MANIFEST_FILE));
+    const reader = await ManifestReader.open(dir);
     await reader.close();
     if (reader.header.id === holder && reader.header.storage === 'tar.gz') return 'tar.gz';
   } catch {
@@ -200,12 +204,15 @@ async function readStorage(setDir: string, holder: string): Promise<StorageForma
 class HolderStorage {
   private readonly known = new Map<string, Promise<StorageFormat>>();
 
-  constructor(private readonly setDir: string) {}
+  constructor(
+    private readonly setDir: string,
+    private readonly key: SetKey | undefined,
+  ) {}
 
   of(holder: string): Promise<StorageFormat> {
     let found = this.known.get(holder);
     if (found === undefined) {
-      found = readStorage(this.setDir, holder);
+      found = readStorage(this.setDir, holder, this.key);
       this.known.set(holder, found);
     }
     return found;
@@ -230,8 +237,8 @@ class ParentGuard {
 }
 
 /** First pass: the whole manifest is readable, complete and safe before anything is written. */
-async function checkManifest(file: string): Promise<void> {
-  const reader = await ManifestReader.open(file);
+async function checkManifest(backupDir: string, key: SetKey | undefined): Promise<void> {
+  const reader = await ManifestReader.open(backupDir, key);
   const guard = new ParentGuard();
   try {
     for await (const entry of reader.entries()) guard.admit(entry);
@@ -245,7 +252,9 @@ interface RestoreRun {
   setDir: string;
   target: string;
   backupId: string;
-  manifestFile: string;
+  /** `<set>/<id>` of the backup being restored. */
+  backupDir: string;
+  key: SetKey | undefined;
   policy: OverwritePolicy;
   targetWasEmpty: boolean;
   concurrency: number;
@@ -362,8 +371,8 @@ async function restoreMember(run: RestoreRun, archive: TarReader, abs: string, e
  */
 async function restoreFromArchives(run: RestoreRun, holders: string[]): Promise<void> {
   for (let first = 0; first < holders.length && run.fatal === undefined; first += OPEN_ARCHIVES) {
-    const group = new Map(holders.slice(first, first + OPEN_ARCHIVES).map((id) => [id, new TarReader(path.join(run.setDir, id, TAR_FILE), `${id}/${TAR_FILE}`)]));
-    const reader = await ManifestReader.open(run.manifestFile);
+    const group = new Map(holders.slice(first, first + OPEN_ARCHIVES).map((id) => [id, TarReader.forBackup(run.setDir, id, run.key)]));
+    const reader = await ManifestReader.open(run.backupDir, run.key);
     try {
       if (reader.header.id !== run.backupId) throw new BackupError('MANIFEST_CORRUPT', `The manifest in ${run.backupId} belongs to ${reader.header.id}.`);
       const guard = new ParentGuard();
@@ -399,15 +408,17 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
   const policy = options.overwrite ?? 'fail';
   const destination = path.resolve(options.destination);
   const { setDir, summary } = await findBackup(destination, options.setName, options.backupId ?? 'latest');
+  // The key check comes first: a wrong passphrase fails before the target is touched.
+  const key = await keyForReading(setDir, [summary], options.passphrase === '' ? undefined : options.passphrase);
   const target = await realpathLoose(options.target);
   if (isSameOrInside(target, await realpathLoose(setDir)) || isSameOrInside(await realpathLoose(setDir), target)) {
     throw new BackupError('TARGET_INSIDE_BACKUP', `The restore target ${target} overlaps the backup set ${setDir}.`, { hint: 'Restore into a folder outside the backup destination.' });
   }
   await assertTargetUsable(target, policy);
   const targetWasEmpty = (await fsp.readdir(target)).length === 0;
-  const manifestFile = path.join(setDir, summary.backupId, MANIFEST_FILE);
-  await checkManifest(manifestFile);
-  const reader = await ManifestReader.open(manifestFile);
+  const backupDir = path.join(setDir, summary.backupId);
+  await checkManifest(backupDir, key);
+  const reader = await ManifestReader.open(backupDir, key);
   if (reader.header.id !== summary.backupId) {
     await reader.close();
     throw new BackupError('MANIFEST_CORRUPT', `The manifest in ${summary.backupId} belongs to ${reader.header.id}.`);
@@ -418,14 +429,14 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
     sizes: { restored: '' }, errors: [], errorCount: 0, durationMs: 0, summary: '',
   };
   const run: RestoreRun = {
-    setDir, target, backupId: summary.backupId, manifestFile, policy, targetWasEmpty, concurrency: options.concurrency ?? FILES_IN_FLIGHT, options, report,
+    setDir, target, backupId: summary.backupId, backupDir, key, policy, targetWasEmpty, concurrency: options.concurrency ?? FILES_IN_FLIGHT, options, report,
     inFlight: new Set(), fatal: undefined, pool: sharedFilePool(), placeFreed: [],
   };
   // Folders get their mode and mtime last (children first), so writing into them still works.
   const folders: FolderToFinish[] = [];
   // Checked again while writing: the manifest could have been swapped since the first pass.
   const guard = new ParentGuard();
-  const storage = new HolderStorage(setDir);
+  const storage = new HolderStorage(setDir, key);
   // tar.gz holders whose files the second phase restores.
   const archived = new Set<string>();
   let skippedFolder: string | undefined;

@@ -5,6 +5,7 @@ import { copyFileHashed } from './copy';
 import type { EntryStats } from './scan';
 import type { FilePool } from './copyPool';
 import { BackupError, errorMessage } from './errors';
+import type { SetKey } from './sealed';
 import { TarGzSink } from './targz';
 import type { StorageFormat } from './types';
 
@@ -88,8 +89,9 @@ export class FolderSink implements DataSink {
   }
 }
 
-/** Opens the sink for a storage format inside a partial backup folder. */
-export async function openSink(format: StorageFormat, backupDir: string, compressionLevel: number, pool: FilePool): Promise<DataSink> {
-  if (format === 'tar.gz') return TarGzSink.create(backupDir, compressionLevel);
+/** Opens the sink for a storage format inside a partial backup folder; `key` seals a tar.gz archive. */
+export async function openSink(format: StorageFormat, backupDir: string, compressionLevel: number, pool: FilePool, seal?: { key: SetKey; backupId: string }): Promise<DataSink> {
+  if (format === 'tar.gz') return TarGzSink.create(backupDir, compressionLevel, seal?.key, seal?.backupId);
+  if (seal !== undefined) throw new Error('the folder format cannot be encrypted');
   return FolderSink.create(backupDir, pool);
 }

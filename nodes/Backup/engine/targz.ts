@@ -35,14 +35,25 @@ import { closeSync, constants as C, createReadStream, fstatSync, openSync, promi
 import type { FileHandle } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
 import type { CopiedFile } from './copy';
 import { BackupError, destinationError, errnoCode, errorMessage } from './errors';
 import { compareWalkOrder } from './paths';
 import type { EntryStats } from './scan';
+import type { SetKey } from './sealed';
+import { openStream, SEALED_SUFFIX, SealedFileError, Sealer } from './sealed';
 import type { DataSink, StorePlace } from './storage';
 
 export const TAR_FILE = 'data.tar.gz';
+
+/** Where a backup's archive is: `data.tar.gz`, or `data.tar.gz.enc` in an encrypted set. */
+export function archivePath(backupDir: string, key: SetKey | undefined): string {
+  return path.join(backupDir, key === undefined ? TAR_FILE : `${TAR_FILE}${SEALED_SUFFIX}`);
+}
+
+/** What a sealed archive is bound to: its backup and its name. */
+const sealLabel = (backupId: string): string => `${backupId}/${TAR_FILE}`;
 
 // O_NOFOLLOW: a source file swapped for a symlink during the run is not followed (ELOOP).
 // O_NONBLOCK: a file swapped for a FIFO cannot hang the open.
@@ -239,6 +250,8 @@ class BlockGzip {
     private readonly level: number,
     private readonly output: FileHandle,
     private readonly onError: (error: unknown) => void,
+    /** Seals the compressed stream on its way to the file (an encrypted set). */
+    private readonly sealer: Sealer | undefined,
   ) {}
 
   /** Too many blocks are waiting for compression or their write: wait for room() before filling more. */
@@ -294,6 +307,12 @@ class BlockGzip {
   /** Sends off the last block; the returned promise settles once everything is written. */
   finish(): Promise<void> {
     if (this.used > 0) this.dispatch();
+    const sealer = this.sealer;
+    if (sealer !== undefined) {
+      this.written = this.written.then(async () => {
+        if (!this.stopped) await this.writeBytes(sealer.finish());
+      });
+    }
     return this.written;
   }
 
@@ -355,6 +374,11 @@ class BlockGzip {
   }
 
   private async writeOut(out: Buffer): Promise<void> {
+    if (this.sealer === undefined) return this.writeBytes(out);
+    for (const sealed of this.sealer.seal(out)) await this.writeBytes(sealed);
+  }
+
+  private async writeBytes(out: Buffer): Promise<void> {
     let done = 0;
     while (done < out.length) {
       const { bytesWritten } = await this.output.write(out, done, out.length - done, null);
@@ -415,22 +439,31 @@ export class TarGzSink implements DataSink {
     private readonly file: string,
     private readonly output: FileHandle,
     level: number,
+    sealer: Sealer | undefined,
   ) {
-    this.gzip = new BlockGzip(level, output, (error) => {
-      if (error instanceof CompressionError) this.fail(new BackupError('IO_ERROR', `Cannot write ${file}: ${errorMessage(error)}`, { cause: error }));
-      else this.fail(destinationError(error, file));
-    });
+    this.gzip = new BlockGzip(
+      level,
+      output,
+      (error) => {
+        if (error instanceof CompressionError) this.fail(new BackupError('IO_ERROR', `Cannot write ${file}: ${errorMessage(error)}`, { cause: error }));
+        else this.fail(destinationError(error, file));
+      },
+      sealer,
+    );
   }
 
-  static async create(backupDir: string, level: number): Promise<TarGzSink> {
-    const file = path.join(backupDir, TAR_FILE);
+  /** `key` seals the archive (data.tar.gz.enc), bound to the backup id `backupId`. */
+  static async create(backupDir: string, level: number, key?: SetKey, backupId = ''): Promise<TarGzSink> {
+    const file = archivePath(backupDir, key);
+    const sealer = key === undefined ? undefined : new Sealer(key, sealLabel(backupId));
     let output: FileHandle;
     try {
       output = await fsp.open(file, 'wx', 0o644);
+      if (sealer !== undefined) await output.writeFile(sealer.header);
     } catch (error) {
       throw destinationError(error, file);
     }
-    return new TarGzSink(file, output, level);
+    return new TarGzSink(file, output, level, sealer);
   }
 
   async store(rel: string, sourceAbs: string, stats: EntryStats): Promise<CopiedFile> {
@@ -763,6 +796,7 @@ export class ArchiveDamage extends Error {
 
 function classify(error: unknown, label: string): ArchiveDamage {
   if (error instanceof ArchiveDamage) return error;
+  if (error instanceof SealedFileError) return new ArchiveDamage(error.code === 'SEAL_TRUNCATED' ? 'TRUNCATED' : 'CORRUPT', error.message, { cause: error });
   const code = errnoCode(error);
   const why = errorMessage(error);
   if (code === 'ENOENT') return new ArchiveDamage('MISSING', `${label} is missing`, { cause: error });
@@ -794,6 +828,7 @@ export type SeekResult = { member: TarMember } | { absent: true } | { damage: Ar
 export class TarReader {
   private readonly input: ReadStream;
   private readonly gunzip: zlib.Gunzip;
+  private readonly opener: Transform | undefined;
   private readonly extract: ExtractStream;
   private readonly entries: AsyncIterator<ExtractEntry>;
   private peeked: ExtractEntry | undefined;
@@ -801,10 +836,17 @@ export class TarReader {
   private ended = false;
   private damage: ArchiveDamage | undefined;
 
+  /** The archive of the backup folder `<setDir>/<backupId>`, opened with `key` in an encrypted set. */
+  static forBackup(setDir: string, backupId: string, key: SetKey | undefined): TarReader {
+    const file = archivePath(path.join(setDir, backupId), key);
+    return new TarReader(file, `${backupId}/${path.basename(file)}`, key === undefined ? undefined : { key, label: sealLabel(backupId) });
+  }
+
   /** `label` names the archive in messages, e.g. `<id>/data.tar.gz`. */
   constructor(
     readonly file: string,
     readonly label: string,
+    seal?: { key: SetKey; label: string },
   ) {
     this.input = createReadStream(file, { highWaterMark: 1 << 16 });
     this.gunzip = zlib.createGunzip();
@@ -814,7 +856,13 @@ export class TarReader {
     this.input.on('error', (error) => this.extract.destroy(error));
     this.gunzip.on('error', (error) => this.extract.destroy(error));
     this.extract.on('error', () => undefined);
-    this.input.pipe(this.gunzip).pipe(this.extract);
+    if (seal === undefined) this.input.pipe(this.gunzip).pipe(this.extract);
+    else {
+      // Only authenticated bytes reach gunzip: the opener passes on a chunk once its tag checked.
+      this.opener = openStream(seal.key, seal.label, label);
+      this.opener.on('error', (error) => this.extract.destroy(error));
+      this.input.pipe(this.opener).pipe(this.gunzip).pipe(this.extract);
+    }
   }
 
   /** The member named `name`, if the archive holds it. Names must come in walk order. */
@@ -869,6 +917,7 @@ export class TarReader {
 
   close(): void {
     this.input.destroy();
+    this.opener?.destroy();
     this.gunzip.destroy();
     this.extract.destroy();
   }

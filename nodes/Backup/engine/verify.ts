@@ -4,10 +4,12 @@ import * as path from 'node:path';
 import { findBackup, isBackupId, listBackups, setDirectory } from './catalog';
 import { BackupError, errnoCode, errorMessage } from './errors';
 import { humanBytes, humanDuration } from './format';
-import { MANIFEST_FILE, ManifestReader } from './manifest';
+import { keyForReading } from './encryption';
+import { ManifestReader, manifestPath } from './manifest';
+import type { SetKey } from './sealed';
 import { DATA_DIR } from './storage';
 import type { ArchiveDamage } from './targz';
-import { TAR_FILE, TarReader } from './targz';
+import { archivePath, TarReader } from './targz';
 import type { BackupSummary, ManifestEntry, StorageFormat } from './types';
 import { MAX_RECORDED_ERRORS } from './types';
 
@@ -92,7 +94,9 @@ type Found = Omit<VerifyProblem, 'backupId'>;
 
 interface ArchiveCheck {
   id: string;
-  manifestFile: string;
+  /** `<set>/<id>` of the backup checked. */
+  backupDir: string;
+  key: SetKey | undefined;
   full: boolean;
   mine: (entry: ManifestEntry) => boolean;
   signal: AbortSignal | undefined;
@@ -146,12 +150,13 @@ async function checkArchives(check: ArchiveCheck, setDir: string, holders: strin
   for (let first = 0; first < holders.length; first += OPEN_ARCHIVES) {
     const group = new Map<string, OpenArchive>();
     for (const holder of holders.slice(first, first + OPEN_ARCHIVES)) {
-      const where = holder === check.id ? TAR_FILE : `${holder}/${TAR_FILE}`;
-      group.set(holder, { reader: new TarReader(path.join(setDir, holder, TAR_FILE), `${holder}/${TAR_FILE}`), where, reported: false });
+      const name = path.basename(archivePath(setDir, check.key));
+      const where = holder === check.id ? name : `${holder}/${name}`;
+      group.set(holder, { reader: TarReader.forBackup(setDir, holder, check.key), where, reported: false });
     }
     let manifest: ManifestReader | undefined;
     try {
-      manifest = await ManifestReader.open(check.manifestFile);
+      manifest = await ManifestReader.open(check.backupDir, check.key);
       for await (const entry of manifest.entries()) {
         if (check.signal?.aborted === true) throw new BackupError('CANCELLED', 'Verification was cancelled.');
         if (entry.kind !== 'file' || !check.mine(entry)) continue;
@@ -186,6 +191,9 @@ export async function verifyBackups(options: VerifyOptions): Promise<VerifyRepor
   const setDir = setDirectory(destination, options.setName);
   const all = await listBackups(setDir);
   if (all.length === 0) throw new BackupError('SET_NOT_FOUND', `There is no backup set "${options.setName}" in ${destination}.`);
+  const key = await keyForReading(setDir, all, options.passphrase === '' ? undefined : options.passphrase);
+  // In an encrypted set every backup is tar.gz, whatever a (plain, unauthenticated) backup.json claims.
+  const manifestName = path.basename(manifestPath(setDir, key));
   let targets: BackupSummary[] = all;
   if (which === 'latest') targets = [(await findBackup(destination, options.setName, which)).summary];
   else if (which !== 'all') {
@@ -194,7 +202,7 @@ export async function verifyBackups(options: VerifyOptions): Promise<VerifyRepor
     targets = [named];
   }
   const present = new Set(all.filter((b) => b.complete).map((b) => b.backupId));
-  const storage = new Map<string, StorageFormat>(all.filter((b) => b.complete).map((b) => [b.backupId, b.storage]));
+  const storage = new Map<string, StorageFormat>(all.filter((b) => b.complete).map((b) => [b.backupId, key === undefined ? b.storage : 'tar.gz']));
   const report: VerifyReport = {
     set: options.setName, mode: full ? 'full' : 'quick', checked: [], ok: true, filesChecked: 0, bytesChecked: 0, problems: [], problemCount: 0, durationMs: 0, summary: '',
   };
@@ -207,17 +215,17 @@ export async function verifyBackups(options: VerifyOptions): Promise<VerifyRepor
     const id = target.backupId;
     report.checked.push(id);
     if (!target.complete) {
-      problem({ backupId: id, path: MANIFEST_FILE, code: 'INCOMPLETE', message: 'the manifest is missing, damaged or has no trailer: this backup cannot be restored' });
+      problem({ backupId: id, path: manifestName, code: 'INCOMPLETE', message: 'the manifest is missing, damaged or has no trailer: this backup cannot be restored' });
       continue;
     }
     // With `all`, each backup checks the bytes it holds; a single backup checks everything it needs.
     const mine = (e: ManifestEntry): boolean => which !== 'all' || e.in === id;
     let reader: ManifestReader | undefined;
-    const manifestFile = path.join(setDir, id, MANIFEST_FILE);
+    const backupDir = path.join(setDir, id);
     // tar.gz archives to read: this backup's own (even when it holds no file), and those of holders it needs.
-    const archives = new Set<string>(target.storage === 'tar.gz' ? [id] : []);
+    const archives = new Set<string>(storage.get(id) === 'tar.gz' ? [id] : []);
     try {
-      reader = await ManifestReader.open(manifestFile);
+      reader = await ManifestReader.open(backupDir, key);
       const missingRefs = new Set<string>();
       for await (const entry of reader.entries()) {
         if (options.signal?.aborted === true) throw new BackupError('CANCELLED', 'Verification was cancelled.');
@@ -240,10 +248,10 @@ export async function verifyBackups(options: VerifyOptions): Promise<VerifyRepor
       }
       await reader.close();
       reader = undefined;
-      if (archives.size > 0) await checkArchives({ id, manifestFile, full, mine, signal: options.signal, report, problem }, setDir, [...archives].sort());
+      if (archives.size > 0) await checkArchives({ id, backupDir, key, full, mine, signal: options.signal, report, problem }, setDir, [...archives].sort());
     } catch (error) {
       if (error instanceof BackupError && error.code === 'CANCELLED') throw error;
-      problem({ backupId: id, path: MANIFEST_FILE, code: 'MANIFEST_CORRUPT', message: errorMessage(error) });
+      problem({ backupId: id, path: manifestName, code: 'MANIFEST_CORRUPT', message: errorMessage(error) });
     } finally {
       await reader?.close();
     }

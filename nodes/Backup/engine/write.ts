@@ -5,8 +5,10 @@ import { mergeWalk, RACY_WINDOW_MS } from './compare';
 import { OrderedWindow } from './concurrency';
 import { sharedFilePool } from './copyPool';
 import { BackupError, errorMessage, isDestinationFatal } from './errors';
-import { MANIFEST_FILE, ManifestReader, ManifestWriter } from './manifest';
+import { writeKeyFile } from './keyfile';
+import { ManifestReader, ManifestWriter } from './manifest';
 import type { BackupPlan } from './plan';
+import type { SetKey } from './sealed';
 import { scanTree } from './scan';
 import type { BackupSettings } from './settings';
 import type { DataSink } from './storage';
@@ -39,6 +41,8 @@ export interface WriteJob {
   plan: BackupPlan;
   startedAt: Date;
   signal: AbortSignal | undefined;
+  /** The set's key when it is encrypted: manifest and archive are sealed, key.json is copied in. */
+  key: SetKey | undefined;
 }
 
 const PROGRESS_EVERY = 1000;
@@ -80,14 +84,17 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
   let previous: ManifestReader | undefined;
   try {
     await fsp.mkdir(partial);
+    const key = job.key;
+    // Every backup carries the key file, so one backup folder copied alone can still be restored.
+    if (key !== undefined) await writeKeyFile(partial, key.keyFileText);
     const pool = sharedFilePool();
-    sink = await openSink(settings.format, partial, settings.compressionLevel, pool);
-    previous = plan.parent === null ? undefined : await ManifestReader.open(path.join(setDir, plan.parent, MANIFEST_FILE));
+    sink = await openSink(settings.format, partial, settings.compressionLevel, pool, key === undefined ? undefined : { key, backupId });
+    previous = plan.parent === null ? undefined : await ManifestReader.open(path.join(setDir, plan.parent), key);
     const ctx: StoreContext = {
       sourceRoot: job.realSource, sink, pool, backupId, signal: job.signal,
       compare: { racySinceMs: previous === undefined ? Infinity : Date.parse(previous.header.startedAt) - RACY_WINDOW_MS, compareContent: settings.compareContent },
     };
-    writer = await ManifestWriter.create(path.join(partial, MANIFEST_FILE), header);
+    writer = await ManifestWriter.create(partial, header, key);
     const scan = scanTree(job.realSource, settings.exclude);
     const results = new OrderedWindow<EntryOutcome>(settings.concurrency, HELD_RESULTS);
     const book = (outcome: EntryOutcome): void => {
@@ -139,7 +146,9 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
       backupId, set: job.set, source: job.source, type: plan.type, base: plan.base, parent: plan.parent, storage: settings.format, startedAt: header.startedAt,
       finishedAt: finishedAt.toISOString(), files: f, bytes, errorCount: tally.errorCount, complete: true, references,
     };
-    await writeSummary(partial, summary);
+    // backup.json is not encrypted (listing and retention need no key): the source path stays in the sealed manifest.
+    const onDisk: BackupSummary = key === undefined ? summary : { ...summary, source: '', encrypted: true };
+    await writeSummary(partial, onDisk);
     if (job.signal?.aborted === true) throw new BackupError('CANCELLED', 'The backup was cancelled; its partial folder was removed.');
     await fsp.rename(partial, path.join(setDir, backupId));
     await fsyncDir(setDir);
