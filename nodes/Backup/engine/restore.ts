@@ -139,6 +139,7 @@ async function writeChecked(
     if (skipExisting && errnoCode(error) === 'EEXIST') return undefined;
     throw error;
   }
+  let complete = false;
   try {
     const hash = createHash('sha256');
     let size = 0;
@@ -147,6 +148,7 @@ async function writeChecked(
       size += chunk.length;
       await out.write(chunk, 0, chunk.length);
     });
+    complete = true;
     await out.chmod(entry.mode);
     await out.utimes(entry.mtime / 1000, entry.mtime / 1000);
     if (IS_ROOT) await out.chown(entry.uid, entry.gid).catch(() => undefined);
@@ -156,6 +158,9 @@ async function writeChecked(
     return size;
   } finally {
     await out.close();
+    // The archive broke inside this member: the file (ours: created with O_EXCL) is removed rather
+    // than left cut short under its real name.
+    if (!complete) await fsp.unlink(abs).catch(() => undefined);
   }
 }
 
