@@ -18,7 +18,10 @@ export interface PruneOutcome extends RetentionResult {
  * unfinished backups and `.removing-<id>` folders of half-deleted ones. Returns their ids.
  */
 export async function removeLeftovers(setDir: string): Promise<string[]> {
-  const leftovers = (await fsp.readdir(setDir)).filter((name) => name.startsWith(PARTIAL_PREFIX) || name.startsWith(REMOVING_PREFIX));
+  const names = await fsp.readdir(setDir);
+  // A key file being written when a run was killed (writeKeyFile renames it into place when whole).
+  for (const name of names.filter((n) => /^key\.json\.[0-9a-f]+\.tmp$/.test(n))) await fsp.rm(path.join(setDir, name), { force: true });
+  const leftovers = names.filter((name) => name.startsWith(PARTIAL_PREFIX) || name.startsWith(REMOVING_PREFIX));
   for (const name of leftovers) await fsp.rm(path.join(setDir, name), { recursive: true, force: true });
   return leftovers.map((name) => name.slice(name.indexOf('-') + 1));
 }
