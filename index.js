@@ -1,5 +1,6 @@
 'use strict';
-// Classic community-node entry: re-export the built node (and, when they exist, credential) classes.
+// Classic community-node entry: re-export the built node and credential classes.
 module.exports = {
   ...require('./dist/nodes/Backup/Backup.node.js'),
+  ...require('./dist/credentials/BackupEncryption.credentials.js'),
 };

@@ -19,10 +19,13 @@ export interface BackupCommand {
   keepFull?: number;
   keepDifferential?: number;
   keepIncremental?: number;
-  format: StorageFormat;
+  /** Undefined when --format was not given: folder, or tar.gz for an encrypted set. */
+  format?: StorageFormat;
   compressionLevel?: number;
   lockTimeout?: number;
   failOnFileErrors: boolean;
+  /** --passphrase-file (the passphrase itself is read by main, never parsed from argv). */
+  passphraseFile?: string;
   json: boolean;
 }
 
@@ -30,9 +33,9 @@ export type Command =
   | { command: 'help' }
   | { command: 'version' }
   | BackupCommand
-  | { command: 'restore'; dest: string; set: string; backup: string; target: string; overwrite: OverwritePolicy; json: boolean }
+  | { command: 'restore'; dest: string; set: string; backup: string; target: string; overwrite: OverwritePolicy; passphraseFile?: string; json: boolean }
   | { command: 'list'; dest: string; set?: string; json: boolean }
-  | { command: 'verify'; dest: string; set: string; backup: string; full: boolean; json: boolean }
+  | { command: 'verify'; dest: string; set: string; backup: string; full: boolean; passphraseFile?: string; json: boolean }
   | { command: 'prune'; dest: string; set: string; keepFull?: number; keepDifferential?: number; keepIncremental?: number; dryRun: boolean; lockTimeout?: number; json: boolean };
 
 export const USAGE = `n8n-backup: back up folders (auto, full, differential, incremental), list, restore, verify and prune backups.
@@ -44,16 +47,40 @@ Usage:
                     [--keep-full N] [--keep-differential N] [--keep-incremental N]
                     [--format folder|tar.gz] [--compression-level 0-9]
                     [--exclude <glob>]... [--set <name>] [--compare-content]
-                    [--lock-timeout SECONDS] [--fail-on-file-errors] [--json]
+                    [--lock-timeout SECONDS] [--fail-on-file-errors]
+                    [--passphrase-file <file>] [--json]
   n8n-backup restore --dest <dir> --set <name> [--backup <id>|latest] --target <dir>
-                    [--overwrite | --skip-existing] [--json]
+                    [--overwrite | --skip-existing] [--passphrase-file <file>] [--json]
   n8n-backup list    --dest <dir> [--set <name>] [--json]
-  n8n-backup verify  --dest <dir> --set <name> [--backup <id>|latest|all] [--full] [--json]
+  n8n-backup verify  --dest <dir> --set <name> [--backup <id>|latest|all] [--full]
+                    [--passphrase-file <file>] [--json]
   n8n-backup prune   --dest <dir> --set <name> [--keep-full N] [--keep-differential N]
                     [--keep-incremental N] [--dry-run] [--lock-timeout SECONDS] [--json]
   n8n-backup --help | --version
 
+Encrypted sets (tar.gz only; backup, restore and verify): the passphrase comes from the
+environment variable N8N_BACKUP_PASSPHRASE or from the first line of --passphrase-file <file>,
+never from an argument. With a passphrase, backup uses --format tar.gz unless told otherwise.
+Losing the passphrase loses the backups.
+
 Exit status: 0 all succeeded, 1 something failed, 2 usage error.`;
+
+/** The environment variable that holds the passphrase of encrypted sets. */
+export const PASSPHRASE_ENV = 'N8N_BACKUP_PASSPHRASE';
+
+/** Why a passphrase never comes from an argument: shown when one is tried. */
+export const NO_PASSPHRASE_ARGUMENT =
+  `a passphrase is never taken from the command line (other users see it in the process list, and it stays in the shell history): ` +
+  `set ${PASSPHRASE_ENV} in the environment, or use --passphrase-file <file> (its first line)`;
+
+/** True for `--passphrase` and `--passphrase=…` before a `--` that ends the options. */
+export function triesPassphraseArgument(args: readonly string[]): boolean {
+  for (const arg of args) {
+    if (arg === '--') return false;
+    if (arg === '--passphrase' || arg.startsWith('--passphrase=')) return true;
+  }
+  return false;
+}
 
 const OPTIONS = {
   dest: { type: 'string' },
@@ -79,6 +106,7 @@ const OPTIONS = {
   'fail-on-file-errors': { type: 'boolean' },
   full: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
+  'passphrase-file': { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -89,11 +117,11 @@ const KEEP: Flag[] = ['keep-full', 'keep-differential', 'keep-incremental'];
 const ALLOWED: Record<'backup' | 'restore' | 'list' | 'verify' | 'prune', Flag[]> = {
   backup: [
     'dest', 'type', 'exclude', 'set', 'compare-content', 'no-skip-empty', 'skip-unchanged', 'no-skip-unchanged', 'full-every-days', 'differential-every-days',
-    ...KEEP, 'format', 'compression-level', 'lock-timeout', 'fail-on-file-errors', 'json',
+    ...KEEP, 'format', 'compression-level', 'lock-timeout', 'fail-on-file-errors', 'passphrase-file', 'json',
   ],
-  restore: ['dest', 'set', 'backup', 'target', 'overwrite', 'skip-existing', 'json'],
+  restore: ['dest', 'set', 'backup', 'target', 'overwrite', 'skip-existing', 'passphrase-file', 'json'],
   list: ['dest', 'set', 'json'],
-  verify: ['dest', 'set', 'backup', 'full', 'json'],
+  verify: ['dest', 'set', 'backup', 'full', 'passphrase-file', 'json'],
   prune: ['dest', 'set', ...KEEP, 'dry-run', 'lock-timeout', 'json'],
 };
 
@@ -130,6 +158,12 @@ function exclusive(v: Values, a: Flag, b: Flag): void {
   if (v[a] === true && v[b] === true) throw new UsageError(`use either --${a} or --${b}, not both`);
 }
 
+function passphraseFile(v: Values): string | undefined {
+  const value = text(v, 'passphrase-file');
+  if (value !== undefined && value.trim() === '') throw new UsageError('--passphrase-file needs a file name');
+  return value;
+}
+
 const keeps = (v: Values): { keepFull?: number; keepDifferential?: number; keepIncremental?: number } => ({
   keepFull: count(v, 'keep-full', 100_000),
   keepDifferential: count(v, 'keep-differential', 100_000),
@@ -143,6 +177,8 @@ export function parseCommand(argv: string[]): Command {
   if (command === '--version' || command === '-V') return { command: 'version' };
   if (!(command in ALLOWED)) throw new UsageError(`unknown command "${command}"`);
   const name = command as keyof typeof ALLOWED;
+  // Before parseArgs, whose message would quote the value: the passphrase itself.
+  if (triesPassphraseArgument(rest)) throw new UsageError(NO_PASSPHRASE_ARGUMENT);
   let parsed;
   try {
     parsed = parseArgs({ args: rest, allowPositionals: true, strict: true, options: OPTIONS });
@@ -164,19 +200,19 @@ export function parseCommand(argv: string[]): Command {
         exclude: (v.exclude as string[] | undefined) ?? [], set: text(v, 'set'), compareContent: v['compare-content'] === true, skipEmpty: v['no-skip-empty'] !== true,
         skipUnchanged: v['skip-unchanged'] === true ? true : v['no-skip-unchanged'] === true ? false : undefined,
         fullEveryDays: count(v, 'full-every-days', 36_500), differentialEveryDays: count(v, 'differential-every-days', 36_500), ...keeps(v),
-        format: oneOf(v, 'format', FORMATS, 'folder') as StorageFormat, compressionLevel: count(v, 'compression-level', 9), lockTimeout,
-        failOnFileErrors: v['fail-on-file-errors'] === true, json,
+        format: text(v, 'format') === undefined ? undefined : (oneOf(v, 'format', FORMATS, 'folder') as StorageFormat), compressionLevel: count(v, 'compression-level', 9), lockTimeout,
+        failOnFileErrors: v['fail-on-file-errors'] === true, passphraseFile: passphraseFile(v), json,
       };
     }
     case 'restore': {
       exclusive(v, 'overwrite', 'skip-existing');
       const overwrite: OverwritePolicy = v.overwrite === true ? 'overwrite' : v['skip-existing'] === true ? 'skip' : 'fail';
-      return { command: name, dest: required(v, 'dest'), set: required(v, 'set'), backup: text(v, 'backup') ?? 'latest', target: required(v, 'target'), overwrite, json };
+      return { command: name, dest: required(v, 'dest'), set: required(v, 'set'), backup: text(v, 'backup') ?? 'latest', target: required(v, 'target'), overwrite, passphraseFile: passphraseFile(v), json };
     }
     case 'list':
       return { command: name, dest: required(v, 'dest'), set: text(v, 'set'), json };
     case 'verify':
-      return { command: name, dest: required(v, 'dest'), set: required(v, 'set'), backup: text(v, 'backup') ?? 'all', full: v.full === true, json };
+      return { command: name, dest: required(v, 'dest'), set: required(v, 'set'), backup: text(v, 'backup') ?? 'all', full: v.full === true, passphraseFile: passphraseFile(v), json };
     case 'prune':
       return { command: name, dest: required(v, 'dest'), set: required(v, 'set'), ...keeps(v), dryRun: v['dry-run'] === true, lockTimeout, json };
   }

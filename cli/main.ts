@@ -1,23 +1,28 @@
 import { BackupError, listDestination, pruneSet, restoreBackup, runBackup, verifyBackups } from '../nodes/Backup/engine';
 import type { Command } from './args';
 import { parseCommand, UsageError, USAGE } from './args';
+import { resolvePassphrase } from './passphrase';
 import type { Io } from './print';
 import { printBackups, printFailure, printList, printPrune, printRestore, printVerify } from './print';
 
-async function execute(cmd: Exclude<Command, { command: 'help' | 'version' }>, io: Io, signal: AbortSignal): Promise<number> {
+type Runnable = Exclude<Command, { command: 'help' | 'version' }>;
+
+async function execute(cmd: Runnable, io: Io, signal: AbortSignal, passphrase: string | undefined): Promise<number> {
   switch (cmd.command) {
     case 'backup': {
       const outcomes = await runBackup({
         sources: cmd.sources, destination: cmd.dest, type: cmd.type, exclude: cmd.exclude, setName: cmd.set, compareContent: cmd.compareContent,
         skipEmptySource: cmd.skipEmpty, skipUnchanged: cmd.skipUnchanged, fullEveryDays: cmd.fullEveryDays, differentialEveryDays: cmd.differentialEveryDays,
-        keepFull: cmd.keepFull, keepDifferential: cmd.keepDifferential, keepIncremental: cmd.keepIncremental, format: cmd.format,
-        compressionLevel: cmd.compressionLevel, lockTimeoutSeconds: cmd.lockTimeout, signal,
+        keepFull: cmd.keepFull, keepDifferential: cmd.keepDifferential, keepIncremental: cmd.keepIncremental,
+        // An encrypted set must be tar.gz: the default then; an explicit --format folder is refused by the engine.
+        format: cmd.format ?? (passphrase === undefined ? 'folder' : 'tar.gz'),
+        compressionLevel: cmd.compressionLevel, lockTimeoutSeconds: cmd.lockTimeout, passphrase, signal,
       });
       return printBackups(outcomes, cmd.json, cmd.failOnFileErrors, io);
     }
     case 'restore':
       return printRestore(
-        await restoreBackup({ destination: cmd.dest, setName: cmd.set, backupId: cmd.backup, target: cmd.target, overwrite: cmd.overwrite, signal }),
+        await restoreBackup({ destination: cmd.dest, setName: cmd.set, backupId: cmd.backup, target: cmd.target, overwrite: cmd.overwrite, passphrase, signal }),
         cmd.json,
         io,
       );
@@ -25,7 +30,7 @@ async function execute(cmd: Exclude<Command, { command: 'help' | 'version' }>, i
       printList(await listDestination(cmd.dest, cmd.set), cmd.json, io);
       return 0;
     case 'verify':
-      return printVerify(await verifyBackups({ destination: cmd.dest, setName: cmd.set, backupId: cmd.backup, full: cmd.full, signal }), cmd.json, io);
+      return printVerify(await verifyBackups({ destination: cmd.dest, setName: cmd.set, backupId: cmd.backup, full: cmd.full, passphrase, signal }), cmd.json, io);
     case 'prune':
       printPrune(
         await pruneSet({
@@ -39,11 +44,19 @@ async function execute(cmd: Exclude<Command, { command: 'help' | 'version' }>, i
   }
 }
 
+/** backup, restore and verify take a passphrase (environment or file); list and prune never need one. */
+function passphraseOf(cmd: Runnable, env: NodeJS.ProcessEnv, io: Io): string | undefined {
+  if (cmd.command !== 'backup' && cmd.command !== 'restore' && cmd.command !== 'verify') return undefined;
+  return resolvePassphrase(cmd.passphraseFile, env, io);
+}
+
 /** Runs the CLI; returns the exit status. Never lets a stack trace reach the user. */
-export async function main(argv: string[], io: Io, signal: AbortSignal, version: string): Promise<number> {
+export async function main(argv: string[], io: Io, signal: AbortSignal, version: string, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let cmd: Command;
+  let passphrase: string | undefined;
   try {
     cmd = parseCommand(argv);
+    if (cmd.command !== 'help' && cmd.command !== 'version') passphrase = passphraseOf(cmd, env, io);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     io.err(`n8n-backup: ${error.message} (see n8n-backup --help)`);
@@ -58,7 +71,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal, version:
     return 0;
   }
   try {
-    return await execute(cmd, io, signal);
+    return await execute(cmd, io, signal, passphrase);
   } catch (error) {
     const fatal = error instanceof BackupError ? error : new BackupError('IO_ERROR', error instanceof Error ? error.message : String(error));
     printFailure(fatal, cmd.json, io);

@@ -1,5 +1,6 @@
 import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
 import { NodeConnectionTypes } from 'n8n-workflow';
+import { backupEncryptionTest } from './actions/helpers/encryption';
 import { route } from './actions/router';
 import { nodeProperties } from './descriptions';
 
@@ -20,7 +21,20 @@ export class Backup implements INodeType {
     usableAsTool: true,
     inputs: [NodeConnectionTypes.Main],
     outputs: [NodeConnectionTypes.Main],
+    // Optional: asked for only when Encrypt (Backup) or Decrypt (Restore, Verify) is on.
+    credentials: [
+      {
+        name: 'backupEncryption',
+        required: true,
+        displayOptions: { show: { encrypt: [true] } },
+        testedBy: 'backupEncryptionTest',
+      },
+    ],
     properties: nodeProperties,
+  };
+
+  methods = {
+    credentialTest: { backupEncryptionTest },
   };
 
   async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {

@@ -123,20 +123,63 @@ export function runWorkflow(env: N8nEnv, workflow: Json): N8nRun {
   };
 }
 
+/** A credential as `n8n import:credentials` reads it (the data in clear: n8n encrypts it on import). */
+export interface N8nCredential {
+  id: string;
+  name: string;
+  type: string;
+  data: Record<string, unknown>;
+}
+
+/** Imports credentials into the n8n of `env` (owned by the owner's personal project, like imported workflows). */
+export function importCredentials(env: N8nEnv, credentials: N8nCredential[]): void {
+  const file = path.join(env.userFolder, `credentials-${credentials.map((c) => c.id).join('-')}.json`);
+  fs.writeFileSync(file, JSON.stringify(credentials), { mode: 0o600 });
+  try {
+    const imported = spawnSync(N8N_BIN, ['import:credentials', `--input=${file}`], { env: baseEnv(env), encoding: 'utf8', timeout: 120_000 });
+    if (imported.status !== 0 || !/Successfully imported/.test(imported.stdout ?? '')) throw new Error(`n8n import:credentials failed: ${imported.stderr}${imported.stdout}`);
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
+}
+
 let idCounter = 0;
+
+function workflowId(): string {
+  idCounter++;
+  return `wfBackup${String(process.pid % 10000).padStart(4, '0')}${String(idCounter).padStart(4, '0')}`;
+}
+
+/** One Backup node of a workflow: its parameters, onError, credentials, and the node it runs after (default: Start). */
+export interface BackupStep {
+  name: string;
+  parameters: Json;
+  onError?: string;
+  credentials?: Record<string, { id: string; name: string }>;
+  after?: string;
+}
+
+/**
+ * Manual Trigger -> several Backup nodes in one workflow, so that one `n8n execute` (about 3 s)
+ * runs several cases: each step runs after Start (independent branches) or after another step.
+ */
+export function stepsWorkflow(steps: BackupStep[], name?: string): Json {
+  const id = workflowId();
+  const nodes: Json[] = [{ id: 'a1', name: 'Start', type: 'n8n-nodes-base.manualTrigger', typeVersion: 1, position: [0, 0], parameters: {} }];
+  const connections: Record<string, { main: Json[][] }> = {};
+  steps.forEach((step, i) => {
+    const node: Json = { id: `b${i + 1}`, name: step.name, type: 'n8n-nodes-backup.backup', typeVersion: 1, position: [240 * (i + 1), 0], parameters: step.parameters };
+    if (step.onError !== undefined) node.onError = step.onError;
+    if (step.credentials !== undefined) node.credentials = step.credentials;
+    nodes.push(node);
+    const from = step.after ?? 'Start';
+    connections[from] ??= { main: [[]] };
+    connections[from].main[0].push({ node: step.name, type: 'main', index: 0 });
+  });
+  return { id, name: name ?? id, active: false, nodes, connections, settings: { executionOrder: 'v1' } };
+}
 
 /** Manual Trigger -> one Backup node with these parameters (and onError). */
 export function backupWorkflow(parameters: Json, options: { onError?: string; name?: string } = {}): Json {
-  idCounter++;
-  const id = `wfBackup${String(process.pid % 10000).padStart(4, '0')}${String(idCounter).padStart(4, '0')}`;
-  const node: Json = {
-    id: 'b1', name: 'Backup', type: 'n8n-nodes-backup.backup', typeVersion: 1, position: [240, 0], parameters,
-  };
-  if (options.onError !== undefined) node.onError = options.onError;
-  return {
-    id, name: options.name ?? id, active: false,
-    nodes: [{ id: 'a1', name: 'Start', type: 'n8n-nodes-base.manualTrigger', typeVersion: 1, position: [0, 0], parameters: {} }, node],
-    connections: { Start: { main: [[{ node: 'Backup', type: 'main', index: 0 }]] } },
-    settings: { executionOrder: 'v1' },
-  };
+  return stepsWorkflow([{ name: 'Backup', parameters, onError: options.onError }], options.name);
 }

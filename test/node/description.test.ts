@@ -55,11 +55,11 @@ describe('node description', () => {
   test('parameter names are the contract (saved in workflows)', () => {
     const top = [...new Set(properties.map((p) => p.name))].sort();
     expect(top).toEqual(
-      ['fileAccessNotice', 'resource', 'operation', 'sourcePaths', 'destinationPath', 'options', 'setName', 'backupId', 'targetPath', 'overwrite', 'fullVerify', 'keepFull', 'keepDifferential', 'keepIncremental', 'dryRun'].sort(),
+      ['fileAccessNotice', 'resource', 'operation', 'sourcePaths', 'destinationPath', 'encrypt', 'options', 'setName', 'backupId', 'targetPath', 'overwrite', 'fullVerify', 'keepFull', 'keepDifferential', 'keepIncremental', 'dryRun'].sort(),
     );
     const backupOptions = properties.find((p) => p.name === 'options' && p.displayOptions?.show?.resource?.includes('backup'));
     expect(((backupOptions?.options ?? []) as INodeProperties[]).map((o) => o.name).sort()).toEqual(
-      ['fullEveryDays', 'differentialEveryDays', 'keepFull', 'keepDifferential', 'keepIncremental', 'format', 'compressionLevel', 'exclude', 'skipUnchanged', 'skipEmptySource', 'setName', 'lockTimeout', 'failOnFileErrors', 'compareContent'].sort(),
+      ['fullEveryDays', 'differentialEveryDays', 'keepFull', 'keepDifferential', 'keepIncremental', 'format', 'compressionLevel', 'exclude', 'skipUnchanged', 'skipEmptySource', 'setName', 'lockTimeout', 'failOnFileErrors', 'compareContent', 'allowN8nUserFolder'].sort(),
     );
     expect(properties.find((p) => p.name === 'resource')?.options?.map((o) => (o as INodePropertyOptions).value)).toEqual(['backup', 'backupSet']);
     expect(operationOptions('backup').map((o) => o.value).sort()).toEqual(['auto', 'differential', 'full', 'incremental']);
@@ -79,23 +79,24 @@ describe('node description', () => {
     expect(parameterValue({}, 'resource')).toBe('backup');
     expect(parameterValue({}, 'operation')).toBe('auto');
     expect(parameterValue({ resource: 'backupSet' }, 'operation')).toBe('list');
-    expect(defaults('backupSet', 'restore')).toMatchObject({ backupId: 'latest', overwrite: 'fail', setName: '', targetPath: '' });
-    expect(defaults('backupSet', 'verify')).toMatchObject({ backupId: 'all', fullVerify: false });
+    expect(defaults('backup', 'auto')).toMatchObject({ encrypt: false });
+    expect(defaults('backupSet', 'restore')).toMatchObject({ backupId: 'latest', overwrite: 'fail', setName: '', targetPath: '', encrypt: false });
+    expect(defaults('backupSet', 'verify')).toMatchObject({ backupId: 'all', fullVerify: false, encrypt: false });
     expect(defaults('backupSet', 'prune')).toMatchObject({ keepFull: 0, keepDifferential: 0, keepIncremental: 0, dryRun: false, options: {} });
     const backupOptions = properties.find((p) => p.name === 'options' && p.displayOptions?.show?.resource?.includes('backup'));
     const optionDefaults = Object.fromEntries(((backupOptions?.options ?? []) as INodeProperties[]).map((o) => [o.name, o.default]));
     expect(optionDefaults).toEqual({
-      compareContent: false, compressionLevel: 6, differentialEveryDays: 0, exclude: '', failOnFileErrors: false, format: 'folder', fullEveryDays: 7,
+      allowN8nUserFolder: false, compareContent: false, compressionLevel: 6, differentialEveryDays: 0, exclude: '', failOnFileErrors: false, format: 'folder', fullEveryDays: 7,
       keepDifferential: 0, keepFull: 0, keepIncremental: 0, lockTimeout: 60, setName: '', skipEmptySource: true, skipUnchanged: true,
     });
   });
 
   test('only what applies is shown', () => {
     const common = ['fileAccessNotice', 'resource', 'operation'];
-    for (const op of ['auto', 'full', 'differential', 'incremental']) expect(visibleNames('backup', op).sort()).toEqual([...common, 'sourcePaths', 'destinationPath', 'options'].sort());
+    for (const op of ['auto', 'full', 'differential', 'incremental']) expect(visibleNames('backup', op).sort()).toEqual([...common, 'sourcePaths', 'destinationPath', 'encrypt', 'options'].sort());
     expect(visibleNames('backupSet', 'list').sort()).toEqual([...common, 'destinationPath', 'setName'].sort());
-    expect(visibleNames('backupSet', 'restore').sort()).toEqual([...common, 'destinationPath', 'setName', 'backupId', 'targetPath', 'overwrite'].sort());
-    expect(visibleNames('backupSet', 'verify').sort()).toEqual([...common, 'destinationPath', 'setName', 'backupId', 'fullVerify'].sort());
+    expect(visibleNames('backupSet', 'restore').sort()).toEqual([...common, 'destinationPath', 'setName', 'backupId', 'targetPath', 'overwrite', 'encrypt'].sort());
+    expect(visibleNames('backupSet', 'verify').sort()).toEqual([...common, 'destinationPath', 'setName', 'backupId', 'fullVerify', 'encrypt'].sort());
     expect(visibleNames('backupSet', 'prune').sort()).toEqual([...common, 'destinationPath', 'setName', 'keepFull', 'keepDifferential', 'keepIncremental', 'dryRun', 'options'].sort());
     const backupOptions = properties.find((p) => p.name === 'options' && p.displayOptions?.show?.resource?.includes('backup'));
     const autoOnly = ((backupOptions?.options ?? []) as INodeProperties[]).filter((o) => o.displayOptions?.show?.['/operation']?.includes('auto'));

@@ -131,7 +131,7 @@ describe("n8n's own folder inside an allowed source", () => {
     else process.env.N8N_USER_FOLDER = saved;
   });
 
-  test('is left out of the backup, and a restore target holding it is refused', async () => {
+  test("is refused by default; with Allow n8n's Own Folder it is left out of the backup; a restore target holding it is refused", async () => {
     const { allowed, src } = await layout();
     // n8n keeps its config (with the encryption key) in <N8N_USER_FOLDER>/.n8n: here inside the source.
     process.env.N8N_USER_FOLDER = src;
@@ -139,7 +139,14 @@ describe("n8n's own folder inside an allowed source", () => {
     await writeTree(own, { config: '{"encryptionKey":"secret"}' });
     const blocked = (p: string): boolean => p === own || p.startsWith(own + path.sep);
     const dest = path.join(allowed, 'backups');
-    const [item] = await runNode({ allowedRoot: allowed, blocked, params: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: dest } });
+    const refused = await nodeError({ allowedRoot: allowed, blocked, params: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: dest } });
+    expect(refused.message).toBe(`The source folder ${src} contains n8n's own folder ${own}`);
+    expect(refused.description).toContain("Options > Allow n8n's Own Folder");
+    expect(refused.description).toContain('[ACCESS_DENIED]');
+    expect(await fsp.readdir(dest).catch(() => [])).toEqual([]);
+
+    const options = { allowN8nUserFolder: true };
+    const [item] = await runNode({ allowedRoot: allowed, blocked, params: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: dest, options } });
     expect(item.json).toMatchObject({ type: 'full', errorCount: 0 });
     const target = path.join(allowed, 'restored');
     await runNode({ allowedRoot: allowed, blocked, params: { resource: 'backupSet', operation: 'restore', destinationPath: dest, setName: item.json.set, targetPath: target } });
@@ -149,7 +156,7 @@ describe("n8n's own folder inside an allowed source", () => {
       allowedRoot: allowed, blocked,
       params: { resource: 'backupSet', operation: 'restore', destinationPath: dest, setName: item.json.set, targetPath: src, overwrite: 'overwrite' },
     });
-    expect(error.message).toBe(`Access to ${own} is not allowed`);
+    expect(error.message).toBe(`The restore target folder ${src} contains n8n's own folder ${own}`);
   });
 
   test('also when it sits below folders whose names hold glob characters', async () => {
@@ -161,22 +168,95 @@ describe("n8n's own folder inside an allowed source", () => {
     await writeTree(home, { 'kept.txt': 'k', '.n8nx/also-kept.txt': 'k' });
     const blocked = (p: string): boolean => p === own || p.startsWith(own + path.sep);
     const dest = path.join(allowed, 'backups');
-    const [item] = await runNode({ allowedRoot: allowed, blocked, params: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: dest } });
+    const [item] = await runNode({ allowedRoot: allowed, blocked, params: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: dest, options: { allowN8nUserFolder: true } } });
     const target = path.join(allowed, 'restored');
     await runNode({ allowedRoot: allowed, blocked, params: { resource: 'backupSet', operation: 'restore', destinationPath: dest, setName: item.json.set, targetPath: target } });
     expect((await fsp.readdir(path.join(target, 'odd [x] {y} (z)*'))).sort()).toEqual(['.n8nx', 'kept.txt']);
   });
 
-  test('is kept when n8n does not block it (N8N_BLOCK_FILE_ACCESS_TO_N8N_FILES=false)', async () => {
+  test("is kept when n8n does not block it (N8N_BLOCK_FILE_ACCESS_TO_N8N_FILES=false) and Allow n8n's Own Folder is on", async () => {
     const { allowed, src } = await layout();
     process.env.N8N_USER_FOLDER = src;
     await writeTree(path.join(src, '.n8n'), { config: 'c' });
-    const [item] = await runNode({ allowedRoot: allowed, params: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: path.join(allowed, 'b') } });
+    const params = { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: path.join(allowed, 'b') };
+    const [item] = await runNode({ allowedRoot: allowed, params: { ...params, options: { allowN8nUserFolder: true } } });
     expect(item.json.files).toMatchObject({ scanned: 5 });
+    // Off (default): refused even though n8n itself would allow it.
+    expect((await nodeError({ allowedRoot: allowed, params })).description).toContain('[ACCESS_DENIED]');
   });
 
   test('exact-path globs escape glob characters', () => {
     expect(exactPathGlob('.n8n')).toBe('/.n8n');
     expect(exactPathGlob('a [b]/c*{d}')).toBe('/a \\[b\\]/c\\*\\{d\\}');
+  });
+});
+
+describe("n8n's user folder: this node's own rule, on top of n8n's", () => {
+  const saved = process.env.N8N_USER_FOLDER;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.N8N_USER_FOLDER;
+    else process.env.N8N_USER_FOLDER = saved;
+  });
+
+  /** An n8n user folder (home/.n8n) inside the allowed root, which n8n itself does not block here. */
+  async function withUserFolder(): Promise<{ allowed: string; src: string; home: string; own: string }> {
+    const { allowed, src } = await layout();
+    const home = path.join(allowed, 'home');
+    const own = path.join(home, '.n8n');
+    await writeTree(own, { 'database.sqlite': 'db', config: '{"encryptionKey":"k"}' });
+    process.env.N8N_USER_FOLDER = home;
+    return { allowed, src, home, own };
+  }
+
+  test.each([
+    ['is', (own: string) => own],
+    ['is inside', (own: string) => path.join(own, 'backups')],
+    ['contains', (own: string) => path.dirname(own)],
+  ])('a destination that %s it is refused before anything is written', async (_how, destOf) => {
+    const { allowed, src, own } = await withUserFolder();
+    const dest = destOf(own);
+    const before = (await fsp.readdir(own)).sort();
+    const error = await nodeError({ allowedRoot: allowed, params: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: dest } });
+    expect(error.message).toMatch(new RegExp(`^The destination folder ${dest.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} (is|contains) `));
+    expect(error.description).toContain('[ACCESS_DENIED]');
+    expect((await fsp.readdir(own)).sort()).toEqual(before);
+    await expect(fsp.access(path.join(own, 'backups'))).rejects.toThrow();
+  });
+
+  test("Allow n8n's Own Folder accepts a destination that contains it (sets are never named .n8n)", async () => {
+    const { allowed, src, home, own } = await withUserFolder();
+    const [item] = await runNode({ allowedRoot: allowed, params: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: home, options: { allowN8nUserFolder: true } } });
+    expect(item.json).toMatchObject({ type: 'full' });
+    expect((await fsp.readdir(own)).sort()).toEqual(['config', 'database.sqlite']);
+    // Backup Set operations read only <destination>/<set>: the same destination works for them without the option.
+    const listed = await runNode({ allowedRoot: allowed, params: { resource: 'backupSet', operation: 'list', destinationPath: home } });
+    expect(listed.map((i) => i.json.backupId)).toEqual([item.json.backupId]);
+  });
+
+  test('a source that is it is refused even by an n8n without file-access rules (1.x)', async () => {
+    const { allowed, own } = await withUserFolder();
+    const error = await nodeError({ fileHelpers: false, params: { resource: 'backup', operation: 'full', sourcePaths: own, destinationPath: path.join(allowed, 'b') } });
+    expect(error.message).toBe(`The source folder ${own} is n8n's own folder`);
+    await expect(fsp.access(path.join(allowed, 'b'))).rejects.toThrow();
+  });
+
+  test('a symlink inside the allowed folder that leads into it is refused: as destination, as source, as restore target', async () => {
+    const { allowed, src, own } = await withUserFolder();
+    const link = path.join(allowed, 'innocent');
+    await fsp.symlink(own, link);
+    const before = (await fsp.readdir(own)).sort();
+    const asDest = await nodeError({ allowedRoot: allowed, params: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: path.join(link, 'backups') } });
+    expect(asDest.message).toBe(`The destination folder ${path.join(link, 'backups')} is inside n8n's own folder ${own}`);
+    const asSource = await nodeError({ allowedRoot: allowed, params: { resource: 'backup', operation: 'full', sourcePaths: link, destinationPath: path.join(allowed, 'b') } });
+    expect(asSource.message).toBe(`The source folder ${link} is n8n's own folder`);
+
+    const dest = path.join(allowed, 'backups');
+    const [made] = await runNode({ allowedRoot: allowed, params: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: dest } });
+    for (const target of [link, path.join(link, 'restored')]) {
+      const error = await nodeError({ allowedRoot: allowed, params: { resource: 'backupSet', operation: 'restore', destinationPath: dest, setName: made.json.set, targetPath: target, overwrite: 'overwrite' } });
+      expect(error.message).toMatch(/^The restore target folder .* (is|is inside) n8n's own folder/);
+      expect(error.description).toContain('[ACCESS_DENIED]');
+    }
+    expect((await fsp.readdir(own)).sort()).toEqual(before);
   });
 });

@@ -1,4 +1,5 @@
 import type { IExecuteFunctions, INode, INodeExecutionData, INodeProperties, ResolvedFilePath } from 'n8n-workflow';
+import { NodeOperationError } from 'n8n-workflow';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { Backup } from '../../nodes/Backup/Backup.node';
@@ -26,6 +27,8 @@ export interface MockOptions {
   signal?: AbortSignal;
   /** Called for each sendMessageToUI. */
   onMessage?: (message: unknown) => void;
+  /** Credentials chosen in the node, by type (getCredentials throws for a type not given, as n8n does). */
+  credentials?: Record<string, Record<string, unknown>>;
 }
 
 export interface MockRun {
@@ -33,6 +36,8 @@ export interface MockRun {
   messages: unknown[];
   /** Every path isFilePathBlocked was asked about. */
   checked: string[];
+  /** Every getCredentials call: [type, itemIndex]. */
+  credentialCalls: [string, number | undefined][];
 }
 
 const node: INode = { id: 'backup-node', name: 'Backup', type: 'n8n-nodes-backup.backup', typeVersion: 1, position: [0, 0], parameters: {} };
@@ -68,6 +73,7 @@ async function resolvePath(p: string): Promise<ResolvedFilePath> {
 export function mockContext(options: MockOptions): MockRun {
   const messages: unknown[] = [];
   const checked: string[] = [];
+  const credentialCalls: [string, number | undefined][] = [];
   const paramsOf = (i: number): Params => (typeof options.params === 'function' ? options.params(i) : options.params);
   const isFilePathBlocked = (resolved: string): boolean => {
     checked.push(resolved);
@@ -85,6 +91,13 @@ export function mockContext(options: MockOptions): MockRun {
       throw new Error(`Could not get parameter "${name}"`);
     },
     getNode: (): INode => node,
+    getCredentials: async (type: string, itemIndex?: number): Promise<Record<string, unknown>> => {
+      credentialCalls.push([type, itemIndex]);
+      const data = options.credentials?.[type];
+      // n8n-core's message when the node has no credential of that type chosen.
+      if (data === undefined) throw new NodeOperationError(node, 'Node does not have any credentials set');
+      return structuredClone(data);
+    },
     continueOnFail: (): boolean => options.continueOnFail ?? false,
     getExecutionCancelSignal: (): AbortSignal | undefined => options.signal,
     sendMessageToUI: (message: unknown): void => {
@@ -93,7 +106,7 @@ export function mockContext(options: MockOptions): MockRun {
     },
     helpers,
   };
-  return { ctx: mock as unknown as IExecuteFunctions, messages, checked };
+  return { ctx: mock as unknown as IExecuteFunctions, messages, checked, credentialCalls };
 }
 
 /** Runs the node's execute() with a mock context; returns the single output. */

@@ -53,6 +53,16 @@ export const backupFields: INodeProperties[] = [
       `Example: ${DESTINATION_PLACEHOLDER}.`,
   },
   {
+    displayName: 'Encrypt',
+    name: 'encrypt',
+    type: 'boolean',
+    default: false,
+    displayOptions: showForBackup,
+    description:
+      'Whether to encrypt the backups (AES-256-GCM) with the passphrase of a Backup Encryption credential, chosen below. Needs the Tar.gz format, which is then the default. ' +
+      'Once a set holds encrypted backups, every later backup of it must be encrypted with the same passphrase, and restoring it needs that passphrase: losing it loses the backups. Default: off.',
+  },
+  {
     displayName: 'Options',
     name: 'options',
     type: 'collection',
@@ -61,6 +71,15 @@ export const backupFields: INodeProperties[] = [
     displayOptions: showForBackup,
     description: 'Optional settings: the auto rules, retention (how many backups to keep), format, exclusions and more. Nothing added = the defaults each option names.',
     options: [
+      {
+        displayName: "Allow n8n's Own Folder",
+        name: 'allowN8nUserFolder',
+        type: 'boolean',
+        default: false,
+        description:
+          "Whether a source or destination folder may be, lie inside or contain n8n's own folder (~/.n8n, or N8N_USER_FOLDER/.n8n: n8n's database, settings and encryption key). " +
+          "Default: off, such a folder is refused. On: it is accepted, but n8n's own folder is still left out of the backup while n8n blocks it (N8N_BLOCK_FILE_ACCESS_TO_N8N_FILES not false), and n8n's own file-access rules still apply.",
+      },
       {
         displayName: 'Compare File Contents',
         name: 'compareContent',
@@ -114,7 +133,7 @@ export const backupFields: INodeProperties[] = [
           { name: 'Tar.gz', value: 'tar.gz', description: 'One compressed archive per backup: smaller, and fewer files on the destination' },
         ],
         default: 'folder',
-        description: 'How each backup stores the files. Default: Folder.',
+        description: 'How each backup stores the files. Default: Folder, or Tar.gz when Encrypt is on (an encrypted set must use Tar.gz).',
       },
       {
         displayName: 'Full Every (Days)',

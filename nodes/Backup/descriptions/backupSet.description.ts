@@ -106,6 +106,15 @@ export const backupSetFields: INodeProperties[] = [
     description:
       "Whether to re-read every stored byte and compare it with the manifest's SHA-256 (slow on large sets). Default: off, a quick check that every file is present with the right size.",
   },
+  {
+    displayName: 'Decrypt',
+    name: 'encrypt',
+    type: 'boolean',
+    default: false,
+    displayOptions: forSet('restore', 'verify'),
+    description:
+      'Whether the set is encrypted (made with Encrypt on): turn on and choose the Backup Encryption credential it was made with. An encrypted set cannot be restored or verified without it. Default: off.',
+  },
   // Prune
   {
     displayName: 'Keep Full Backups',

@@ -3,7 +3,8 @@ import type { BackupOperation, BackupReport } from '../../engine';
 import { runBackup } from '../../engine';
 import { failureItem, invalidParameter, OperationFailure } from '../helpers/errors';
 import { cancelSignal, progressReporter } from '../helpers/execution';
-import { assertPathAllowed, blockedPathsInside, exactPathGlob } from '../helpers/fileAccess';
+import { readPassphrase } from '../helpers/encryption';
+import { assertN8nUserFolderRule, assertPathAllowed, blockedPathsInside, exactPathGlob } from '../helpers/fileAccess';
 import type { BackupNodeOptions } from '../helpers/parameters';
 import { labelOf, parseBackupOptions, parsePathList, readCollection, readFolder, toEngineBackupOptions } from '../helpers/parameters';
 
@@ -13,9 +14,11 @@ interface ItemParameters {
   sources: string[];
   destination: string;
   options: BackupNodeOptions;
+  /** From the Backup Encryption credential, only when Encrypt is on. */
+  passphrase: string | undefined;
 }
 
-function readItem(ctx: IExecuteFunctions, i: number, sources: string[]): ItemParameters {
+async function readItem(ctx: IExecuteFunctions, i: number, sources: string[]): Promise<ItemParameters> {
   const destination = readFolder(ctx, 'destinationPath', i, '/home/node/.n8n-files/backups');
   const options = parseBackupOptions(readCollection(ctx, 'options', i));
   if (options.setName !== undefined && sources.length > 1) {
@@ -24,7 +27,8 @@ function readItem(ctx: IExecuteFunctions, i: number, sources: string[]): ItemPar
       `Remove the Set Name option, or use one Backup node (or one item) per source folder.`,
     );
   }
-  return { sources, destination, options };
+  const passphrase = await readPassphrase(ctx, i);
+  return { sources, destination, options, passphrase };
 }
 
 function fileErrorsFailure(report: BackupReport): OperationFailure {
@@ -40,10 +44,12 @@ function fileErrorsFailure(report: BackupReport): OperationFailure {
 }
 
 async function backupOne(ctx: IExecuteFunctions, type: BackupOperation, source: string, item: ItemParameters, signal: AbortSignal | undefined): Promise<BackupReport> {
+  // Resolved through symlinks and checked before the engine reads anything.
   await assertPathAllowed(ctx, source, 'source folder');
+  await assertN8nUserFolderRule(source, 'source folder', item.options.allowN8nUserFolder ?? false);
   // n8n's own folders inside an allowed source stay out of the backup, as n8n keeps them from every node.
   const ownFolders = await blockedPathsInside(ctx, source);
-  const options = toEngineBackupOptions(type, source, item.destination, item.options);
+  const options = toEngineBackupOptions(type, source, item.destination, item.options, item.passphrase);
   options.exclude = [...item.options.exclude, ...ownFolders.map(exactPathGlob)];
   options.signal = signal;
   options.onProgress = progressReporter(ctx, 'Backup of');
@@ -62,8 +68,10 @@ export async function executeBackup(this: IExecuteFunctions, items: INodeExecuti
     let item: ItemParameters;
     try {
       sources = parsePathList(this.getNodeParameter('sourcePaths', i), 'sourcePaths');
-      item = readItem(this, i, sources);
+      item = await readItem(this, i, sources);
+      // Resolved through symlinks and checked before anything is written.
       await assertPathAllowed(this, item.destination, 'destination folder');
+      await assertN8nUserFolderRule(item.destination, 'destination folder', item.options.allowN8nUserFolder ?? false);
     } catch (error) {
       // A problem with the item as a whole: one error item per source it names (or one).
       for (const source of sources.length > 0 ? sources : [undefined]) out.push(failureItem(this, error, i, source === undefined ? {} : { source }));

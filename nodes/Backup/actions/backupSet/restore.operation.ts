@@ -3,7 +3,8 @@ import type { RestoreReport } from '../../engine';
 import { restoreBackup } from '../../engine';
 import { OperationFailure } from '../helpers/errors';
 import { cancelSignal, progressReporter } from '../helpers/execution';
-import { assertNoBlockedPathInside, assertPathAllowed } from '../helpers/fileAccess';
+import { readPassphrase } from '../helpers/encryption';
+import { assertN8nUserFolderRule, assertNoBlockedPathInside, assertPathAllowed } from '../helpers/fileAccess';
 import { readFolder, readOverwritePolicy, readString } from '../helpers/parameters';
 import { forEachSetItem } from '../helpers/setItems';
 
@@ -26,10 +27,13 @@ export async function execute(this: IExecuteFunctions, items: INodeExecutionData
     const target = readFolder(this, 'targetPath', i, '/home/node/.n8n-files/restored');
     context.target = target;
     const overwrite = readOverwritePolicy(this, i);
+    const passphrase = await readPassphrase(this, i);
+    // Every path resolved through symlinks and checked before the engine reads or writes.
     await assertPathAllowed(this, destination, 'destination folder');
     await assertPathAllowed(this, target, 'restore target folder');
+    await assertN8nUserFolderRule(target, 'restore target folder', undefined);
     await assertNoBlockedPathInside(this, target, 'restore target folder');
-    const report = await restoreBackup({ destination, setName, backupId, target, overwrite, signal, onProgress: progressReporter(this, 'Restore into') });
+    const report = await restoreBackup({ destination, setName, backupId, target, overwrite, passphrase, signal, onProgress: progressReporter(this, 'Restore into') });
     if (report.errorCount > 0) throw incomplete(report);
     return { ...report };
   });

@@ -3,6 +3,7 @@ import type { VerifyReport } from '../../engine';
 import { verifyBackups } from '../../engine';
 import { OperationFailure } from '../helpers/errors';
 import { cancelSignal } from '../helpers/execution';
+import { readPassphrase } from '../helpers/encryption';
 import { assertPathAllowed } from '../helpers/fileAccess';
 import { readBoolean, readString } from '../helpers/parameters';
 import { forEachSetItem } from '../helpers/setItems';
@@ -24,8 +25,9 @@ export async function execute(this: IExecuteFunctions, items: INodeExecutionData
   return forEachSetItem(this, items, async (i, { destination, setName }) => {
     const backupId = readString(this, 'backupId', i, 'all').trim() || 'all';
     const full = readBoolean(this, 'fullVerify', i, false);
+    const passphrase = await readPassphrase(this, i);
     await assertPathAllowed(this, destination, 'destination folder');
-    const report = await verifyBackups({ destination, setName, backupId, full, signal });
+    const report = await verifyBackups({ destination, setName, backupId, full, passphrase, signal });
     if (!report.ok) throw verifyFailed(report);
     return { ...report };
   });

@@ -32,6 +32,15 @@ const NODE_HINTS: Record<string, string> = {
   BACKUP_NOT_FOUND: 'Use `latest`, or a backupId that Backup Set > List shows for this set.',
   LOCKED: 'Another backup or prune of this set is running. Wait for it, or raise Lock Timeout (Seconds) in the options.',
   CANCELLED: 'The execution was stopped. Nothing half-written was left behind; run the node again to make the backup.',
+  // Encryption (the engine's hints name CLI flags).
+  PASSPHRASE_REQUIRED:
+    'This set is encrypted. Turn on Encrypt (Backup operations) or Decrypt (Restore, Verify) and choose the Backup Encryption credential the set was made with. ' +
+    'An encrypted set never takes unencrypted backups.',
+  WRONG_PASSPHRASE:
+    'The passphrase of the chosen Backup Encryption credential is not the one this set was encrypted with. Choose the credential the set was made with (or correct its passphrase). Without the right passphrase the backups cannot be read.',
+  ENCRYPTION_MISMATCH:
+    'This set holds unencrypted backups, so it cannot take a passphrase. Turn off Encrypt / Decrypt for this set, or start an encrypted set: another Destination Folder or the Set Name option.',
+  ENCRYPTION_NEEDS_TARGZ: 'An encrypted set must use the Tar.gz format: set Options > Format to Tar.gz, or remove the Format option (with Encrypt on, Tar.gz is the default).',
 };
 
 // For engine errors that come without a hint.

@@ -69,6 +69,58 @@ export async function assertPathAllowed(ctx: IExecuteFunctions, absolute: string
   if (checker.isBlocked(await resolveForCheck(checker.resolve, absolute))) throw denied(role, absolute);
 }
 
+/** n8n's user folder, `<N8N_USER_FOLDER or home>/.n8n`: its database, config and encryption key. */
+export function n8nUserFolder(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.N8N_USER_FOLDER !== undefined && env.N8N_USER_FOLDER.trim() !== '' ? env.N8N_USER_FOLDER.trim() : os.homedir();
+  return path.resolve(expandHome(base), '.n8n');
+}
+
+const realpathResolve = async (p: string): Promise<ResolvedFilePath> => (await fsp.realpath(p)) as ResolvedFilePath;
+
+function isWithin(child: string, parent: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+}
+
+export type N8nFolderRelation = 'is' | 'inside' | 'contains';
+
+/**
+ * How `folder` relates to n8n's user folder, both resolved through symlinks (the nearest existing
+ * ancestor for a path that does not exist yet), or undefined when they are apart.
+ */
+export async function relationToN8nUserFolder(folder: string, env: NodeJS.ProcessEnv = process.env): Promise<{ relation: N8nFolderRelation; own: string } | undefined> {
+  const own = await resolveForCheck(realpathResolve, n8nUserFolder(env));
+  const real = await resolveForCheck(realpathResolve, folder);
+  if (real === own) return { relation: 'is', own };
+  if (isWithin(real, own)) return { relation: 'inside', own };
+  if (isWithin(own, real)) return { relation: 'contains', own };
+  return undefined;
+}
+
+export const ALLOW_N8N_FOLDER_LABEL = "Allow n8n's Own Folder";
+
+/**
+ * This node's own rule, on top of n8n's: a folder that is, lies inside or contains n8n's user
+ * folder is refused (n8n 1.x and N8N_BLOCK_FILE_ACCESS_TO_N8N_FILES=false included), unless the
+ * Backup operations' option allows it (`allowedByOption`; restore targets have no such option).
+ */
+export async function assertN8nUserFolderRule(folder: string, role: PathRole, allowedByOption: boolean | undefined): Promise<void> {
+  if (allowedByOption === true) return;
+  const found = await relationToN8nUserFolder(folder);
+  if (found === undefined) return;
+  const where =
+    found.relation === 'is' ? `is n8n's own folder` : found.relation === 'inside' ? `is inside n8n's own folder ${found.own}` : `contains n8n's own folder ${found.own}`;
+  const fix =
+    allowedByOption === undefined
+      ? 'Restore into a folder apart from it (then copy files over by hand, with n8n stopped, if you really mean to).'
+      : `Choose a folder apart from it, or turn on Options > ${ALLOW_N8N_FOLDER_LABEL} if you mean to (n8n's folder is then still left out of the backup while n8n blocks it).`;
+  throw new OperationFailure(
+    'ACCESS_DENIED',
+    `The ${role} ${folder} ${where}`,
+    `n8n keeps its database, configuration and encryption key in ${found.own} (N8N_USER_FOLDER/.n8n, or ~/.n8n). ${fix}`,
+  );
+}
+
 /** Folders and files n8n keeps for itself (what n8n-core's getN8nRestrictedPaths lists), made absolute. */
 function n8nOwnPaths(): string[] {
   const env = process.env;

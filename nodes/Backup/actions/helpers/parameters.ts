@@ -131,10 +131,12 @@ export interface BackupNodeOptions {
   setName?: string;
   lockTimeout?: number;
   failOnFileErrors: boolean;
+  /** A source or destination may be, lie inside or contain n8n's user folder (default off). */
+  allowN8nUserFolder?: boolean;
 }
 
 const NUMBER_OPTIONS = ['fullEveryDays', 'differentialEveryDays', 'keepFull', 'keepDifferential', 'keepIncremental', 'compressionLevel', 'lockTimeout'] as const;
-const BOOLEAN_OPTIONS = ['compareContent', 'skipUnchanged', 'skipEmptySource'] as const;
+const BOOLEAN_OPTIONS = ['compareContent', 'skipUnchanged', 'skipEmptySource', 'allowN8nUserFolder'] as const;
 
 export function parseBackupOptions(raw: IDataObject): BackupNodeOptions {
   const options: BackupNodeOptions = { exclude: [], failOnFileErrors: false };
@@ -157,8 +159,12 @@ export function parseBackupOptions(raw: IDataObject): BackupNodeOptions {
   return options;
 }
 
-/** Node options -> the engine's options for one source (fast-glob's Options -> Settings idea: the engine validates). */
-export function toEngineBackupOptions(type: BackupOperation, source: string, destination: string, o: BackupNodeOptions): BackupOptions {
+/**
+ * Node options -> the engine's options for one source (fast-glob's Options -> Settings idea: the engine validates).
+ * With a passphrase the format defaults to tar.gz (the only format an encrypted set can use); a
+ * Format option set to Folder stays, and the engine refuses it (ENCRYPTION_NEEDS_TARGZ).
+ */
+export function toEngineBackupOptions(type: BackupOperation, source: string, destination: string, o: BackupNodeOptions, passphrase?: string): BackupOptions {
   return {
     sources: [source],
     destination,
@@ -173,8 +179,9 @@ export function toEngineBackupOptions(type: BackupOperation, source: string, des
     keepFull: o.keepFull,
     keepDifferential: o.keepDifferential,
     keepIncremental: o.keepIncremental,
-    format: o.format,
+    format: o.format ?? (passphrase === undefined ? undefined : 'tar.gz'),
     compressionLevel: o.compressionLevel,
     lockTimeoutSeconds: o.lockTimeout,
+    passphrase,
   };
 }
