@@ -92,6 +92,7 @@ export function toNodeError(node: INode, error: unknown, itemIndex: number): Nod
 
 /**
  * The Continue On Fail rule, in one place: returns the error item `{ error, code, hint, ...context }`
+ * (with the NodeOperationError as the item's `error`)
  * (plus the failure's details) when the node continues on fail, otherwise throws. A cancellation
  * always throws: the execution is being stopped, there is nothing to continue with.
  */
@@ -100,5 +101,7 @@ export function failureItem(ctx: IExecuteFunctions, error: unknown, itemIndex: n
   const failure = toFailure(error);
   const json: IDataObject = { ...failure.details, ...context, error: failure.message, code: failure.code };
   if (failure.hint !== undefined) json.hint = failure.hint;
-  return { json, pairedItem: { item: itemIndex } };
+  // `error` marks the item as failed, so "On Error: Continue (using error output)" routes it to the
+  // error branch (n8n looks for item.error, or a json of only error/message/details).
+  return { json, error: toNodeError(ctx.getNode(), error, itemIndex), pairedItem: { item: itemIndex } };
 }
