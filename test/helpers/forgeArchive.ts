@@ -82,15 +82,20 @@ export async function forgeStored(
 }
 
 /**
- * Writes `<setDir>/<id>/manifest.jsonl.gz` from a generator of text pieces, gzip-streamed (level 1),
+ * Writes `<setDir>/<id>/manifest.jsonl.gz` from a generator of text pieces, gzip-streamed (level 1 by default),
  * so a manifest of millions of lines or a single line of gigabytes never sits in the test's memory.
  * Also writes a backup.json claiming completeness unless `summary` is false.
  */
-export async function streamManifest(setDir: string, id: string, pieces: Iterable<string | Buffer>, options: { summary?: boolean; storage?: ForgedStorage } = {}): Promise<string> {
+export async function streamManifest(
+  setDir: string,
+  id: string,
+  pieces: Iterable<string | Buffer>,
+  options: { summary?: boolean; storage?: ForgedStorage; level?: number } = {},
+): Promise<string> {
   const dir = path.join(setDir, id);
   await fsp.mkdir(path.join(dir, 'data'), { recursive: true });
   const file = path.join(dir, 'manifest.jsonl.gz');
-  const gzip = createGzip({ level: 1 });
+  const gzip = createGzip({ level: options.level ?? 1 });
   const out = (await fsp.open(file, 'w')).createWriteStream();
   gzip.pipe(out);
   const closed = new Promise<void>((resolve, reject) => {

@@ -302,6 +302,16 @@ function track(run: RestoreRun, abs: string, entry: ManifestEntry, write: () => 
   return undefined;
 }
 
+/**
+ * A folder or symlink the target cannot hold (a path too long for it, say): reported, and the
+ * restore goes on; a full or read-only target stops it.
+ */
+function cannotMake(run: RestoreRun, entry: ManifestEntry, error: unknown): void {
+  const code = errnoCode(error);
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS') run.fatal ??= error;
+  else addProblem(run, { path: entry.path, code: code ?? 'EUNKNOWN', message: `not restored${entry.kind === 'dir' ? ', nor anything below it' : ''}: ${errorMessage(error)}` });
+}
+
 async function isRealFolder(abs: string): Promise<boolean> {
   const stats = await fsp.lstat(abs).catch(() => undefined);
   return stats !== undefined && stats.isDirectory();
@@ -448,14 +458,26 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
         continue;
       }
       if (entry.kind === 'dir') {
+        let made = true;
         await fsp.mkdir(abs, { mode: 0o700 }).catch((error: unknown) => {
-          if (errnoCode(error) !== 'EEXIST') throw error;
+          if (errnoCode(error) === 'EEXIST') return;
+          made = false;
+          cannotMake(run, entry, error);
         });
+        if (!made) {
+          skippedFolder = entry.path;
+          continue;
+        }
         folders.push({ abs, entry });
         report.files.folders++;
       } else if (entry.kind === 'symlink') {
-        await fsp.symlink(entry.target as string, abs);
-        await fsp.lutimes(abs, entry.mtime / 1000, entry.mtime / 1000);
+        try {
+          await fsp.symlink(entry.target as string, abs);
+          await fsp.lutimes(abs, entry.mtime / 1000, entry.mtime / 1000);
+        } catch (error) {
+          cannotMake(run, entry, error);
+          continue;
+        }
         await restoreOwner(abs, entry);
         report.files.symlinks++;
       } else {
