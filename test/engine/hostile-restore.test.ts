@@ -44,7 +44,7 @@ async function scene(): Promise<Scene> {
 async function expectOutsideUntouched(s: Scene): Promise<void> {
   expect(await listTree(s.outside)).toEqual([{ path: 'sentinel.txt', kind: 'file' }]);
   expect(await fsp.readFile(path.join(s.outside, 'sentinel.txt'), 'utf8')).toBe(SENTINEL);
-  const besides = (await fsp.readdir(s.root)).filter((n) => !['dest', 'target', 'outside'].includes(n));
+  const besides = (await fsp.readdir(s.root)).filter((n) => !['dest', 'target', 'outside', 'fake-data'].includes(n));
   expect(besides).toEqual([]);
 }
 
@@ -280,5 +280,35 @@ describe('tar.gz: members that do not match the manifest', () => {
     const listed = execFileSync('tar', ['-tvzf', path.join(root, 't.tar.gz')]).toString('utf8');
     expect(listed).toMatch(/\.\.\/x/);
     expect(listed).toMatch(/l link to \/?etc\/passwd/);
+  });
+});
+
+describe('folder format: a stored file reached through a symlink planted in the backup', () => {
+  // Someone who can write the destination but not read the secret: data/x -> outside folder.
+  test.each([
+    ['a folder inside data/', 'x'],
+    ['data/ itself', ''],
+  ])('%s: the restore does not copy a file from outside the backup set into the target', async (_what, linked) => {
+    const s = await scene();
+    const dir = await forgeStored(path.join(s.dest, SET), ID, 'folder', [dirEntry('x'), fileEntry('x/sentinel.txt', 'guess', ID), fileEntry('y.txt', 'y', ID)], { files: linked === '' ? {} : { 'y.txt': 'y' } });
+    if (linked === '') {
+      // data/ -> a folder outside holding x/sentinel.txt (the secret) and y.txt.
+      await fsp.rm(path.join(dir, 'data'), { recursive: true, force: true });
+      const fake = path.join(s.root, 'fake-data');
+      await writeTree(fake, { 'y.txt': 'y' });
+      await fsp.symlink(s.outside, path.join(fake, 'x'));
+      await fsp.symlink(fake, path.join(dir, 'data'));
+    } else {
+      await fsp.symlink(s.outside, path.join(dir, 'data', linked));
+    }
+    const report = await restoreBackup({ destination: s.dest, setName: SET, target: s.target });
+    const refused = linked === '' ? ['x/sentinel.txt', 'y.txt'] : ['x/sentinel.txt'];
+    // (Files are restored concurrently: problems come in any order.)
+    expect(report.errors.map((e) => [e.path, e.code]).sort()).toEqual(refused.map((p) => [p, 'EBADLOC']));
+    expect(report.errors[0].message).toMatch(/reached through a symlink, out of the backup set; not restored/);
+    if (linked !== '') expect(await fsp.readFile(path.join(s.target, 'y.txt'), 'utf8')).toBe('y');
+    const copied = await fsp.readFile(path.join(s.target, 'x', 'sentinel.txt'), 'utf8').catch(() => undefined);
+    expect(copied).not.toBe(SENTINEL);
+    await expectOutsideUntouched(s);
   });
 });
