@@ -70,9 +70,31 @@ export function swappedSource(): Error {
   return Object.assign(new Error('was replaced during the backup (by another file, or a folder above it by a symlink); not stored'), { code: 'ESWAPPED' });
 }
 
-/** False when `seen` (the scan's lstat) names a file and `opened` (fstat) is another one. */
-export function isSameFile(seen: { dev?: number; ino?: number }, opened: { dev: number; ino: number }): boolean {
-  return seen.ino === undefined || seen.dev === undefined || (seen.ino === opened.ino && seen.dev === opened.dev);
+/** Linux: the path an open descriptor really has; undefined where /proc cannot tell. */
+let procWorks: boolean | undefined;
+function openedPath(fd: number): string | undefined {
+  if (procWorks === false) return undefined;
+  try {
+    const where = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    procWorks = true;
+    return where;
+  } catch {
+    procWorks ??= false;
+    return undefined;
+  }
+}
+
+/**
+ * True when the regular file open as `fd` (fstat: `opened`) is the one the scan saw at `src`
+ * (lstat: `seen`, no check when it has no inode): same device and inode, and (Linux) really at
+ * `src`. The scan itself may have looked through a folder swapped for a symlink while it listed
+ * it (then the inode matches the outside file): /proc/self/fd shows where the open really went.
+ */
+export function isSameFile(fd: number, src: string, seen: { dev?: number; ino?: number }, opened: { dev: number; ino: number }): boolean {
+  if (seen.ino === undefined || seen.dev === undefined) return true;
+  if (seen.ino !== opened.ino || seen.dev !== opened.dev) return false;
+  const where = openedPath(fd);
+  return where === undefined || where === src || where === `${src} (deleted)`;
 }
 
 function openRegularSource(src: string, seen: { dev?: number; ino?: number }): number {
@@ -82,7 +104,7 @@ function openRegularSource(src: string, seen: { dev?: number; ino?: number }): n
     fs.closeSync(fd);
     throw Object.assign(new Error(`${src} is not a regular file`), { code: 'ENOTREG' });
   }
-  if (!isSameFile(seen, opened)) {
+  if (!isSameFile(fd, src, seen, opened)) {
     fs.closeSync(fd);
     throw swappedSource();
   }

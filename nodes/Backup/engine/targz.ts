@@ -82,7 +82,7 @@ async function openRegularSource(src: string, seen: EntryStats): Promise<{ handl
   try {
     const stats = await handle.stat();
     if (!stats.isFile()) throw notRegular(src);
-    if (!isSameFile(seen, stats)) throw swappedSource();
+    if (!isSameFile(handle.fd, src, seen, stats)) throw swappedSource();
     return { handle, stats };
   } catch (error) {
     await handle.close().catch(() => undefined);
@@ -576,7 +576,7 @@ export class TarGzSink implements DataSink {
       fd = openSync(claim.source, SOURCE_FLAGS);
       const opened = fstatSync(fd);
       if (!opened.isFile()) throw notRegular(claim.source);
-      if (!isSameFile(stats, opened)) throw swappedSource();
+      if (!isSameFile(fd, claim.source, stats, opened)) throw swappedSource();
       const size = opened.size;
       if (size > SMALL_FILE) return false;
       const plan = planHeader(claim.rel);
