@@ -11,6 +11,9 @@ export interface FileTimes {
   mode: number;
   mtimeMs: number;
   atimeMs: number;
+  /** The file the scan saw; the copy refuses another one (ESWAPPED). */
+  dev?: number;
+  ino?: number;
 }
 
 /** The error a failed job stands for, with its errno code, as fs would have thrown it. */
@@ -36,6 +39,6 @@ export async function hashFile(pool: FilePool, src: string, sizeHint: number): P
  * Source-side errors are thrown as they are (per-file problems); destination-side ones as BackupError.
  */
 export async function copyFileHashed(pool: FilePool, src: string, dst: string, sizeHint: number, times: FileTimes): Promise<CopiedFile> {
-  const result = await pool.run({ src, dst, sizeHint, mode: (times.mode & 0o7777) | 0o400, atimeMs: times.atimeMs, mtimeMs: times.mtimeMs });
+  const result = await pool.run({ src, dst, sizeHint, mode: (times.mode & 0o7777) | 0o400, atimeMs: times.atimeMs, mtimeMs: times.mtimeMs, dev: times.dev, ino: times.ino });
   return copiedOrThrow(result, dst);
 }

@@ -30,6 +30,9 @@ export interface FileJob {
   gid?: number;
   /** Size expected (a hint for the first read). */
   sizeHint: number;
+  /** The file the scan saw (lstat): a source that is another file once opened is refused (ESWAPPED). */
+  dev?: number;
+  ino?: number;
   /** dst already existing is an outcome (`skipped`), not an error. */
   skipExisting?: boolean;
 }
@@ -59,11 +62,51 @@ function onSide<T>(side: FileJobSide, action: () => T): T {
   }
 }
 
-function openRegularSource(src: string): number {
+/**
+ * The error for a source that is not the file the scan saw. O_NOFOLLOW guards only the last
+ * component: a folder above the file swapped for a symlink would lead the open outside the source.
+ */
+export function swappedSource(): Error {
+  return Object.assign(new Error('was replaced during the backup (by another file, or a folder above it by a symlink); not stored'), { code: 'ESWAPPED' });
+}
+
+/** Linux: the path an open descriptor really has; undefined where /proc cannot tell. */
+let procWorks: boolean | undefined;
+function openedPath(fd: number): string | undefined {
+  if (procWorks === false) return undefined;
+  try {
+    const where = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    procWorks = true;
+    return where;
+  } catch {
+    procWorks ??= false;
+    return undefined;
+  }
+}
+
+/**
+ * True when the regular file open as `fd` (fstat: `opened`) is the one the scan saw at `src`
+ * (lstat: `seen`, no check when it has no inode): same device and inode, and (Linux) really at
+ * `src`. The scan itself may have looked through a folder swapped for a symlink while it listed
+ * it (then the inode matches the outside file): /proc/self/fd shows where the open really went.
+ */
+export function isSameFile(fd: number, src: string, seen: { dev?: number; ino?: number }, opened: { dev: number; ino: number }): boolean {
+  if (seen.ino === undefined || seen.dev === undefined) return true;
+  if (seen.ino !== opened.ino || seen.dev !== opened.dev) return false;
+  const where = openedPath(fd);
+  return where === undefined || where === src || where === `${src} (deleted)`;
+}
+
+function openRegularSource(src: string, seen: { dev?: number; ino?: number }): number {
   const fd = fs.openSync(src, SOURCE_FLAGS);
-  if (!fs.fstatSync(fd).isFile()) {
+  const opened = fs.fstatSync(fd);
+  if (!opened.isFile()) {
     fs.closeSync(fd);
     throw Object.assign(new Error(`${src} is not a regular file`), { code: 'ENOTREG' });
+  }
+  if (!isSameFile(fd, src, seen, opened)) {
+    fs.closeSync(fd);
+    throw swappedSource();
   }
   return fd;
 }
@@ -73,7 +116,7 @@ export function runFileJob(job: FileJob, scratch: Buffer): FileJobResult {
   let source: number | undefined;
   let target: number | undefined;
   try {
-    source = onSide('source', () => openRegularSource(job.src));
+    source = onSide('source', () => openRegularSource(job.src, job));
     if (job.dst !== undefined) {
       const dst = job.dst;
       try {

@@ -161,6 +161,9 @@ function parseJson(file: string, line: string, what: string): Record<string, unk
 }
 
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+/** Longest symlink text Linux stores (PATH_MAX - 1). */
+const MAX_LINK_BYTES = 4095;
+const isLinkText = (t: string): boolean => t.length > 0 && !t.includes('\0') && Buffer.byteLength(t) <= MAX_LINK_BYTES;
 const KINDS = new Set(['file', 'dir', 'symlink']);
 
 function checkHeader(file: string, v: Record<string, unknown>): ManifestHeader {
@@ -186,6 +189,8 @@ function checkEntry(file: string, v: Record<string, unknown>): ManifestEntry {
     throw corrupt(file, `file entry ${JSON.stringify(p)} lacks size, hash or location`);
   }
   if (v.kind === 'symlink' && typeof v.target !== 'string') throw corrupt(file, `symlink entry ${JSON.stringify(p)} lacks its target`);
+  // No file system makes such a link (Linux: 1..4095 bytes, no NUL); restore would fail on it midway.
+  if (v.kind === 'symlink' && !isLinkText(v.target as string)) throw corrupt(file, `symlink entry ${JSON.stringify(p)} has an impossible target (empty, a NUL byte, or over ${MAX_LINK_BYTES} bytes)`);
   return v as unknown as ManifestEntry;
 }
 

@@ -173,6 +173,9 @@ async function restoreFile(run: RestoreRun, abs: string, entry: ManifestEntry): 
   const holder = entry.in as string;
   if (!isBackupId(holder)) throw Object.assign(new Error(`manifest names an invalid location "${holder}"`), { code: 'EBADLOC' });
   const stored = path.join(run.setDir, holder, DATA_DIR, entry.path);
+  if (!(await isRealStoredFolder(run, path.dirname(stored)))) {
+    throw Object.assign(new Error(`its folder in ${holder} is reached through a symlink, out of the backup set; not restored`), { code: 'EBADLOC' });
+  }
   const owner = IS_ROOT ? { uid: entry.uid, gid: entry.gid } : {};
   const result = await run.pool.run({ src: stored, dst: abs, sizeHint: entry.size ?? 0, mode: entry.mode, mtimeMs: entry.mtime, ...owner });
   if (!result.ok) {
@@ -183,6 +186,25 @@ async function restoreFile(run: RestoreRun, abs: string, entry: ManifestEntry): 
     throw mismatch(`stored copy in ${holder} does not match the manifest (${result.size} bytes, expected ${entry.size ?? 0}); restored as found`);
   }
   return result.size;
+}
+
+/**
+ * True when `folder` (in a holder's data/) is reached without a symlink, so a file opened there is
+ * inside the set: O_NOFOLLOW guards only the last component, and someone who can write the
+ * destination could otherwise plant `data/x -> /etc` and have restore copy /etc/shadow into the
+ * target (as a damaged file, "restored as found"). Checked once per folder.
+ */
+function isRealStoredFolder(run: RestoreRun, folder: string): Promise<boolean> {
+  let known = run.realFolders.get(folder);
+  if (known === undefined) {
+    known = Promise.all([fsp.realpath(run.setDir), fsp.realpath(folder)]).then(
+      ([realSet, real]) => real === path.join(realSet, path.relative(run.setDir, folder)),
+      // Missing: the copy reports the file missing.
+      () => true,
+    );
+    run.realFolders.set(folder, known);
+  }
+  return known;
 }
 
 async function readStorage(setDir: string, holder: string, key: SetKey | undefined): Promise<StorageFormat> {
@@ -272,6 +294,8 @@ interface RestoreRun {
   pool: FilePool;
   /** Callers waiting in track() for a place among the writes in flight. */
   placeFreed: (() => void)[];
+  /** Folders of stored files checked by isRealStoredFolder(). */
+  realFolders: Map<string, Promise<boolean>>;
 }
 
 function addProblem(run: RestoreRun, p: FileProblem): void {
@@ -314,6 +338,16 @@ function track(run: RestoreRun, abs: string, entry: ManifestEntry, write: () => 
     });
   run.inFlight.add(job);
   return undefined;
+}
+
+/**
+ * A folder or symlink the target cannot hold (a path too long for it, say): reported, and the
+ * restore goes on; a full or read-only target stops it.
+ */
+function cannotMake(run: RestoreRun, entry: ManifestEntry, error: unknown): void {
+  const code = errnoCode(error);
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS') run.fatal ??= error;
+  else addProblem(run, { path: entry.path, code: code ?? 'EUNKNOWN', message: `not restored${entry.kind === 'dir' ? ', nor anything below it' : ''}: ${errorMessage(error)}` });
 }
 
 async function isRealFolder(abs: string): Promise<boolean> {
@@ -435,7 +469,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
   };
   const run: RestoreRun = {
     setDir, target, backupId: summary.backupId, backupDir, key, policy, targetWasEmpty, concurrency: options.concurrency ?? FILES_IN_FLIGHT, options, report,
-    inFlight: new Set(), fatal: undefined, pool: sharedFilePool(), placeFreed: [],
+    inFlight: new Set(), fatal: undefined, pool: sharedFilePool(), placeFreed: [], realFolders: new Map(),
   };
   // Folders get their mode and mtime last (children first), so writing into them still works.
   const folders: FolderToFinish[] = [];
@@ -464,14 +498,26 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
         continue;
       }
       if (entry.kind === 'dir') {
+        let made = true;
         await fsp.mkdir(abs, { mode: 0o700 }).catch((error: unknown) => {
-          if (errnoCode(error) !== 'EEXIST') throw error;
+          if (errnoCode(error) === 'EEXIST') return;
+          made = false;
+          cannotMake(run, entry, error);
         });
+        if (!made) {
+          skippedFolder = entry.path;
+          continue;
+        }
         folders.push({ abs, entry });
         report.files.folders++;
       } else if (entry.kind === 'symlink') {
-        await fsp.symlink(entry.target as string, abs);
-        await fsp.lutimes(abs, entry.mtime / 1000, entry.mtime / 1000);
+        try {
+          await fsp.symlink(entry.target as string, abs);
+          await fsp.lutimes(abs, entry.mtime / 1000, entry.mtime / 1000);
+        } catch (error) {
+          cannotMake(run, entry, error);
+          continue;
+        }
         await restoreOwner(abs, entry);
         report.files.symlinks++;
       } else {

@@ -17,6 +17,9 @@ export interface EntryStats {
   mode: number;
   uid: number;
   gid: number;
+  /** Which file the scan saw: the copy checks it opened this one (see fileJobs.ts). */
+  dev?: number;
+  ino?: number;
 }
 
 /** One entry of the source tree, as the walk found it. */
@@ -80,7 +83,7 @@ function statChild(root: string, rel: string): ScanItem {
   const abs = path.join(root, rel);
   try {
     const s = fs.lstatSync(abs);
-    const stats: EntryStats = { size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, atimeMs: s.atimeMs, mode: s.mode, uid: s.uid, gid: s.gid };
+    const stats: EntryStats = { size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, atimeMs: s.atimeMs, mode: s.mode, uid: s.uid, gid: s.gid, dev: s.dev, ino: s.ino };
     const kind = kindOf(s);
     if (kind === 'symlink') return { path: rel, kind, stats, target: fs.readlinkSync(abs) };
     if (kind === 'special') return { path: rel, kind, stats, special: specialKind(s) };

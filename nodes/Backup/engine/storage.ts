@@ -53,7 +53,7 @@ export class FolderSink implements DataSink {
 
   async store(rel: string, sourceAbs: string, stats: EntryStats): Promise<CopiedFile> {
     await this.ensureParent(rel);
-    const copied = await copyFileHashed(this.pool, sourceAbs, path.join(this.dataRoot, rel), stats.size, { mode: stats.mode, mtimeMs: stats.mtimeMs, atimeMs: stats.atimeMs });
+    const copied = await copyFileHashed(this.pool, sourceAbs, path.join(this.dataRoot, rel), stats.size, { mode: stats.mode, mtimeMs: stats.mtimeMs, atimeMs: stats.atimeMs, dev: stats.dev, ino: stats.ino });
     this.written += copied.size;
     return copied;
   }

@@ -39,6 +39,7 @@ import type { Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
 import type { CopiedFile } from './copy';
 import { BackupError, destinationError, errnoCode, errorMessage } from './errors';
+import { isSameFile, swappedSource } from './fileJobs';
 import { compareWalkOrder } from './paths';
 import type { EntryStats } from './scan';
 import type { SetKey } from './sealed';
@@ -87,11 +88,12 @@ function notRegular(src: string): Error {
   return Object.assign(new Error(`${src} is not a regular file`), { code: 'ENOTREG' });
 }
 
-async function openRegularSource(src: string): Promise<{ handle: FileHandle; stats: Stats }> {
+async function openRegularSource(src: string, seen: EntryStats): Promise<{ handle: FileHandle; stats: Stats }> {
   const handle = await fsp.open(src, SOURCE_FLAGS);
   try {
     const stats = await handle.stat();
     if (!stats.isFile()) throw notRegular(src);
+    if (!isSameFile(handle.fd, src, seen, stats)) throw swappedSource();
     return { handle, stats };
   } catch (error) {
     await handle.close().catch(() => undefined);
@@ -607,6 +609,7 @@ export class TarGzSink implements DataSink {
       fd = openSync(claim.source, SOURCE_FLAGS);
       const opened = fstatSync(fd);
       if (!opened.isFile()) throw notRegular(claim.source);
+      if (!isSameFile(fd, claim.source, stats, opened)) throw swappedSource();
       const size = opened.size;
       if (size > SMALL_FILE) return false;
       const plan = planHeader(claim.rel);
@@ -654,7 +657,7 @@ export class TarGzSink implements DataSink {
     try {
       let opened: { handle: FileHandle; stats: Stats };
       try {
-        opened = await openRegularSource(claim.source);
+        opened = await openRegularSource(claim.source, claim.stats as EntryStats);
       } catch (error) {
         claim.reject(error);
         return;
