@@ -170,8 +170,12 @@ suite('the Backup node in a real n8n', () => {
     expect(r.items('Verify')[0].json).toMatchObject({ ok: true, problemCount: 0 });
     expect(r.items('List').map((i) => i.json.encrypted)).toEqual([true]);
     expect(r.items('NoCredential', 0)).toEqual([]);
+    // On the error output the item is { error, details } (n8n routes only items of error/message/details).
     expect(r.items('NoCredential', 1).map((i) => i.json)).toEqual([
-      expect.objectContaining({ code: 'PASSPHRASE_REQUIRED', set: 'secret', hint: expect.stringContaining('Decrypt') }),
+      expect.objectContaining({
+        error: expect.stringContaining('is encrypted'),
+        details: expect.objectContaining({ code: 'PASSPHRASE_REQUIRED', set: 'secret', hint: expect.stringContaining('Decrypt') }),
+      }),
     ]);
     expect(fs.existsSync(path.join(allowed, 'restored-without'))).toBe(false);
     // Neither the passphrase nor the file contents are readable in the set, as stored or gunzipped.

@@ -136,7 +136,7 @@ describe('fatal problems', () => {
       params: (i) => ({ resource: 'backup', operation: 'full', sourcePaths: i === 0 ? `${missing}\n${good}` : other, destinationPath: dest }),
     });
     expect(out).toHaveLength(3);
-    expect(out[0]).toEqual({ json: { source: missing, error: expect.stringContaining('does not exist'), code: 'SOURCE_MISSING', hint: expect.any(String) }, error: expect.any(NodeOperationError), pairedItem: { item: 0 } });
+    expect(out[0]).toEqual({ json: { source: missing, error: expect.stringContaining('does not exist'), code: 'SOURCE_MISSING', hint: expect.any(String) }, pairedItem: { item: 0 } });
     expect(out[1].json).toMatchObject({ source: good, type: 'full' });
     expect(out[2]).toMatchObject({ json: { source: other, type: 'full' }, pairedItem: { item: 1 } });
   });

@@ -105,7 +105,6 @@ describe('the switch and the credential', () => {
     const [item] = await runNode({ credentials, continueOnFail: true, params });
     expect(item).toEqual({
       json: { source: src, error: expect.any(String), code: 'ENCRYPTION_NEEDS_TARGZ', hint: expect.stringContaining('Tar.gz') },
-      error: expect.any(NodeOperationError),
       pairedItem: { item: 0 },
     });
   });
@@ -184,7 +183,7 @@ describe("the engine's encryption errors", () => {
     expect(error.context.itemIndex).toBe(0);
 
     const [item] = await runNode({ credentials, continueOnFail: true, params });
-    expect(item).toEqual({ json: { set: 'documents', target, error: message, code, hint: expect.stringMatching(hint) }, error: expect.any(NodeOperationError), pairedItem: { item: 0 } });
+    expect(item).toEqual({ json: { set: 'documents', target, error: message, code, hint: expect.stringMatching(hint) }, pairedItem: { item: 0 } });
   });
 
   test.each(cases)('%s on a backup: an error item per source, the next source still runs', async (code, message) => {
@@ -194,7 +193,7 @@ describe("the engine's encryption errors", () => {
     // The first source fails, the second runs.
     engineFailure = (options) => (options.sources?.[0] === src ? new BackupError(code, message) : undefined);
     const out = await runNode({ credentials, continueOnFail: true, params: { resource: 'backup', operation: 'full', sourcePaths: `${src}\n${other}`, destinationPath: dest, encrypt: true } });
-    expect(out[0]).toEqual({ json: { source: src, error: message, code, hint: expect.any(String) }, error: expect.any(NodeOperationError), pairedItem: { item: 0 } });
+    expect(out[0]).toEqual({ json: { source: src, error: message, code, hint: expect.any(String) }, pairedItem: { item: 0 } });
     expect(out[1].json).toMatchObject({ source: other, type: 'full' });
   });
 

@@ -65,7 +65,13 @@ describe('errors', () => {
   test('Continue On Fail: the error item; otherwise the NodeOperationError', () => {
     const failure = new OperationFailure('FILE_ERRORS', '1 file', 'fix it', { backupId: 'b' });
     const on = mockContext({ params: {}, continueOnFail: true }).ctx;
-    expect(failureItem(on, failure, 3, { source: '/s' })).toEqual({ json: { backupId: 'b', source: '/s', error: '1 file', code: 'FILE_ERRORS', hint: 'fix it' }, error: expect.objectContaining({ message: '1 file', description: 'fix it [FILE_ERRORS]' }), pairedItem: { item: 3 } });
+    expect(failureItem(on, failure, 3, { source: '/s' })).toEqual({ json: { backupId: 'b', source: '/s', error: '1 file', code: 'FILE_ERRORS', hint: 'fix it' }, pairedItem: { item: 3 } });
+    // Continue (using error output): only error/message/details keys, or n8n keeps the item on the main output.
+    const toErrorOutput = { ...on, getNode: () => ({ ...on.getNode(), onError: 'continueErrorOutput' as const }) } as IExecuteFunctions;
+    expect(failureItem(toErrorOutput, failure, 3, { source: '/s' })).toEqual({
+      json: { error: '1 file', details: { backupId: 'b', source: '/s', code: 'FILE_ERRORS', hint: 'fix it' } },
+      pairedItem: { item: 3 },
+    });
     const off = mockContext({ params: {} }).ctx;
     expect(() => failureItem(off, failure, 3)).toThrow('1 file');
     expect(() => failureItem(on, new BackupError('CANCELLED', 'stopped'), 0)).toThrow('stopped');

@@ -92,7 +92,7 @@ export function toNodeError(node: INode, error: unknown, itemIndex: number): Nod
 
 /**
  * The Continue On Fail rule, in one place: returns the error item `{ error, code, hint, ...context }`
- * (with the NodeOperationError as the item's `error`)
+ * (`{ error, details: { code, hint, ...context } }` for the error output)
  * (plus the failure's details) when the node continues on fail, otherwise throws. A cancellation
  * always throws: the execution is being stopped, there is nothing to continue with.
  */
@@ -101,7 +101,12 @@ export function failureItem(ctx: IExecuteFunctions, error: unknown, itemIndex: n
   const failure = toFailure(error);
   const json: IDataObject = { ...failure.details, ...context, error: failure.message, code: failure.code };
   if (failure.hint !== undefined) json.hint = failure.hint;
-  // `error` marks the item as failed, so "On Error: Continue (using error output)" routes it to the
-  // error branch (n8n looks for item.error, or a json of only error/message/details).
-  return { json, error: toNodeError(ctx.getNode(), error, itemIndex), pairedItem: { item: itemIndex } };
+  // "Continue (using error output)": n8n sends an item to the error branch only when its json holds
+  // nothing but error/message/details (an item.error would make n8n replace the json with the bare
+  // message, losing code and hint), so there the rest goes under `details`.
+  if (ctx.getNode().onError === 'continueErrorOutput') {
+    const { error: message, ...details } = json;
+    return { json: { error: message, details }, pairedItem: { item: itemIndex } };
+  }
+  return { json, pairedItem: { item: itemIndex } };
 }
