@@ -149,8 +149,8 @@ function timeCommand(cmd, args, { env, cwd } = {}) {
 }
 
 /** Our CLI (with --json), timed. Throws OurFailure on a non-zero exit, bad JSON or per-file errors. */
-function ours(args) {
-  const r = timeCommand(process.execPath, [CLI, ...args, '--json']);
+function ours(args, env) {
+  const r = timeCommand(process.execPath, [CLI, ...args, '--json'], { env });
   const what = `n8n-backup ${args.join(' ')}`;
   if (r.error) throw new OurFailure(`${what}: ${r.error.message}`);
   if (r.status !== 0) throw new OurFailure(`${what} exited ${r.status ?? `by signal ${r.signal}`}: ${(r.stderr || r.stdout).slice(0, 800)}`);
@@ -384,6 +384,15 @@ async function measureFullTarGz(ctx, label, src, runs, target) {
       after: () => rmrf(dest),
     },
     {
+      key: 'encrypted', label: 'n8n-backup tar.gz -l 6, encrypted',
+      run: () => {
+        const r = ours(['backup', src, '--dest', dest, '--type', 'full', '--format', 'tar.gz', '--compression-level', '6', '--set', `bench-${label}-enc`], { N8N_BACKUP_PASSPHRASE: 'bench passphrase' });
+        sizes.encrypted = fs.statSync(backupFile(r.json[0], 'data.tar.gz.enc')).size;
+        return r;
+      },
+      after: () => rmrf(dest),
+    },
+    {
       key: 'tar', label: 'tar -czf (gzip -6)',
       run: () => {
         const r = peer('tar', ['-czf', tgz, '-C', path.dirname(src), path.basename(src)]);
@@ -394,6 +403,8 @@ async function measureFullTarGz(ctx, label, src, runs, target) {
     },
   ]);
   addTimeRow(`fullTarGz-${label}`, `full tar.gz vs tar -czf, gzip level 6 both (${label})`, 'n8n-backup tar.gz', s.ours, 'tar -czf', s.tar, target);
+  // No target: what encryption costs (scrypt once, AES-256-GCM over the compressed stream).
+  addTimeRow(`fullTarGzEncrypted-${label}`, `full tar.gz encrypted vs tar -czf (${label})`, 'n8n-backup tar.gz encrypted', s.encrypted, 'tar -czf', s.tar);
   state.extra[`tarGzBytes-${label}`] = sizes;
 }
 
