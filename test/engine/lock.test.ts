@@ -5,6 +5,7 @@
  * run took the set while the live holder kept writing: CI caught two runs writing at once).
  */
 import * as fs from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { breakLock, identify, LOCK_DIR, LOCK_OWNER_FILE, lockSet } from '../../nodes/Backup/engine/lock';
@@ -74,4 +75,20 @@ test('concurrent lockSet calls on a dead lock: exactly one holds at a time', asy
     }),
   );
   expect(maxHolders).toBe(1);
+});
+
+test('release moves the lock folder aside whole before deleting it: it is never an emptied folder a waiter could rename onto', async () => {
+  // Deleting in place removed the note first; a waiter's rename onto the emptied folder succeeds on
+  // Linux, the holder's rmdir then failed with ENOTEMPTY, and a finished backup reported an error.
+  const lock = await lockSet(setDir, 'holder', 1_000);
+  const lockDir = path.join(setDir, LOCK_DIR);
+  const seenAtDelete: string[] = [];
+  const rm = jest.spyOn(fsp, 'rm').mockImplementation(async (target, options) => {
+    seenAtDelete.push(`${String(target) === lockDir ? 'deleting .lock in place' : 'deleting the moved folder'}, .lock ${fs.existsSync(lockDir) ? 'present' : 'gone'}`);
+    rm.mockRestore();
+    return fsp.rm(target, options);
+  });
+  await lock.release();
+  expect(seenAtDelete).toEqual(['deleting the moved folder, .lock gone']);
+  expect(fs.readdirSync(setDir)).toEqual([]);
 });

@@ -192,9 +192,12 @@ function holdLock(setDir: string, lockDir: string, me: LockOwner): SetLock {
     release: async () => {
       clearInterval(timer);
       if (!(await stillMine())) return;
-      // Deleted in place: a run killed halfway leaves at most a lock folder without its note,
-      // which the next run clears as debris (a live holder never has one).
-      await fsp.rm(lockDir, { recursive: true, force: true });
+      // Moved aside first (atomic), then deleted. Deleting in place emptied the folder before the
+      // rmdir, and a waiter's rename onto an empty folder succeeds: the rmdir then failed with
+      // ENOTEMPTY and a finished backup reported an error (CI caught it). A run killed after the
+      // move leaves a `.lock.gone.*` folder, swept after a minute.
+      const aside = await discard(setDir, lockDir);
+      if (aside !== undefined) await fsp.rm(aside, { recursive: true, force: true });
     },
   };
 }
