@@ -778,10 +778,19 @@ interface ExtractStream extends NodeJS.WritableStream {
   [Symbol.asyncIterator](): AsyncIterator<ExtractEntry>;
 }
 
-// The tar-stream that archiver itself writes with (a dependency of archiver 7), wherever npm put it.
-const tarStream = require(require.resolve('tar-stream', { paths: [path.dirname(require.resolve('archiver/package.json'))] })) as {
+interface TarStreamModule {
   extract(options?: { filenameEncoding?: string }): ExtractStream;
-};
+}
+let loadedTarStream: TarStreamModule | undefined;
+/**
+ * The tar-stream that archiver itself writes with (a dependency of archiver 7), wherever npm put
+ * it. Loaded on first use: only restore and verify read archives, and loading it cost every backup
+ * run about 20 ms of startup.
+ */
+function tarStream(): TarStreamModule {
+  loadedTarStream ??= require(require.resolve('tar-stream', { paths: [path.dirname(require.resolve('archiver/package.json'))] })) as TarStreamModule;
+  return loadedTarStream;
+}
 
 export type ArchiveDamageCode = 'MISSING' | 'TRUNCATED' | 'CORRUPT' | 'UNREADABLE';
 
@@ -853,7 +862,7 @@ export class TarReader {
   ) {
     this.input = createReadStream(file, { highWaterMark: 1 << 16 });
     this.gunzip = zlib.createGunzip();
-    this.extract = tarStream.extract();
+    this.extract = tarStream().extract();
     // Created before any data flows, so no entry is missed.
     this.entries = this.extract[Symbol.asyncIterator]();
     this.input.on('error', (error) => this.extract.destroy(error));
