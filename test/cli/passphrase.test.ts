@@ -12,7 +12,7 @@ import type { BackupOptions, RestoreOptions, VerifyOptions } from '../../nodes/B
 import { main } from '../../cli/main';
 import { resolvePassphrase } from '../../cli/passphrase';
 import type { CliResult } from '../helpers/cli';
-import { assertCliBuilt, CLI_BIN, expectExit, makeTempDir, removeTempDir, writeFile } from '../helpers/cli';
+import { assertCliBuilt, CLI_BIN, compareSnapshots, expectExit, makeTempDir, removeTempDir, snapshotTree, writeFile } from '../helpers/cli';
 
 type Engine = typeof import('../../nodes/Backup/engine');
 const engineCalls: { backup: BackupOptions[]; restore: RestoreOptions[]; verify: VerifyOptions[] } = { backup: [], restore: [], verify: [] };
@@ -202,5 +202,34 @@ describe('the passphrase file and the variable', () => {
     expect(r.stderr).toContain(`n8n-backup: warning: --passphrase-file ${file} can be read by other users (mode 0644); consider chmod 600`);
     expect(r.stderr).toContain('[ENCRYPTION_NEEDS_TARGZ]');
     expect(r.stderr).not.toContain(SECRET);
+  });
+});
+
+describe('restore by hand with the CLI (README "Encryption")', () => {
+  test('backup with N8N_BACKUP_PASSPHRASE; list without it; restore with --passphrase-file; verify --full; without or with a wrong passphrase: one line naming the code, nothing written', () => {
+    const dest = fresh('dest');
+    const made = cli(['backup', src, '--dest', dest, '--set', 'enc', '--json'], { N8N_BACKUP_PASSPHRASE: SECRET });
+    expectExit(made, 0);
+    const listed = cli(['list', '--dest', dest, '--set', 'enc', '--json']);
+    expectExit(listed, 0);
+    expect((JSON.parse(listed.stdout) as { encrypted?: boolean; storage: string }[]).map((b) => [b.storage, b.encrypted])).toEqual([['tar.gz', true]]);
+
+    const target = fresh('restored');
+    expectExit(cli(['restore', '--dest', dest, '--set', 'enc', '--target', target, '--passphrase-file', secretFile(`${SECRET}\n`)]), 0);
+    expect(compareSnapshots(snapshotTree(src), snapshotTree(target))).toEqual([]);
+    expectExit(cli(['verify', '--dest', dest, '--set', 'enc', '--full'], { N8N_BACKUP_PASSPHRASE: SECRET }), 0);
+
+    for (const [env, code] of [[{}, 'PASSPHRASE_REQUIRED'], [{ N8N_BACKUP_PASSPHRASE: 'not it' }, 'WRONG_PASSPHRASE']] as const) {
+      const elsewhere = fresh('not-restored');
+      const r = cli(['restore', '--dest', dest, '--set', 'enc', '--target', elsewhere], env);
+      expectExit(r, 1);
+      expect(r.stderr.trim().split('\n')[0]).toContain(`[${code}]`);
+      expect(fs.existsSync(elsewhere)).toBe(false);
+      // A backup run without the passphrase does not quietly add a plain backup to the set.
+      const again = cli(['backup', src, '--dest', dest, '--set', 'enc'], env);
+      expectExit(again, 1);
+      expect(again.stderr).toContain(`[${code}]`);
+    }
+    expect(fs.readdirSync(path.join(dest, 'enc')).filter((name) => /^\d{8}T/.test(name))).toHaveLength(1);
   });
 });
