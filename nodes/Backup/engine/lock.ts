@@ -82,10 +82,16 @@ export interface LockIdentity {
   token?: string;
 }
 
-export async function identify(lockDir: string): Promise<LockIdentity | undefined> {
+/** The lock folder as one look sees it: its inode and mtime, and its owner note if it has one. */
+async function inspectLock(lockDir: string): Promise<{ ino: number; mtimeMs: number; held: Awaited<ReturnType<typeof readOwner>> } | undefined> {
   const stats = await fsp.stat(lockDir).catch(() => undefined);
   if (stats === undefined) return undefined;
-  return { ino: stats.ino, token: (await readOwner(lockDir))?.owner.token };
+  return { ino: stats.ino, mtimeMs: stats.mtimeMs, held: await readOwner(lockDir) };
+}
+
+export async function identify(lockDir: string): Promise<LockIdentity | undefined> {
+  const seen = await inspectLock(lockDir);
+  return seen === undefined ? undefined : { ino: seen.ino, token: seen.held?.owner.token };
 }
 
 const sameLock = (a: LockIdentity | undefined, b: LockIdentity): boolean => a !== undefined && a.ino === b.ino && a.token === b.token;
@@ -145,21 +151,18 @@ export async function lockSet(setDir: string, purpose: string, timeoutMs: number
       await fsp.rm(staging, { recursive: true, force: true });
       if (!['ENOTEMPTY', 'EEXIST', 'ENOTDIR', 'EISDIR'].includes(errnoCode(error) ?? '')) throw error;
     }
-    const held = await readOwner(lockDir);
-    const seen = await identify(lockDir);
-    if (held !== undefined && seen !== undefined && seen.token === held.owner.token) {
+    const seen = await inspectLock(lockDir);
+    const held = seen?.held;
+    if (seen !== undefined && held !== undefined) {
       const { owner, touchedMs } = held;
       const dead = owner.host === os.hostname() && owner.pid !== process.pid && !isAlive(owner.pid);
       if (dead || Date.now() - touchedMs > STALE_MS) {
-        if (await breakLock(setDir, lockDir, seen)) continue;
+        if (await breakLock(setDir, lockDir, { ino: seen.ino, token: owner.token })) continue;
       }
-    } else if (held === undefined && seen !== undefined && seen.token === undefined) {
+    } else if (seen !== undefined && Date.now() - seen.mtimeMs > POLL_MS * 4) {
       // A lock folder without a note is never made by this scheme (the note is in it before it is
-      // renamed into place): a run killed while releasing left it. Safe to break once it is old.
-      const stats = await fsp.stat(lockDir).catch(() => undefined);
-      if (stats !== undefined && stats.ino === seen.ino && Date.now() - stats.mtimeMs > POLL_MS * 4) {
-        if (await breakLock(setDir, lockDir, seen)) continue;
-      }
+      // renamed into place): an older release or a hand-made folder left it. Safe to break once it is old.
+      if (await breakLock(setDir, lockDir, { ino: seen.ino })) continue;
     }
     if (signal?.aborted === true) throw new BackupError('CANCELLED', 'Cancelled while waiting for the lock.');
     if (Date.now() >= deadline) {
