@@ -13,15 +13,22 @@ export { SetKey } from './sealed';
 
 const PASSPHRASE_HINT = 'n8n: turn on Encrypt and choose the Backup Encryption credential; CLI: set N8N_BACKUP_PASSPHRASE or give --passphrase-file.';
 
-/** The set's key file, from the set folder or else from the newest backup folder that holds a copy. */
-async function findKeyFile(setDir: string, backups: readonly BackupSummary[]): Promise<{ keyFile: Awaited<ReturnType<typeof readKeyFile>>; inSet: boolean }> {
+/**
+ * The set's key file, from the set folder or else from the newest backup folder that holds a copy;
+ * and whether the set is encrypted (a key file, or a backup.json that says so).
+ */
+async function findKeyFile(
+  setDir: string,
+  backups: readonly BackupSummary[],
+): Promise<{ keyFile: Awaited<ReturnType<typeof readKeyFile>>; inSet: boolean; encrypted: boolean }> {
+  const marked = backups.some((b) => b.encrypted === true);
   const inSet = await readKeyFile(path.join(setDir, KEY_FILE));
-  if (inSet !== undefined) return { keyFile: inSet, inSet: true };
+  if (inSet !== undefined) return { keyFile: inSet, inSet: true, encrypted: true };
   for (const b of [...backups].reverse()) {
     const copy = await readKeyFile(path.join(setDir, b.backupId, KEY_FILE)).catch(() => undefined);
-    if (copy !== undefined) return { keyFile: copy, inSet: false };
+    if (copy !== undefined) return { keyFile: copy, inSet: false, encrypted: true };
   }
-  return { keyFile: undefined, inSet: false };
+  return { keyFile: undefined, inSet: false, encrypted: marked };
 }
 
 function lostKey(set: string): BackupError {
@@ -44,8 +51,7 @@ function passphraseRequired(set: string, forBackup: boolean): BackupError {
  */
 export async function keyForBackup(setDir: string, backups: readonly BackupSummary[], passphrase: string | undefined, now: Date): Promise<SetKey | undefined> {
   const set = path.basename(setDir);
-  const { keyFile, inSet } = await findKeyFile(setDir, backups);
-  const encrypted = keyFile !== undefined || backups.some((b) => b.encrypted === true);
+  const { keyFile, inSet, encrypted } = await findKeyFile(setDir, backups);
   if (passphrase === undefined) {
     if (encrypted) throw passphraseRequired(set, true);
     return undefined;
@@ -69,14 +75,13 @@ export async function keyForBackup(setDir: string, backups: readonly BackupSumma
 
 /**
  * The key restore and verify read with (undefined for a plain set). A passphrase given for a
- * plain set is not needed and does no harm: restore goes on.
+ * plain set is not needed and does no harm: restore goes on. An empty one counts as none.
  */
 export async function keyForReading(setDir: string, backups: readonly BackupSummary[], passphrase: string | undefined): Promise<SetKey | undefined> {
   const set = path.basename(setDir);
-  const { keyFile } = await findKeyFile(setDir, backups);
-  const encrypted = keyFile !== undefined || backups.some((b) => b.encrypted === true);
+  const { keyFile, encrypted } = await findKeyFile(setDir, backups);
   if (!encrypted) return undefined;
-  if (passphrase === undefined) throw passphraseRequired(set, false);
+  if (passphrase === undefined || passphrase === '') throw passphraseRequired(set, false);
   if (keyFile === undefined) throw lostKey(set);
   return unlockKeyFile(keyFile, passphrase, set);
 }

@@ -448,7 +448,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRep
   const destination = path.resolve(options.destination);
   const { setDir, summary } = await findBackup(destination, options.setName, options.backupId ?? 'latest');
   // The key check comes first: a wrong passphrase fails before the target is touched.
-  const key = await keyForReading(setDir, [summary], options.passphrase === '' ? undefined : options.passphrase);
+  const key = await keyForReading(setDir, [summary], options.passphrase);
   const target = await realpathLoose(options.target);
   if (isSameOrInside(target, await realpathLoose(setDir)) || isSameOrInside(await realpathLoose(setDir), target)) {
     throw new BackupError('TARGET_INSIDE_BACKUP', `The restore target ${target} overlaps the backup set ${setDir}.`, { hint: 'Restore into a folder outside the backup destination.' });

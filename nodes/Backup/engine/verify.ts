@@ -147,10 +147,10 @@ async function checkMember(check: ArchiveCheck, archive: OpenArchive, entry: Man
  * each read once, front to back (merge-joined with the entries pointing into it), then to its end.
  */
 async function checkArchives(check: ArchiveCheck, setDir: string, holders: string[]): Promise<void> {
+  const name = path.basename(archivePath(setDir, check.key));
   for (let first = 0; first < holders.length; first += OPEN_ARCHIVES) {
     const group = new Map<string, OpenArchive>();
     for (const holder of holders.slice(first, first + OPEN_ARCHIVES)) {
-      const name = path.basename(archivePath(setDir, check.key));
       const where = holder === check.id ? name : `${holder}/${name}`;
       group.set(holder, { reader: TarReader.forBackup(setDir, holder, check.key), where, reported: false });
     }
@@ -191,7 +191,7 @@ export async function verifyBackups(options: VerifyOptions): Promise<VerifyRepor
   const setDir = setDirectory(destination, options.setName);
   const all = await listBackups(setDir);
   if (all.length === 0) throw new BackupError('SET_NOT_FOUND', `There is no backup set "${options.setName}" in ${destination}.`);
-  const key = await keyForReading(setDir, all, options.passphrase === '' ? undefined : options.passphrase);
+  const key = await keyForReading(setDir, all, options.passphrase);
   // In an encrypted set every backup is tar.gz, whatever a (plain, unauthenticated) backup.json claims.
   const manifestName = path.basename(manifestPath(setDir, key));
   let targets: BackupSummary[] = all;
