@@ -1,5 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
+import { writeNewFileSynced } from './durable';
 import { BackupError, errnoCode } from './errors';
 import { readManifestEnds } from './manifest';
 import { assertSetName } from './paths';
@@ -126,12 +127,6 @@ export async function findBackup(destination: string, setName: string, backupId:
 export async function writeSummary(dir: string, summary: BackupSummary): Promise<number> {
   const file = path.join(dir, SUMMARY_FILE);
   const text = `${JSON.stringify(summary, null, 2)}\n`;
-  const handle = await fsp.open(file, 'wx', 0o644);
-  try {
-    await handle.writeFile(text);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await writeNewFileSynced(file, text, 0o644);
   return Buffer.byteLength(text);
 }

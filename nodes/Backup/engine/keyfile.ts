@@ -7,7 +7,8 @@
 import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { BackupError, errnoCode } from './errors';
+import { writeNewFileSynced } from './durable';
+import { BackupError, errnoCode, errorMessage } from './errors';
 import { SetKey } from './sealed';
 
 export const KEY_FILE = 'key.json';
@@ -92,7 +93,7 @@ export async function readKeyFile(file: string): Promise<{ file: KeyFile; text: 
     handle = await fsp.open(file, 'r');
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return undefined;
-    throw new BackupError('IO_ERROR', `Cannot read the key file ${file}: ${String((error as Error).message)}`, { path: file, cause: error });
+    throw new BackupError('IO_ERROR', `Cannot read the key file ${file}: ${errorMessage(error)}`, { path: file, cause: error });
   }
   try {
     const buffer = Buffer.alloc(MAX_KEY_FILE_BYTES + 1);
@@ -131,12 +132,6 @@ export async function unlockKeyFile(keyFile: { file: KeyFile; text: string }, pa
 export async function writeKeyFile(dir: string, text: string): Promise<void> {
   const file = path.join(dir, KEY_FILE);
   const temporary = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await fsp.open(temporary, 'wx', 0o600);
-  try {
-    await handle.writeFile(text);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await writeNewFileSynced(temporary, text, 0o600);
   await fsp.rename(temporary, file);
 }

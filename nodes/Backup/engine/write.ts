@@ -4,6 +4,7 @@ import { PARTIAL_PREFIX, writeSummary } from './catalog';
 import { mergeWalk, RACY_WINDOW_MS } from './compare';
 import { OrderedWindow } from './concurrency';
 import { sharedFilePool } from './copyPool';
+import { fsyncDir } from './durable';
 import { BackupError, errorMessage, isDestinationFatal } from './errors';
 import { writeKeyFile } from './keyfile';
 import { ManifestReader, ManifestWriter } from './manifest';
@@ -56,15 +57,6 @@ function record(tally: Tally, problem: FileProblem | undefined): void {
 }
 
 async function* noEntries(): AsyncGenerator<ManifestEntry[]> {}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await fsp.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 /**
  * Writes one backup: scan -> decide -> store -> record, in `.partial-<id>`, then renames it to
