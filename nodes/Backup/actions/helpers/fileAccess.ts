@@ -2,10 +2,13 @@ import type { IExecuteFunctions, ResolvedFilePath } from 'n8n-workflow';
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { isSameOrInside } from '../../engine';
 import { OperationFailure } from './errors';
 import { expandHome } from './parameters';
 
 export type PathRole = 'source folder' | 'destination folder' | 'restore target folder';
+
+const realpathResolve = async (p: string): Promise<ResolvedFilePath> => (await fsp.realpath(p)) as ResolvedFilePath;
 
 /** n8n's checker, when this n8n has one (n8n 1.x before file-access restrictions does not). */
 interface AccessChecker {
@@ -17,10 +20,7 @@ function accessChecker(ctx: IExecuteFunctions): AccessChecker | undefined {
   const helpers: Partial<IExecuteFunctions['helpers']> | undefined = ctx.helpers;
   if (helpers === undefined || typeof helpers.isFilePathBlocked !== 'function') return undefined;
   const isBlocked = helpers.isFilePathBlocked.bind(helpers);
-  const resolve =
-    typeof helpers.resolvePath === 'function'
-      ? helpers.resolvePath.bind(helpers)
-      : async (p: string): Promise<ResolvedFilePath> => (await fsp.realpath(p)) as ResolvedFilePath;
+  const resolve = typeof helpers.resolvePath === 'function' ? helpers.resolvePath.bind(helpers) : realpathResolve;
   return { resolve, isBlocked };
 }
 
@@ -75,12 +75,6 @@ export function n8nUserFolder(env: NodeJS.ProcessEnv = process.env): string {
   return path.resolve(expandHome(base), '.n8n');
 }
 
-const realpathResolve = async (p: string): Promise<ResolvedFilePath> => (await fsp.realpath(p)) as ResolvedFilePath;
-
-function isWithin(child: string, parent: string): boolean {
-  const rel = path.relative(parent, child);
-  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
-}
 
 export type N8nFolderRelation = 'is' | 'inside' | 'contains';
 
@@ -92,8 +86,8 @@ export async function relationToN8nUserFolder(folder: string, env: NodeJS.Proces
   const own = await resolveForCheck(realpathResolve, n8nUserFolder(env));
   const real = await resolveForCheck(realpathResolve, folder);
   if (real === own) return { relation: 'is', own };
-  if (isWithin(real, own)) return { relation: 'inside', own };
-  if (isWithin(own, real)) return { relation: 'contains', own };
+  if (isSameOrInside(real, own)) return { relation: 'inside', own };
+  if (isSameOrInside(own, real)) return { relation: 'contains', own };
   return undefined;
 }
 
