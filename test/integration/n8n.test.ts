@@ -1,20 +1,31 @@
 /**
  * The Backup node inside a real n8n 2.x: workflows imported and executed with the n8n CLI.
- * Needs scripts/install-n8n.sh (CI runs it; locally it is cached in N8N_TEST_HOME). Without it the
- * suite is skipped with a visible message, except in CI or with REQUIRE_N8N=1, where it fails.
+ * Needs the n8n that `npm start` or scripts/install-n8n.sh installs (cached in N8N_TEST_HOME).
+ * Without it the suite is skipped with a visible message, except in CI or with REQUIRE_N8N=1, where
+ * it fails. An install that does not work (n8n cannot open its database) is one clear failure.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { BackupStep, N8nEnv, N8nRun } from '../helpers/n8n';
-import { backupWorkflow, importCredentials, installPackage, n8nInstalled, runWorkflow, stepsWorkflow } from '../helpers/n8n';
+import { backupWorkflow, importCredentials, installPackage, N8N_HOME, n8nInstallState, runWorkflow, stepsWorkflow } from '../helpers/n8n';
 import { expectSameTree, snapshotTree } from '../helpers/tree';
 
 const required = process.env.CI === 'true' || process.env.REQUIRE_N8N === '1';
-const available = n8nInstalled();
-if (!available && !required) console.warn('SKIPPED n8n integration tests: run scripts/install-n8n.sh first (or set N8N_TEST_HOME)');
-const suite = available || required ? describe : describe.skip;
+const install = n8nInstallState();
+const available = install.state === 'works';
+if (install.state === 'missing' && !required) console.warn('SKIPPED n8n integration tests: n8n is not installed (run `npm start` once, or scripts/install-n8n.sh; or set N8N_TEST_HOME)');
+const suite = available ? describe : describe.skip;
+
+if (!available && (required || install.state === 'broken')) {
+  // One failure that says what to do, instead of every test below failing on the same cause.
+  test('n8n is installed and works (needed by the integration tests)', () => {
+    // A broken install's reason already ends with what to run.
+    if (install.state === 'broken') throw new Error(`the n8n in ${N8N_HOME} does not work:\n${install.reason}`);
+    throw new Error(`n8n is not installed in ${N8N_HOME}: run \`npm start\` once, or \`bash scripts/install-n8n.sh\` (same N8N_TEST_HOME).`);
+  });
+}
 
 jest.setTimeout(600_000);
 
@@ -26,7 +37,6 @@ suite('the Backup node in a real n8n', () => {
   let dest: string;
 
   beforeAll(() => {
-    if (!available) throw new Error('n8n is not installed: run scripts/install-n8n.sh (CI must run it before the tests)');
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'n8n-backup-it-'));
     allowed = path.join(root, 'files');
     src = path.join(allowed, 'data');
