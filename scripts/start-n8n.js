@@ -38,7 +38,7 @@ function main() {
 function ensureN8n() {
   // install-n8n.sh returns at once (after checking that n8n opens its database) when n8n is
   // installed and works, installs it when it is missing, and repairs an install that does not work.
-  if (!fs.existsSync(N8N_BIN)) console.log(`n8n is not installed yet: installing Node 24 and n8n into ${N8N_HOME} (takes about 5-8 minutes, once)...`);
+  if (!fs.existsSync(N8N_BIN)) console.log(`n8n is not installed yet: installing Node 24 and n8n into ${N8N_HOME} (takes 5-10 minutes, once)...`);
   const r = spawnSync('bash', [path.join(__dirname, 'install-n8n.sh')], { stdio: 'inherit', env: { ...process.env, N8N_TEST_HOME: N8N_HOME } });
   if (r.status !== 0) fail(`scripts/install-n8n.sh failed (exit ${r.status}); see its output above.`);
 }

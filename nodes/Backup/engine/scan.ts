@@ -93,18 +93,53 @@ function statChild(root: string, rel: string): ScanItem {
   }
 }
 
-function listNames(abs: string): string[] {
-  return fs.readdirSync(abs).sort(compareNames);
+/** A name's bytes for a message: printable ASCII as is, every other byte as \\xNN. */
+function escapeNameBytes(raw: Buffer): string {
+  let text = '';
+  for (const byte of raw) text += byte >= 0x20 && byte < 0x7f && byte !== 0x5c ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
+  return text;
+}
+
+interface Listing {
+  names: string[];
+  /**
+   * Names that are not valid UTF-8, as Node gives them (invalid bytes become U+FFFD), with their
+   * real bytes escaped. Node's fs takes paths as UTF-8, so no call can open such an entry by the
+   * name it was given: without this, it read as "vanished" on every run.
+   */
+  undecodable?: Map<string, string>;
+}
+
+function listNames(abs: string): Listing {
+  const names = fs.readdirSync(abs).sort(compareNames);
+  // Only a name holding U+FFFD can be lossy: the second, byte-exact listing is rare.
+  if (!names.some((name) => name.includes('\uFFFD'))) return { names };
+  const undecodable = new Map<string, string>();
+  for (const raw of fs.readdirSync(abs, { encoding: 'buffer' })) {
+    const name = raw.toString('utf8');
+    if (!Buffer.from(name, 'utf8').equals(raw)) undecodable.set(name, escapeNameBytes(raw));
+  }
+  return { names, undecodable };
 }
 
 interface OpenFolder {
   /** Paths (relative to the root) of the folder's remaining children, in walk order. */
   rels: string[];
   next: number;
+  /** Relative paths of children whose names are not valid UTF-8 -> their bytes, escaped. */
+  undecodable?: Map<string, string>;
 }
 
-function childPaths(relDir: string, names: string[], isExcluded: ExcludeMatcher): string[] {
-  return names.map((name) => (relDir === '' ? name : `${relDir}/${name}`)).filter((rel) => !isExcluded(rel));
+function openFolder(relDir: string, listing: Listing, isExcluded: ExcludeMatcher): OpenFolder {
+  const rel = (name: string): string => (relDir === '' ? name : `${relDir}/${name}`);
+  const rels = listing.names.map(rel).filter((r) => !isExcluded(r));
+  if (listing.undecodable === undefined) return { rels, next: 0 };
+  return { rels, next: 0, undecodable: new Map([...listing.undecodable].map(([name, bytes]) => [rel(name), bytes])) };
+}
+
+function undecodableName(rel: string, bytes: string): ScanProblem {
+  const message = `name is not valid UTF-8 (bytes: ${bytes}); not backed up, nor anything inside it if it is a folder. Rename it to back it up.`;
+  return { path: rel, problem: { path: rel, code: 'ENAMEENCODING', message } };
 }
 
 /**
@@ -114,7 +149,7 @@ function childPaths(relDir: string, names: string[], isExcluded: ExcludeMatcher)
  * Throws only when the root itself cannot be listed.
  */
 export function* walkTree(root: string, isExcluded: ExcludeMatcher): Generator<ScanItem[]> {
-  const stack: OpenFolder[] = [{ rels: childPaths('', listNames(root), isExcluded), next: 0 }];
+  const stack: OpenFolder[] = [openFolder('', listNames(root), isExcluded)];
   let batch: ScanItem[] = [];
   while (stack.length > 0) {
     const folder = stack[stack.length - 1];
@@ -122,12 +157,14 @@ export function* walkTree(root: string, isExcluded: ExcludeMatcher): Generator<S
       stack.pop();
       continue;
     }
-    const item = statChild(root, folder.rels[folder.next++]);
+    const rel = folder.rels[folder.next++];
+    const badBytes = folder.undecodable?.get(rel);
+    const item = badBytes === undefined ? statChild(root, rel) : undecodableName(rel, badBytes);
     if (!isScanProblem(item) && item.kind === 'dir') {
       try {
         const children = listNames(path.join(root, item.path));
         batch.push(item);
-        stack.push({ rels: childPaths(item.path, children, isExcluded), next: 0 });
+        stack.push(openFolder(item.path, children, isExcluded));
       } catch (error) {
         batch.push({ ...item, listProblem: toFileProblem(item.path, error) });
       }
