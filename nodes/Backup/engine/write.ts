@@ -164,6 +164,8 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
     const onDisk: BackupSummary = key === undefined ? summary : { ...summary, source: '', encrypted: true };
     await writeSummary(partial, onDisk);
     if (job.signal?.aborted === true) throw new BackupError('CANCELLED', 'The backup was cancelled; its partial folder was removed.');
+    // The names in the partial folder (data/, data.tar.gz, manifest, backup.json) on disk before the commit.
+    await fsyncDir(partial);
     await fsp.rename(partial, path.join(setDir, backupId));
     await fsyncDir(setDir);
     return { written: true, summary, tally };
