@@ -33,6 +33,9 @@ export async function fsyncDir(dir: string): Promise<void> {
 export function syncFileSystem(dir: string): Promise<boolean> {
   if (process.platform !== 'linux') return Promise.resolve(false);
   return new Promise((resolve) => {
+    // A fixed program, no shell, one argument (a folder this run created) passed as argv: nothing
+    // from a workflow reaches a command line. The rule guards against injection; this cannot inject.
+    // eslint-disable-next-line @n8n/community-nodes/no-dangerous-functions -- syncfs has no Node.js binding; the fallback is 5x slower (see above)
     execFile('sync', ['-f', dir], { windowsHide: true }, (error) => resolve(error === null));
   });
 }
