@@ -69,6 +69,8 @@ function parseTrace(log: string): Trace {
     if (close !== null) {
       const file = fds.get(Number(close[1]));
       if (file !== undefined) trace.closed.set(file, index);
+      // The number may come back from a call not traced here (pipe2 for the `sync` child, say): forget it.
+      fds.delete(Number(close[1]));
       continue;
     }
     if (/^syncfs\(\d+\)\s+= 0$/.test(call)) {
