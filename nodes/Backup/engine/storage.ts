@@ -37,10 +37,11 @@ export interface DataSink {
 }
 
 /**
- * Bytes stored between two syncfs started while the copy goes on: the disk writes the data out in
- * the background of the copy instead of all of it at close(). Linux starts writing back only when
- * a tenth of memory is dirty, so without them a backup smaller than that waited for every byte at
- * the end.
+ * Bytes stored between two syncfs started while the copy goes on, so the disk can write the data
+ * out behind the copy instead of all of it at close() (Linux starts writing back on its own only
+ * when a tenth of memory is dirty). Measured on a busy shared machine: median 1.07x the time
+ * without any sync, against 1.27x with the final syncfs alone; the noise there was larger than
+ * that difference (README, Performance).
  */
 const EARLY_SYNC_BYTES = 64 << 20;
 
