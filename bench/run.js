@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 // Benchmark: this project's CLI (node dist/cli/run.js, a black box) side by side with native tools
-// (cp -a, tar -czf, rsync -a, restic) on the deterministic datasets of bench/make-dataset.mjs.
+// (cp -a, tar -czf, tar | pigz, rsync -a, restic) on the deterministic datasets of bench/make-dataset.mjs.
 // See issue 6. Run with `npm run bench` (builds first) or `node bench/run.js [flags]`:
 //
 //   --runs N            runs per tool and measurement (default 3); tools are interleaved A, B, A, B
@@ -10,7 +10,7 @@
 //   --skip-scale        leave out the 1,000,000-entry scale check
 //   --scale             run only the scale check
 //   --scale-entries N   entries in the synthetic scale tree (default 1,000,000)
-//   --no-install        never apt-get a missing peer (rsync, restic, /usr/bin/time): skip it
+//   --no-install        never apt-get a missing peer (rsync, restic, pigz, /usr/bin/time): skip it
 //   --smoke             tiny self-generated dataset, 1 run, no large, no restic, 20,000-entry scale
 //                       check, no installs (a missing peer is skipped); exits non-zero only when
 //                       one of OUR commands fails or a restore differs (targets are reported,
@@ -269,9 +269,9 @@ function alive(pid) {
   }
 }
 
-/** rsync, restic, /usr/bin/time: apt-get them when missing (root, apt-get, installs allowed), else skip with a note. */
+/** rsync, restic, pigz, /usr/bin/time: apt-get them when missing (root, apt-get, installs allowed), else skip with a note. */
 function ensurePeers(opts) {
-  const wanted = opts.scaleOnly ? [['time', TIME_BIN]] : [['rsync', 'rsync'], ['restic', 'restic'], ['time', TIME_BIN]];
+  const wanted = opts.scaleOnly ? [['time', TIME_BIN]] : [['rsync', 'rsync'], ['restic', 'restic'], ['pigz', 'pigz'], ['time', TIME_BIN]];
   const found = {};
   if (opts.smoke && !opts.scaleOnly) {
     wanted.splice(1, 1); // restic needs a repository and key derivation per call: seconds the smoke run cannot spare
@@ -368,7 +368,11 @@ async function measureFullFolder(ctx, label, src, runs, target, withRss) {
   }
 }
 
-/** b (and f): full tar.gz at gzip level 6 vs tar -czf (GNU tar's gzip at its default level, 6). */
+/**
+ * b (and f): full tar.gz at gzip level 6 vs tar -czf (GNU tar's gzip at its default level, 6), and
+ * vs `tar -cf - | pigz -6`: our writer compresses on two cores, single-threaded gzip is not its
+ * fair peer, pigz (parallel gzip, same level, on every core) is. Both peers are kept side by side.
+ */
 async function measureFullTarGz(ctx, label, src, runs, target) {
   const dest = path.join(ctx.work, 'tgz-dest');
   const tgz = path.join(ctx.work, 'tgz-peer.tgz');
@@ -401,8 +405,20 @@ async function measureFullTarGz(ctx, label, src, runs, target) {
       },
       after: () => rmrf(tgz),
     },
+    {
+      key: 'pigz', label: `tar -cf - | pigz -6 (${os.availableParallelism()} threads)`, skip: !ctx.peers.pigz,
+      run: () => {
+        // pipefail: a tar that fails must fail the run, not hide behind pigz's exit status.
+        const r = peer('bash', ['-o', 'pipefail', '-c', 'tar -cf - -C "$1" "$2" | pigz -6 > "$3"', 'bench', path.dirname(src), path.basename(src), tgz]);
+        sizes.pigz = fs.statSync(tgz).size;
+        return r;
+      },
+      after: () => rmrf(tgz),
+    },
   ]);
   addTimeRow(`fullTarGz-${label}`, `full tar.gz vs tar -czf, gzip level 6 both (${label})`, 'n8n-backup tar.gz', s.ours, 'tar -czf', s.tar, target);
+  // No target: the fair peer (parallel gzip on every core), beside the single-threaded one above.
+  addTimeRow(`fullTarGzPigz-${label}`, `full tar.gz vs tar | pigz -6, both multi-core (${label})`, 'n8n-backup tar.gz', s.ours, 'tar | pigz -6', s.pigz, null, 'pigz not installed (apt-get install pigz)');
   // No target: what encryption costs (scrypt once, AES-256-GCM over the compressed stream).
   addTimeRow(`fullTarGzEncrypted-${label}`, `full tar.gz encrypted vs tar -czf (${label})`, 'n8n-backup tar.gz encrypted', s.encrypted, 'tar -czf', s.tar);
   state.extra[`tarGzBytes-${label}`] = sizes;
@@ -633,6 +649,7 @@ function machineInfo(work) {
     tools: {
       cp: firstLine('cp', ['--version']), tar: firstLine('tar', ['--version']), gzip: firstLine('gzip', ['--version']),
       rsync: have('rsync') ? firstLine('rsync', ['--version']) : null, restic: have('restic') ? firstLine('restic', ['version']) : null,
+      pigz: have('pigz') ? firstLine('pigz', ['--version']) : null,
     },
   };
 }

@@ -107,6 +107,44 @@ test('a backup after the damage: a clean failure or a good backup, never a crash
   expect(compareSnapshots(now, snapshotTree(target))).toEqual([]);
 });
 
+test('auto after the damage: a full with a warning (was MANIFEST_CORRUPT every night), the damaged backup left as it was', () => {
+  writeFile(src, 'after.txt', 'after the damage\n');
+  const before = fs.readFileSync(manifest);
+  const { result, items } = runCliJson(['backup', src, '--dest', dest, '--set', 'd', '--full-every-days', '0']);
+  expectExit(result, 0);
+  const item = asBackupItem(items[0]);
+  expect(item.type).toBe('full');
+  expect(item.decision).toBe(`auto: full: the previous backup's manifest is damaged (${incId})`);
+  expect(item.warnings.map((w) => [w.code, w.backupId])).toEqual([['PREVIOUS_MANIFEST_CORRUPT', incId]]);
+  expect(item.warnings[0].message).toContain('manifest.jsonl.gz');
+  expect(item.summary).toContain(`Warning: backup ${incId} is damaged`);
+  expect(fs.readFileSync(manifest)).toEqual(before);
+  expect(findPartials(dest)).toEqual([]);
+
+  // The human output says it too; the next night is an ordinary incremental from the new full.
+  writeFile(src, 'later.txt', 'later\n');
+  const human = runCli(['backup', src, '--dest', dest, '--set', 'd', '--full-every-days', '0']);
+  expectExit(human, 0);
+  expect(human.stdout).toMatch(/^Incremental backup of /);
+  expect(human.stdout).not.toMatch(/warning/i);
+
+  // An explicit incremental on a set whose newest backup is damaged still fails.
+  const copy = path.join(tmp, 'dest2');
+  fs.cpSync(path.join(template, 'dest'), copy, { recursive: true });
+  const inc = runCliJson(['backup', src, '--dest', copy, '--set', 'd', '--type', 'incremental']);
+  expectExit(inc.result, 1);
+  expect(asFailureItem(inc.items[0]).code).toBe('MANIFEST_CORRUPT');
+});
+
+test('auto after the damage, human output: the warning is printed under the summary', () => {
+  writeFile(src, 'after.txt', 'after the damage\n');
+  const r = runCli(['backup', src, '--dest', dest, '--set', 'd']);
+  expectExit(r, 0);
+  expect(r.stdout).toMatch(/^Full backup of /);
+  expect(r.stdout).toContain(`warning: Manifest `);
+  expect(r.stdout).toContain('[PREVIOUS_MANIFEST_CORRUPT]');
+});
+
 test('a backup folder without its manifest is reported, not crashed on', () => {
   fs.rmSync(manifest);
   fs.rmSync(path.join(dest, 'd', incId, 'backup.json'));

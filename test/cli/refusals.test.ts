@@ -124,6 +124,21 @@ describe('backup refusals', () => {
     expect(fs.existsSync(inside)).toBe(false);
   });
 
+  test('a destination named ..bk inside the source: DESTINATION_INSIDE_SOURCE (a bare startsWith("..") let it through)', () => {
+    const inside = path.join(src, '..bk');
+    const { result, items } = runCliJson(['backup', src, '--dest', inside]);
+    expectRefusal(result, items, 'DESTINATION_INSIDE_SOURCE');
+    expect(fs.existsSync(inside)).toBe(false);
+  });
+
+  test('a restore target named ..t inside the backup set: TARGET_INSIDE_BACKUP', () => {
+    fullBackup();
+    const target = path.join(dest, 'main', '..t');
+    const { result, items } = runCliJson(['restore', '--dest', dest, '--set', 'main', '--target', target]);
+    expectRefusal(result, items, 'TARGET_INSIDE_BACKUP');
+    expect(fs.existsSync(target)).toBe(false);
+  });
+
   test('destination equal to the source: DESTINATION_INSIDE_SOURCE', () => {
     const before = snapshotTree(src);
     const { result, items } = runCliJson(['backup', src, '--dest', src]);

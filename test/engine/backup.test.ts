@@ -255,6 +255,18 @@ describe('refusals', () => {
     await expect(fsp.access(path.join(src, 'backups'))).rejects.toThrow();
   });
 
+  test('a destination whose name starts with two dots (src/..bk, src/...) is still inside the source', async () => {
+    const { src, root } = await setup({ 'a.txt': 'a' });
+    expect((await fatalOf(src, path.join(src, '..bk'))).code).toBe('DESTINATION_INSIDE_SOURCE');
+    expect((await fatalOf(src, path.join(src, '...'))).code).toBe('DESTINATION_INSIDE_SOURCE');
+    expect((await fatalOf(src, `${src}/..bk/`)).code).toBe('DESTINATION_INSIDE_SOURCE');
+    await expect(fsp.access(path.join(src, '..bk'))).rejects.toThrow();
+    // `src/..bk/..` is src itself; `src/../..bk` is a sibling of src and fine.
+    expect((await fatalOf(src, `${src}/..bk/..`)).code).toBe('DESTINATION_INSIDE_SOURCE');
+    expect((await backup(src, path.join(src, '..', '..bk'), 'full')).files.stored).toBe(1);
+    await expect(fsp.access(path.join(root, '..bk'))).resolves.toBeUndefined();
+  });
+
   test('a destination that is a file is unusable', async () => {
     const { src, root } = await setup({ 'a.txt': 'a' });
     await fsp.writeFile(path.join(root, 'file'), 'x');

@@ -1,4 +1,10 @@
-import { compareNames, compareWalkOrder, defaultSetName, isSameOrInside, unsafePathReason } from '../../nodes/Backup/engine/paths';
+import * as fc from 'fast-check';
+import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  assertSeparate, compareNames, compareWalkOrder, defaultSetName, isSameOrInside, realpathLoose, relativeInside, unsafePathReason,
+} from '../../nodes/Backup/engine/paths';
 
 describe('walk order', () => {
   test('folder contents come right after the folder, before a sibling that extends its name', () => {
@@ -33,11 +39,82 @@ describe('unsafePathReason', () => {
   });
 });
 
-test('isSameOrInside', () => {
-  expect(isSameOrInside('/data/backups', '/data')).toBe(true);
-  expect(isSameOrInside('/data', '/data')).toBe(true);
-  expect(isSameOrInside('/database', '/data')).toBe(false);
-  expect(isSameOrInside('/', '/data')).toBe(false);
+describe('isSameOrInside / relativeInside', () => {
+  test.each([
+    // [child, parent, inside]
+    ['/data/backups', '/data', true],
+    ['/data', '/data', true],
+    ['/database', '/data', false],
+    ['/', '/data', false],
+    // Names that merely start with dots are ordinary names, inside (`..bk` passed as outside before).
+    ['/src/..bk', '/src', true],
+    ['/src/..', '/src', false],
+    ['/src/...', '/src', true],
+    ['/src/...x/y', '/src', true],
+    ['/src/..x/..', '/src', true],
+    ['/src/..x/../..', '/src', false],
+    ['/srcx', '/src', false],
+    ['/sr', '/src', false],
+    // Trailing slashes and dot components change nothing.
+    ['/src/..bk/', '/src/', true],
+    ['/src/', '/src', true],
+    ['/src/./a/', '/src//', true],
+    ['/other/../src/a', '/src', true],
+    ['/src/../other', '/src', false],
+    ['/', '/', true],
+    ['/a', '/', true],
+  ])('%j in %j -> %s', (child, parent, inside) => {
+    expect(isSameOrInside(child, parent)).toBe(inside);
+  });
+
+  test('relativeInside gives the relative path, "" for the same folder, undefined outside', () => {
+    expect(relativeInside('/src/..bk/x', '/src')).toBe(path.join('..bk', 'x'));
+    expect(relativeInside('/src/', '/src')).toBe('');
+    expect(relativeInside('/src/../x', '/src')).toBeUndefined();
+  });
+
+  test('a symlinked parent: resolved with realpathLoose first, the relation is seen', async () => {
+    const root = await fsp.realpath(await fsp.mkdtemp(path.join(os.tmpdir(), 'paths-')));
+    try {
+      const src = path.join(root, 'src');
+      await fsp.mkdir(src);
+      await fsp.symlink(src, path.join(root, 'alias'));
+      const dest = path.join(root, 'alias', '..bk', 'not-yet');
+      expect(isSameOrInside(dest, src)).toBe(false); // lexically elsewhere: why callers resolve first
+      expect(isSameOrInside(await realpathLoose(dest), src)).toBe(true);
+      expect(() => assertSeparate(src, path.join(src, '..bk'))).toThrow(/inside the source/);
+      expect(() => assertSeparate(src, path.join(root, '..bk'))).not.toThrow();
+    } finally {
+      await fsp.rm(root, { recursive: true, force: true });
+    }
+  });
+
+  // Model: resolve both to component lists by hand, then "inside" = parent's list is a prefix.
+  function components(p: string): string[] {
+    const out: string[] = [];
+    for (const part of p.split('/')) {
+      if (part === '' || part === '.') continue;
+      if (part === '..') out.pop();
+      else out.push(part);
+    }
+    return out;
+  }
+  const segment = fc.constantFrom('a', 'b', '..', '.', '...', '..x', 'x..', '..a', '', '.a');
+  const absPath = fc.array(segment, { maxLength: 6 }).map((parts) => `/${parts.join('/')}`);
+
+  test('property: agrees with a component-prefix model for any mix of dot names', () => {
+    fc.assert(
+      fc.property(absPath, absPath, (child, parent) => {
+        const c = components(child);
+        const p = components(parent);
+        const expected = p.length <= c.length && p.every((part, i) => c[i] === part);
+        expect(isSameOrInside(child, parent)).toBe(expected);
+        const rel = relativeInside(child, parent);
+        expect(rel === undefined ? undefined : components(rel)).toEqual(expected ? c.slice(p.length) : undefined);
+      }),
+      { numRuns: 2000 },
+    );
+  });
 });
 
 test('defaultSetName is <basename>-<8 hex>, stable and distinct per path', () => {

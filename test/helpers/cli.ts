@@ -190,7 +190,7 @@ export function stderrProblems(stderr: string): string[] {
 
 export const BACKUP_ITEM_KEYS = [
   'source', 'set', 'destination', 'operation', 'type', 'backupId', 'skipped', 'skipReason', 'decision', 'startedAt', 'finishedAt', 'durationMs',
-  'files', 'bytes', 'sizes', 'retention', 'removedPartials', 'errors', 'errorCount', 'summary',
+  'files', 'bytes', 'sizes', 'retention', 'removedPartials', 'errors', 'errorCount', 'warnings', 'summary',
 ] as const;
 const FILE_KEYS = ['scanned', 'added', 'changed', 'deleted', 'unchanged', 'stored'] as const;
 const BYTE_KEYS = ['scanned', 'stored', 'written', 'destinationTotal'] as const;
@@ -228,6 +228,7 @@ export interface BackupItem {
   removedPartials: string[];
   errors: { path: string; code: string; message: string }[];
   errorCount: number;
+  warnings: { code: string; backupId: string; message: string }[];
   summary: string;
 }
 
@@ -313,6 +314,16 @@ export function backupItemProblems(value: JsonObject): string[] {
       else {
         checkKeys(`errors[${i}]`, e, ['path', 'code', 'message'], p);
         for (const k of ['path', 'code', 'message']) if (typeof e[k] !== 'string') p.push(`errors[${i}].${k} is not a string`);
+      }
+    });
+  }
+  if (!Array.isArray(value.warnings)) p.push('warnings is not an array');
+  else {
+    value.warnings.forEach((w: unknown, i) => {
+      if (!isObject(w)) p.push(`warnings[${i}] is not an object`);
+      else {
+        checkKeys(`warnings[${i}]`, w, ['code', 'backupId', 'message'], p);
+        for (const k of ['code', 'backupId', 'message']) if (typeof w[k] !== 'string') p.push(`warnings[${i}].${k} is not a string`);
       }
     });
   }

@@ -1,17 +1,18 @@
 import { promises as fsp } from 'node:fs';
 import { listBackups, nextBackupId, setDirectory } from './catalog';
-import { BackupError, errnoCode, errorMessage, isDestinationFatal } from './errors';
+import { BackupError, DamagedParentError, errnoCode, errorMessage, isDestinationFatal } from './errors';
 import { keyForBackup } from './encryption';
 import { humanBytes, summarizeBackup } from './format';
 import { lockSet } from './lock';
 import { assertSeparate, defaultSetName, realpathLoose } from './paths';
-import { planBackup } from './plan';
+import type { BackupPlan } from './plan';
+import { fullAfterDamagedParent, planBackup } from './plan';
 import { pruneLocked, removeLeftovers } from './prune';
 import type { BackupOptions, BackupSettings } from './settings';
 import { toBackupSettings } from './settings';
-import type { BackupReport, BackupSummary } from './types';
+import type { BackupReport, BackupSummary, BackupWarning } from './types';
 import { emptyFileCounts } from './types';
-import type { Tally } from './write';
+import type { Tally, WriteJob, WriteResult } from './write';
 import { writeBackup } from './write';
 
 /** Result for one source: its report, or the fatal error that stopped it. */
@@ -81,6 +82,7 @@ interface Outcome {
   decision: string;
   removedPartials: string[];
   tally?: Tally;
+  warnings?: BackupWarning[];
 }
 
 function buildReport(settings: BackupSettings, o: Outcome, made: BackupSummary | undefined, skipReason: string | null, retention: BackupReport['retention'], total: number): BackupReport {
@@ -93,9 +95,30 @@ function buildReport(settings: BackupSettings, o: Outcome, made: BackupSummary |
     startedAt: o.startedAt.toISOString(), finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - o.startedAt.getTime(),
     files, bytes,
     sizes: { scanned: humanBytes(bytes.scanned), stored: humanBytes(bytes.stored), written: humanBytes(bytes.written), destinationTotal: humanBytes(total) },
-    retention, removedPartials: o.removedPartials, errors: o.tally?.errors ?? [], errorCount: o.tally?.errorCount ?? 0,
+    retention, removedPartials: o.removedPartials, errors: o.tally?.errors ?? [], errorCount: o.tally?.errorCount ?? 0, warnings: o.warnings ?? [],
   };
   return { ...report, summary: summarizeBackup(report) };
+}
+
+/**
+ * Writes the planned backup. In auto mode a damaged parent manifest (the backup it would build on)
+ * gives a full instead, with a warning: failing every night until the next scheduled full (never,
+ * with fullEveryDays 0) protects nothing. The damaged backup is left for verify and a person.
+ */
+async function writeOrFullOnDamage(
+  settings: BackupSettings, job: Omit<WriteJob, 'backupId' | 'plan'>, plan: BackupPlan, latestId: string | undefined,
+): Promise<{ result: WriteResult; plan: BackupPlan; warnings: BackupWarning[] }> {
+  try {
+    return { result: await writeBackup({ ...job, plan, backupId: nextBackupId(job.startedAt, plan.type, latestId) }), plan, warnings: [] };
+  } catch (error) {
+    if (settings.type !== 'auto' || !(error instanceof DamagedParentError)) throw error;
+    const full = fullAfterDamagedParent(error.backupId);
+    const warning: BackupWarning = {
+      code: 'PREVIOUS_MANIFEST_CORRUPT', backupId: error.backupId,
+      message: `${error.message} A full backup was made instead; the damaged backup was left as it is: run verify and decide what to do with it.`,
+    };
+    return { result: await writeBackup({ ...job, plan: full, backupId: nextBackupId(job.startedAt, 'full', latestId) }), plan: full, warnings: [warning] };
+  }
 }
 
 /**
@@ -122,11 +145,11 @@ export async function backupSource(settings: BackupSettings, source: string): Pr
       const o = { source, set, startedAt, decision: 'the source folder has no entries', removedPartials };
       return buildReport(settings, o, undefined, 'source is empty', noRetention, setTotal(backups));
     }
-    const plan = planBackup(settings.type, backups, { fullEveryDays: settings.fullEveryDays, differentialEveryDays: settings.differentialEveryDays, now: startedAt });
-    const backupId = nextBackupId(startedAt, plan.type, backups[backups.length - 1]?.backupId);
+    const planned = planBackup(settings.type, backups, { fullEveryDays: settings.fullEveryDays, differentialEveryDays: settings.differentialEveryDays, now: startedAt });
     const signal = settings.signal === undefined ? lock.lost : AbortSignal.any([settings.signal, lock.lost]);
-    const result = await writeBackup({ settings, source, realSource, set, setDir, backupId, plan, startedAt, signal, key });
-    const o: Outcome = { source, set, startedAt, decision: plan.decision, removedPartials, tally: result.tally };
+    const job = { settings, source, realSource, set, setDir, startedAt, signal, key };
+    const { result, plan, warnings } = await writeOrFullOnDamage(settings, job, planned, backups[backups.length - 1]?.backupId);
+    const o: Outcome = { source, set, startedAt, decision: plan.decision, removedPartials, tally: result.tally, warnings };
     if (!result.written) return buildReport(settings, { ...o, decision: `${plan.decision}; nothing changed` }, undefined, 'no changes', noRetention, setTotal(backups));
     const pruned = await pruneLocked(setDir, settings.retention, false);
     const after = await listBackups(setDir);

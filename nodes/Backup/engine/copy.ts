@@ -1,4 +1,4 @@
-import type { FilePool } from './copyPool';
+import type { JobRunner } from './copyPool';
 import { destinationError } from './errors';
 import type { FileJobResult } from './fileJobs';
 
@@ -29,7 +29,7 @@ function copiedOrThrow(result: FileJobResult, dst: string | undefined): CopiedFi
 }
 
 /** Hashes a source file without copying it (to re-check a file whose metadata cannot be trusted). */
-export async function hashFile(pool: FilePool, src: string, sizeHint: number): Promise<CopiedFile> {
+export async function hashFile(pool: JobRunner, src: string, sizeHint: number): Promise<CopiedFile> {
   return copiedOrThrow(await pool.run({ src, sizeHint }), undefined);
 }
 
@@ -38,7 +38,7 @@ export async function hashFile(pool: FilePool, src: string, sizeHint: number): P
  * gives the copy the source's mtime and mode (plus owner-read, so the backup stays readable).
  * Source-side errors are thrown as they are (per-file problems); destination-side ones as BackupError.
  */
-export async function copyFileHashed(pool: FilePool, src: string, dst: string, sizeHint: number, times: FileTimes): Promise<CopiedFile> {
+export async function copyFileHashed(pool: JobRunner, src: string, dst: string, sizeHint: number, times: FileTimes): Promise<CopiedFile> {
   const result = await pool.run({ src, dst, sizeHint, mode: (times.mode & 0o7777) | 0o400, atimeMs: times.atimeMs, mtimeMs: times.mtimeMs, dev: times.dev, ino: times.ino });
   return copiedOrThrow(result, dst);
 }

@@ -26,12 +26,18 @@ export function defaultWorkerCount(): number {
   return Math.min(4, Math.max(2, os.availableParallelism()));
 }
 
+/** What runs file jobs: the thread pool, or (in tests) anything that keeps the same contract. */
+export interface JobRunner {
+  /** Resolves with the job's result; errors of the job are results, not rejections. */
+  run(job: FileJob): Promise<FileJobResult>;
+}
+
 /**
  * Worker threads that copy and hash files with synchronous system calls, fed in batches.
  * Keeps the event loop free (n8n runs other workflows meanwhile) and avoids one promise and one
  * thread-pool round trip per system call. Usually the shared one (sharedFilePool()); close() ends a pool.
  */
-export class FilePool {
+export class FilePool implements JobRunner {
   private readonly slots: Slot[] = [];
   private readonly queue: Waiting[] = [];
   private queueHead = 0;

@@ -48,6 +48,20 @@ export class BackupError extends Error {
   }
 }
 
+/**
+ * MANIFEST_CORRUPT raised while reading the manifest of the backup a new one builds on (its
+ * parent). Auto mode answers it with a full; an explicit differential/incremental fails with it.
+ */
+export class DamagedParentError extends BackupError {
+  constructor(
+    readonly backupId: string,
+    cause: BackupError,
+  ) {
+    super('MANIFEST_CORRUPT', cause.message, { hint: cause.hint, path: cause.path, cause });
+    this.name = 'DamagedParentError';
+  }
+}
+
 export function errnoCode(error: unknown): string | undefined {
   if (typeof error === 'object' && error !== null && 'code' in error) {
     const code = (error as { code: unknown }).code;

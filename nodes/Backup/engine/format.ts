@@ -25,8 +25,9 @@ export function summarizeBackup(r: Omit<BackupReport, 'summary'>): string {
   if (r.skipped) return `Backup of ${r.source} skipped: ${r.skipReason ?? 'no reason given'}.`;
   const f = r.files;
   const problems = r.errorCount === 0 ? '' : ` ${count(r.errorCount)} file error${r.errorCount === 1 ? '' : 's'} (see errors).`;
+  const warned = r.warnings.map((w) => ` Warning: backup ${w.backupId} is damaged (${w.code}); run verify.`).join('');
   return (
     `${capital(r.type ?? r.operation)} backup of ${r.source}: ${count(f.added)} added, ${count(f.changed)} changed, ${count(f.deleted)} deleted, ` +
-    `${count(f.unchanged)} unchanged; ${r.sizes.stored} stored in ${r.backupId} (${humanDuration(r.durationMs)}).${problems}`
+    `${count(f.unchanged)} unchanged; ${r.sizes.stored} stored in ${r.backupId} (${humanDuration(r.durationMs)}).${problems}${warned}`
   );
 }

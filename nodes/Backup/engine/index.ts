@@ -15,5 +15,5 @@ export type { BackupOptions, BackupSettings } from './settings';
 export { BackupError } from './errors';
 export type { FatalCode } from './errors';
 export { humanBytes } from './format';
-export { isSameOrInside } from './paths';
+export { isSameOrInside, relativeInside } from './paths';
 export * from './types';

@@ -58,10 +58,24 @@ export function parentOf(rel: string): string {
   return i < 0 ? '' : rel.slice(0, i);
 }
 
-/** True when `child` is `parent` or lies below it (both absolute, normalised). */
+/**
+ * `child` relative to `parent` ('' when they are the same) when `child` is `parent` or lies below
+ * it, else undefined. Lexical: callers pass paths whose symlinks are already resolved
+ * (realpathLoose), or a symlinked parent would hide the relation. Only a first component that is
+ * exactly `..` means "outside": `..x` and `...` are ordinary names (a bare startsWith('..') let
+ * `--dest src/..bk` through, so every backup held the earlier ones).
+ */
+export function relativeInside(child: string, parent: string): string | undefined {
+  const rel = path.relative(path.resolve(parent), path.resolve(child));
+  if (rel === '') return '';
+  if (path.isAbsolute(rel)) return undefined; // another drive on Windows
+  if (rel === '..' || rel.startsWith(`..${path.sep}`)) return undefined;
+  return rel;
+}
+
+/** True when `child` is `parent` or lies below it; see relativeInside for what callers must resolve first. */
 export function isSameOrInside(child: string, parent: string): boolean {
-  const rel = path.relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+  return relativeInside(child, parent) !== undefined;
 }
 
 /** Resolves symlinks in the longest existing prefix of `p`, so a path that does not exist yet compares correctly. */

@@ -35,6 +35,11 @@ function isOlderThan(id: string, days: number, now: Date): boolean {
 const full = (decision: string): BackupPlan => ({ type: 'full', base: null, parent: null, decision });
 const daysText = (d: number): string => `${d.toFixed(1)} days`;
 
+/** Auto's answer to a damaged parent manifest: a new chain, so nightly runs do not fail until the next scheduled full. */
+export function fullAfterDamagedParent(damagedId: string): BackupPlan {
+  return full(`auto: full: the previous backup's manifest is damaged (${damagedId})`);
+}
+
 /**
  * Pure: what a requested operation becomes, given the set's backups (oldest first).
  * Differential compares with the chain's full; incremental with the newest backup of any type

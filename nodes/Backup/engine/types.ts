@@ -115,6 +115,18 @@ export interface BackupSummary {
   encrypted?: boolean;
 }
 
+/**
+ * Something a person should look at although the backup was made. Not a per-file problem, so not
+ * in `errors` (which the manifest's trailer records and --fail-on-file-errors counts).
+ */
+export interface BackupWarning {
+  /** PREVIOUS_MANIFEST_CORRUPT: auto mode made a full because the backup it would build on is damaged. */
+  code: 'PREVIOUS_MANIFEST_CORRUPT';
+  /** The backup the warning is about. */
+  backupId: string;
+  message: string;
+}
+
 export interface HumanSizes {
   scanned: string;
   stored: string;
@@ -144,6 +156,8 @@ export interface BackupReport {
   removedPartials: string[];
   errors: FileProblem[];
   errorCount: number;
+  /** Problems with the set, not with a file (e.g. a damaged previous manifest auto worked around). */
+  warnings: BackupWarning[];
   summary: string;
 }
 

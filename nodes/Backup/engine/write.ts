@@ -5,7 +5,7 @@ import { mergeWalk, RACY_WINDOW_MS } from './compare';
 import { OrderedWindow } from './concurrency';
 import { sharedFilePool } from './copyPool';
 import { fsyncDir } from './durable';
-import { BackupError, errorMessage, isDestinationFatal } from './errors';
+import { BackupError, DamagedParentError, errorMessage, isDestinationFatal } from './errors';
 import { writeKeyFile } from './keyfile';
 import { ManifestReader, ManifestWriter } from './manifest';
 import type { BackupPlan } from './plan';
@@ -58,6 +58,28 @@ function record(tally: Tally, problem: FileProblem | undefined): void {
 
 async function* noEntries(): AsyncGenerator<ManifestEntry[]> {}
 
+/** A damaged parent manifest (bad gzip, no trailer, a forged line) says which backup it is, so auto can make a full instead. */
+function asDamagedParent(error: unknown, parentId: string): unknown {
+  const damaged = error instanceof BackupError && (error.code === 'MANIFEST_CORRUPT' || error.code === 'UNSAFE_PATH');
+  return damaged && !(error instanceof DamagedParentError) ? new DamagedParentError(parentId, error) : error;
+}
+
+async function openParent(setDir: string, parentId: string, key: SetKey | undefined): Promise<ManifestReader> {
+  try {
+    return await ManifestReader.open(path.join(setDir, parentId), key);
+  } catch (error) {
+    throw asDamagedParent(error, parentId);
+  }
+}
+
+async function* parentBatches(reader: ManifestReader, parentId: string): AsyncGenerator<ManifestEntry[]> {
+  try {
+    yield* reader.batches();
+  } catch (error) {
+    throw asDamagedParent(error, parentId);
+  }
+}
+
 /**
  * Writes one backup: scan -> decide -> store -> record, in `.partial-<id>`, then renames it to
  * `<id>` (the commit point). Returns written: false, leaving nothing, when skipUnchanged finds no
@@ -81,7 +103,7 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
     if (key !== undefined) await writeKeyFile(partial, key.keyFileText);
     const pool = sharedFilePool();
     sink = await openSink(settings.format, partial, settings.compressionLevel, pool, key === undefined ? undefined : { key, backupId });
-    previous = plan.parent === null ? undefined : await ManifestReader.open(path.join(setDir, plan.parent), key);
+    previous = plan.parent === null ? undefined : await openParent(setDir, plan.parent, key);
     const ctx: StoreContext = {
       sourceRoot: job.realSource, sink, pool, backupId, signal: job.signal,
       compare: { racySinceMs: previous === undefined ? Infinity : Date.parse(previous.header.startedAt) - RACY_WINDOW_MS, compareContent: settings.compareContent },
@@ -107,7 +129,7 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
       if (tally.entries % PROGRESS_EVERY === 0) settings.onProgress({ source: job.source, phase: 'scan', entries: tally.entries, bytes: tally.scannedBytes });
     };
     try {
-      for await (const pairs of mergeWalk(scan, previous === undefined ? noEntries() : previous.batches())) {
+      for await (const pairs of mergeWalk(scan, previous === undefined || plan.parent === null ? noEntries() : parentBatches(previous, plan.parent))) {
         for (const pair of pairs) {
           const full = results.push(storeEntry(ctx, pair), book);
           if (full !== undefined) await full;
@@ -142,6 +164,8 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
     const onDisk: BackupSummary = key === undefined ? summary : { ...summary, source: '', encrypted: true };
     await writeSummary(partial, onDisk);
     if (job.signal?.aborted === true) throw new BackupError('CANCELLED', 'The backup was cancelled; its partial folder was removed.');
+    // The names in the partial folder (data/, data.tar.gz, manifest, backup.json) on disk before the commit.
+    await fsyncDir(partial);
     await fsp.rename(partial, path.join(setDir, backupId));
     await fsyncDir(setDir);
     return { written: true, summary, tally };

@@ -2,7 +2,7 @@ import type { IExecuteFunctions, ResolvedFilePath } from 'n8n-workflow';
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { isSameOrInside } from '../../engine';
+import { isSameOrInside, relativeInside } from '../../engine';
 import { OperationFailure } from './errors';
 import { expandHome } from './parameters';
 
@@ -146,8 +146,8 @@ export async function blockedPathsInside(ctx: IExecuteFunctions, folder: string)
   for (const candidate of n8nOwnPaths()) {
     if (!(await exists(candidate))) continue;
     const resolved = await checker.resolve(candidate);
-    const rel = path.relative(root, resolved);
-    if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) continue;
+    const rel = relativeInside(resolved, root);
+    if (rel === undefined || rel === '') continue;
     if (checker.isBlocked(resolved)) found.push(rel.split(path.sep).join('/'));
   }
   return found.sort();
