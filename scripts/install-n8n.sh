@@ -43,10 +43,12 @@ prove() {
     return 1
   fi
   probe=$(mktemp -d "$BASE/.probe.XXXXXX")
-  if ! out=$(PATH="$NODE24_DIR/bin:$PATH" N8N_USER_FOLDER="$probe" DB_TYPE=sqlite N8N_DIAGNOSTICS_ENABLED=false \
-      N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS=true "$n8n" list:workflow 2>&1) || [ ! -s "$probe/.n8n/database.sqlite" ]; then
+  # A defined environment, not the caller's: under jest (NODE_ENV=test) n8n makes no database file.
+  if ! out=$(env -i PATH="$NODE24_DIR/bin:/usr/local/bin:/usr/bin:/bin" HOME="$probe" N8N_USER_FOLDER="$probe" DB_TYPE=sqlite \
+      N8N_DIAGNOSTICS_ENABLED=false N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS=true "$n8n" list:workflow 2>&1) || [ ! -s "$probe/.n8n/database.sqlite" ]; then
     rm -rf "$probe"
-    echo "n8n $N8N_VERSION cannot open its SQLite database: $(printf '%s\n' "$out" | grep -v '^\s*$' | tail -n 5)" >&2
+    out=$(printf '%s\n' "$out" | grep -v '^\s*$' | tail -n 5)
+    echo "n8n $N8N_VERSION cannot open its SQLite database: ${out:-no database file was made}" >&2
     return 1
   fi
   rm -rf "$probe"
