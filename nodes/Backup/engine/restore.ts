@@ -197,7 +197,7 @@ async function restoreFile(run: RestoreRun, abs: string, entry: ManifestEntry): 
  * True when `folder` (in a holder's data/) is reached without a symlink, so a file opened there is
  * inside the set: O_NOFOLLOW guards only the last component, and someone who can write the
  * destination could otherwise plant `data/x -> /etc` and have restore copy /etc/shadow into the
- * target (as a damaged file, "restored as found"). Checked once per folder.
+ * target. Checked once per folder.
  */
 function isRealStoredFolder(run: RestoreRun, folder: string): Promise<boolean> {
   let known = run.realFolders.get(folder);
