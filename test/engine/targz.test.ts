@@ -67,7 +67,7 @@ function tarList(file: string): string[] {
   return out.split('\n').filter((l) => l.length > 0);
 }
 
-// tar-stream (archiver's dependency) to take archives apart and forge damaged ones.
+// tar-stream (a dev dependency, independent of the engine's own reader) to take archives apart and forge damaged ones.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const tarStream = require('tar-stream') as {
   extract(): NodeJS.WritableStream & AsyncIterable<AsyncIterable<Buffer> & { header: TarHeader }>;
@@ -123,7 +123,7 @@ async function exists(p: string): Promise<boolean> {
 // small-file limit), 512-byte tar blocks, and an empty file.
 const SIZES = [0, 1, 511, 512, 513, 64 * KiB - 1, 64 * KiB, 64 * KiB + 1, MiB - 1, MiB, MiB + 1, 3 * MiB + 7];
 
-// Names tar tools and archiver like to rewrite: backslashes, a drive-letter-like prefix, a trailing
+// Names tar tools like to rewrite: backslashes, a drive-letter-like prefix, a trailing
 // backslash, NFC and NFD forms, characters outside the BMP, spaces, a leading dash and dot, a long
 // path (ustar prefix field) and a 250-byte name (pax header).
 const NAMES = ['with space.txt', ' lead', '-dash', '.hidden', 'back\\slash', 'C:colon', 'trail\\', 'é', 'e\u0301', '日本語/ファイル.txt', '😀.txt', 'ｆ', `${'long-folder-name/'.repeat(7)}leaf.txt`, `${'n'.repeat(246)}.txt`];

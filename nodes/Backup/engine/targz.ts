@@ -2,9 +2,9 @@
  * `tar.gz` storage: the bytes of every file a backup stores, as members of ONE streamed
  * `<backup>/data.tar.gz`.
  *
- * Format (version 1 of the on-disk format):
- * - one POSIX ustar archive, byte for byte as archiver 7 (tar-stream) writes it (this module writes
- *   the headers itself), gzip-compressed (level = the backup's compression level, default 6) in
+ * Format (version 1 of the on-disk format; the member index beside it is new, see tarIndex.ts):
+ * - one POSIX ustar archive whose headers are byte for byte what tar-stream 3 writes for the same
+ *   entries (this module writes them itself; test/engine/tar-headers.test.ts compares), gzip-compressed (level = the backup's compression level, default 6) in
  *   blocks of about 1 MiB, each block its own gzip member, several blocks compressed at once.
  *   Consecutive members are one valid gzip file (RFC 1952 2.2): gzip -d, `tar xzf`, Python's
  *   tarfile and zlib read it as one stream. Long or non-ASCII names use pax
@@ -25,9 +25,13 @@
  *   a member; readers ignore members that the manifest does not ask for.
  * - an archive with no file at all still exists (an empty tar), so verify can check it.
  *
- * Readers stream the archive once, front to back (gunzip -> tar-stream extract), and merge-join its
- * members with the manifest entries that point into it, both in walk order: memory stays flat
- * whatever the size of the archive or the tree.
+ * - beside it, `data.tar.idx` (tarIndex.ts): where each gzip member and its first tar header
+ *   start, so readers resume after a damaged member at a known place.
+ *
+ * Readers (tarReader.ts over memberReader.ts) read the archive once, front to back, gzip member by
+ * gzip member, and merge-join its members with the manifest entries that point into it, both in
+ * walk order: memory stays flat whatever the size of the archive or the tree. A damaged member
+ * costs the files whose bytes lie in it, not the rest of the archive.
  */
 import { createHash, hash as oneShotHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
@@ -105,8 +109,8 @@ const sha256 = (data: Buffer): string => (typeof oneShotHash === 'function' ? on
 /** `size` rounded up to whole 512-byte tar blocks. */
 const padded = (size: number): number => size + ((TAR_BLOCK - (size % TAR_BLOCK)) % TAR_BLOCK);
 
-// Tar headers, byte for byte what archiver 7's tar-stream 3 wrote for the same entries (archives of
-// earlier versions of this module and of this one are alike): ustar, a pax `path` record when the
+// Tar headers, byte for byte what tar-stream 3 (which archiver 7 wrote with in earlier versions of
+// this module) writes for the same entries, so archives of every version are alike: ustar, a pax `path` record when the
 // name is not ASCII or does not fit ustar's name/prefix split, base-256 sizes past 11 octal digits.
 
 const OCTAL_ZEROS = '0000000000000000000';
@@ -128,7 +132,10 @@ interface MemberMeta {
   mtime: number;
 }
 
-function memberMeta(stats: EntryStats): MemberMeta {
+/** What of a file's stats a member header says. */
+type HeaderStats = Pick<EntryStats, 'mode' | 'uid' | 'gid' | 'mtimeMs'>;
+
+function memberMeta(stats: HeaderStats): MemberMeta {
   return {
     // tar-stream writes 0644 for a mode of 0.
     mode: stats.mode & 0o7777 || 0o644,
@@ -221,6 +228,14 @@ function writeHeader(buffer: Buffer, at: number, plan: HeaderPlan, meta: MemberM
   const next = at + TAR_BLOCK + padded(pax.length);
   buffer.fill(0, at + TAR_BLOCK + pax.length, next);
   writeUstar(buffer, next, 'PaxHeader', '', meta, size, 0);
+}
+
+/** The header bytes (ustar, or pax and ustar) that precede a member of `size` bytes named `rel`. */
+export function tarHeader(rel: string, stats: HeaderStats, size: number): Buffer {
+  const plan = planHeader(rel);
+  const header = Buffer.allocUnsafe(plan.length);
+  writeHeader(header, 0, plan, memberMeta(stats), size);
+  return header;
 }
 
 /** A compression error (as opposed to a write error): the archive is broken, not the destination. */
@@ -698,9 +713,7 @@ export class TarGzSink implements DataSink {
         return;
       }
       const size = opened.stats.size;
-      const plan = planHeader(claim.rel);
-      const header = Buffer.allocUnsafe(plan.length);
-      writeHeader(header, 0, plan, memberMeta(claim.stats as EntryStats), size);
+      const header = tarHeader(claim.rel, claim.stats as EntryStats, size);
       this.gzip.markHeader();
       this.gzip.write(header);
       const hash = createHash('sha256');
