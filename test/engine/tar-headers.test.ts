@@ -49,9 +49,10 @@ async function tarStreamHeader(c: Required<Omit<Case, 'title'>>): Promise<Buffer
   const p = pack();
   const chunks: Buffer[] = [];
   let total = 0;
-  p.on('data', (chunk: Buffer) => {
-    chunks.push(chunk);
-    total += chunk.length;
+  p.on('data', (chunk: unknown) => {
+    const bytes = Buffer.from(chunk as Uint8Array);
+    chunks.push(bytes);
+    total += bytes.length;
   });
   // The entry's data is not needed: pack writes the header(s) as soon as the entry starts.
   const sink = p.entry({ name: c.name, type: 'file', mode: c.mode, uid: c.uid, gid: c.gid, mtime: new Date(c.mtime * 1000), size: c.size });
