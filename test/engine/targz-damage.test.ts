@@ -268,3 +268,50 @@ describe('a damaged chunk of an encrypted tar.gz', () => {
     }
   });
 });
+
+describe('a damaged member index', () => {
+  test('is reported and not trusted: the archive is read by scanning and every file restores exactly', async () => {
+    const s = await scene();
+    const file = path.join(backupDir(s, s.full), 'data.tar.idx');
+    const bytes = await fsp.readFile(file);
+    // A record's tar offset: a reader that trusted it would resume at the wrong place.
+    flip(bytes, 16 + 24 + 12);
+    await fsp.writeFile(file, bytes);
+    const { reported } = await restoreAndCheck(s, s.full.backupId as string, s.content);
+    expect(reported).toEqual([]);
+    const report = await verifyBackups({ destination: s.dest, setName: SET, full: true });
+    expect(report.problems).toEqual([expect.objectContaining({ path: 'data.tar.gz', code: 'CORRUPT', message: expect.stringMatching(/data\.tar\.idx fails its sha256/) })]);
+  });
+});
+
+describe.each([
+  ['with its member index', true],
+  ['without the index', false],
+])('a damaged member in the middle of a large file, %s', (_title, keepIndex) => {
+  test('costs that one file: the files before and after it restore exactly', async () => {
+    const root = await dirs.make();
+    const src = path.join(root, 'src');
+    const dest = path.join(root, 'dest');
+    const content = new Map<string, Buffer>([
+      ['d/a.txt', pattern(300 * 1024, 1)],
+      ['d/big.bin', pattern(5 * 1024 * 1024, 2)],
+      ['d/z.txt', pattern(300 * 1024, 3)],
+    ]);
+    await writeTree(src, Object.fromEntries(content));
+    const full = await backup(src, dest, 'full', {});
+    const s: Scene = { root, src, dest, full, content };
+    const index = await indexOf(s, undefined);
+    // A member that holds only the middle of big.bin: no tar header starts in it.
+    let k = 1;
+    while (k < index.members && index.record(k).header !== Number.MAX_SAFE_INTEGER) k++;
+    expect(k).toBeLessThan(index.members - 1);
+    const archive = path.join(backupDir(s, full), 'data.tar.gz');
+    const bytes = await fsp.readFile(archive);
+    flip(bytes, index.record(k).compressed);
+    await fsp.writeFile(archive, bytes);
+    if (!keepIndex) await fsp.rm(path.join(backupDir(s, full), 'data.tar.idx'));
+    const { reported } = await restoreAndCheck(s, full.backupId as string, content);
+    expect(reported).toEqual(['d/big.bin']);
+    expect((await verifyNames(s, true)).files).toEqual(['d/big.bin']);
+  });
+});

@@ -17,7 +17,7 @@
  * for tar headers instead (memberReader.ts). 24 bytes per MiB of archive: a reader loads it whole.
  */
 import { createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { createReadStream, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { SetKey } from './sealed';
@@ -153,7 +153,6 @@ export class MemberIndex {
 
 async function readWhole(file: string, key: SetKey | undefined, label: string): Promise<Buffer> {
   if (key === undefined) return fsp.readFile(file);
-  const { createReadStream } = await import('node:fs');
   const parts: Buffer[] = [];
   const opener = openStream(key, label, path.basename(file));
   const input = createReadStream(file);

@@ -412,7 +412,8 @@ export class TarReader {
         continue;
       }
       let name = textField(block, 0, 100);
-      if (block.subarray(257, 262).equals(USTAR)) {
+      // POSIX ustar (`ustar\0`) has a name prefix there; GNU tar (`ustar  `) keeps times in it.
+      if (block.toString('latin1', 257, 263) === 'ustar\0') {
         const prefix = textField(block, 345, 155);
         if (prefix) name = `${prefix}/${name}`;
       }
