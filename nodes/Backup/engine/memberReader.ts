@@ -190,16 +190,20 @@ function salvage(member: Buffer, complete: boolean): Promise<Buffer> {
   });
 }
 
-/** A whole member, inflated and checked (gzip's CRC and length, and `expected` when the index says). */
-async function inflateMember(member: Buffer, expected: number | undefined): Promise<Buffer | undefined> {
+/**
+ * A whole member, inflated and checked (gzip's CRC and length, and `expected` when the index says).
+ * `short`: the bytes ended inside the member's deflate data (the end given was not its end).
+ */
+async function inflateMember(member: Buffer, expected: number | undefined): Promise<{ out?: Buffer; short?: boolean }> {
+  let out: Buffer;
   try {
-    const out = await gunzip(member, { chunkSize: 256 * 1024, maxOutputLength: MAX_MEMBER });
-    if (expected !== undefined) return out.length === expected ? out : undefined;
-    // Only one member: its own trailer's length must be the last four bytes given.
-    return member.length >= GZIP_TRAILER && member.readUInt32LE(member.length - 4) === out.length % 2 ** 32 ? out : undefined;
-  } catch {
-    return undefined;
+    out = await gunzip(member, { chunkSize: 256 * 1024, maxOutputLength: MAX_MEMBER });
+  } catch (error) {
+    return { short: (error as NodeJS.ErrnoException).code === 'Z_BUF_ERROR' };
   }
+  if (expected !== undefined) return out.length === expected ? { out } : {};
+  // Only one member: its own trailer's length must be the last four bytes given.
+  return member.length >= GZIP_TRAILER && member.readUInt32LE(member.length - 4) === out.length % 2 ** 32 ? { out } : {};
 }
 
 /**
@@ -248,7 +252,7 @@ async function* byIndex(window: Window, index: MemberIndex, label: string): Asyn
     window.drop(member.compressed);
     const whole = await window.fill(next.compressed);
     const bytes = window.bytes.subarray(0, Math.min(window.bytes.length, next.compressed - window.at));
-    const out = whole ? await inflateMember(bytes, expected) : undefined;
+    const out = whole ? (await inflateMember(bytes, expected)).out : undefined;
     if (out !== undefined) {
       yield { bytes: out, at: member.uncompressed, headerAt: member.header };
       continue;
@@ -292,8 +296,9 @@ async function* byScanning(window: Window, label: string): AsyncGenerator<Member
     const firstEnd = end ?? window.end;
     for (;;) {
       const stop = end ?? window.end;
-      out = await inflateMember(window.bytes.subarray(0, stop - window.at), undefined);
-      if (out !== undefined || end === undefined || end - at > MAX_MEMBER) break;
+      const inflated = await inflateMember(window.bytes.subarray(0, stop - window.at), undefined);
+      out = inflated.out;
+      if (out !== undefined || inflated.short !== true || end === undefined || end - at > MAX_MEMBER) break;
       end = await window.findMagic(end + 1);
     }
     if (out !== undefined) {
