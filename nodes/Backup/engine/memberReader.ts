@@ -261,7 +261,9 @@ async function* byIndex(window: Window, index: MemberIndex, label: string): Asyn
     const salvaged = await salvage(bytes, whole);
     const usable = salvaged.subarray(0, expected);
     if (usable.length > 0) yield { bytes: usable, at: member.uncompressed, headerAt: member.header, damage };
-    if (usable.length < expected) yield { lost: damage };
+    // Longer or shorter than it should be: the damage put bytes in or took some out, so what follows
+    // in this member is out of place; the tar reader resumes where the index says the next one starts.
+    if (salvaged.length !== expected) yield { lost: damage };
   }
 }
 
