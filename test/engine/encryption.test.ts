@@ -85,7 +85,7 @@ test('round trip: full and incremental encrypted backups restore exactly; verify
 
   // On disk: sealed files only, a key file in the set and in every backup, no name or text in the clear.
   for (const report of [first, second]) {
-    expect(fs.readdirSync(backupFolder(dest, report.backupId)).sort()).toEqual(['backup.json', 'data.tar.gz.enc', 'key.json', 'manifest.jsonl.gz.enc']);
+    expect(fs.readdirSync(backupFolder(dest, report.backupId)).sort()).toEqual(['backup.json', 'data.tar.gz.enc', 'data.tar.idx.enc', 'key.json', 'manifest.jsonl.gz.enc']);
     const summary = JSON.parse(fs.readFileSync(path.join(backupFolder(dest, report.backupId), 'backup.json'), 'utf8')) as Record<string, unknown>;
     expect(summary).toMatchObject({ encrypted: true, source: '', storage: 'tar.gz' });
   }

@@ -108,7 +108,7 @@ describe('restore', () => {
     expect(error.message).toMatch(/manifest\.jsonl\.gz/);
   });
 
-  test('a stored file that was altered or deleted is reported, and the rest is restored', async () => {
+  test('a stored file that was altered or deleted is reported, the altered one not left in the target, and the rest is restored', async () => {
     const { root, dest, report } = await realBackup({ 'a.txt': 'aaaa', 'b.txt': 'bbbb', 'c.txt': 'cccc' });
     const data = path.join(dest, report.set, report.backupId as string, 'data');
     await fsp.writeFile(path.join(data, 'a.txt'), 'AAAA');
@@ -117,7 +117,11 @@ describe('restore', () => {
     const r = await restoreBackup({ destination: dest, setName: report.set, target });
     expect(r.errorCount).toBe(2);
     expect(r.errors.map((e) => [e.path, e.code])).toEqual(expect.arrayContaining([['a.txt', 'ECORRUPT'], ['b.txt', 'ENOENT']]));
+    expect(r.errors.find((e) => e.path === 'a.txt')?.message).toMatch(/removed from the target/);
     expect(await fsp.readFile(path.join(target, 'c.txt'), 'utf8')).toBe('cccc');
+    // Known-bad bytes are not left under the file's real name (the same rule as tar.gz).
+    expect((await fsp.readdir(target)).sort()).toEqual(['c.txt']);
+    expect(r.files.restored).toBe(1);
   });
 
   test('a non-empty target is refused; overwrite replaces; skip-existing leaves existing files alone', async () => {

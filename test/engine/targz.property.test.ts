@@ -4,7 +4,7 @@ import type { BackupOptions, StorageFormat } from '../../nodes/Backup/engine';
  * The round-trip property test (roundtrip.property.test.ts) again, with every backup in tar.gz.
  * Its runBackup calls get `format: 'tar.gz'`. PROPERTY_RUNS applies; without it, 50 runs.
  * (targz-mixed.property.test.ts mixes formats within chains. One variant per file: archiver's
- * readable-stream breaks when a second Jest module registry loads it in the same process.)
+ * readable-stream, a dependency then, broke when a second Jest module registry loaded it.)
  */
 const mockUsed: Record<string, number> = {};
 

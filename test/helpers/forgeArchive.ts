@@ -23,7 +23,7 @@ export interface ForgedMember {
   devminor?: number;
 }
 
-// tar-stream: the package archiver writes with; used here to write archives an attacker could.
+// tar-stream (a dev dependency): a tar writer independent of ours, to write archives an attacker could.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const tarStream = require('tar-stream') as {
   pack(): NodeJS.ReadableStream & { entry(header: Record<string, unknown>, data?: Buffer, cb?: (e?: Error) => void): void; finalize(): void };

@@ -120,17 +120,26 @@ function mismatch(message: string): Error {
 }
 
 /**
+ * Known-bad bytes never stay in the target under a file's real name: a restored file that fails
+ * its size or sha256 is removed (the stored copy stays in the backup, for a person to look at).
+ */
+async function removeMismatched(abs: string, where: string, size: number, entry: ManifestEntry): Promise<never> {
+  await fsp.unlink(abs).catch(() => undefined);
+  throw mismatch(`stored copy in ${where} does not match the manifest (${size} bytes, expected ${entry.size ?? 0}); removed from the target, the stored copy is left as it is`);
+}
+
+/**
  * Creates `abs` (O_EXCL|O_NOFOLLOW: never through a symlink, never over anything), fills it from
  * `fill`, gives it the manifest's mode and mtime, then checks size and sha256 against the manifest
- * (a mismatch is reported, the file restored as found). Returns the bytes written, or undefined when
- * `skipExisting` and something already stands at `abs`.
+ * (a mismatch is reported and the file removed again). Returns the bytes written, or undefined
+ * when `skipExisting` and something already stands at `abs`.
  */
 async function writeChecked(
   abs: string,
   entry: ManifestEntry,
   where: string,
   skipExisting: boolean,
-  fill: (write: (chunk: Buffer) => Promise<void>) => Promise<void>,
+  fill: (write: (chunk: Buffer) => Promise<void>) => Promise<unknown>,
 ): Promise<number | undefined> {
   let out: FileHandle;
   try {
@@ -140,9 +149,9 @@ async function writeChecked(
     throw error;
   }
   let complete = false;
+  let size = 0;
+  const hash = createHash('sha256');
   try {
-    const hash = createHash('sha256');
-    let size = 0;
     await fill(async (chunk) => {
       hash.update(chunk);
       size += chunk.length;
@@ -152,22 +161,20 @@ async function writeChecked(
     await out.chmod(entry.mode);
     await out.utimes(entry.mtime / 1000, entry.mtime / 1000);
     if (IS_ROOT) await out.chown(entry.uid, entry.gid).catch(() => undefined);
-    if (size !== entry.size || hash.digest('hex') !== entry.hash) {
-      throw mismatch(`stored copy in ${where} does not match the manifest (${size} bytes, expected ${entry.size ?? 0}); restored as found`);
-    }
-    return size;
   } finally {
     await out.close();
     // The archive broke inside this member: the file (ours: created with O_EXCL) is removed rather
     // than left cut short under its real name.
     if (!complete) await fsp.unlink(abs).catch(() => undefined);
   }
+  if (size !== entry.size || hash.digest('hex') !== entry.hash) return removeMismatched(abs, where, size, entry);
+  return size;
 }
 
 /**
  * Copies bytes stored in the folder format into a new file (on the copy pool's threads), giving it
  * the manifest's mode and mtime (and owner, as root), then checks size and sha256 against the
- * manifest (a mismatch is reported, the file restored as found).
+ * manifest (a mismatch is reported and the file removed again, as for tar.gz).
  */
 async function restoreFile(run: RestoreRun, abs: string, entry: ManifestEntry): Promise<number | undefined> {
   const holder = entry.in as string;
@@ -182,9 +189,7 @@ async function restoreFile(run: RestoreRun, abs: string, entry: ManifestEntry): 
     if (result.skipped === true) return undefined;
     throw jobError(result);
   }
-  if (result.size !== entry.size || result.hash !== entry.hash) {
-    throw mismatch(`stored copy in ${holder} does not match the manifest (${result.size} bytes, expected ${entry.size ?? 0}); restored as found`);
-  }
+  if (result.size !== entry.size || result.hash !== entry.hash) return removeMismatched(abs, holder, result.size, entry);
   return result.size;
 }
 
@@ -192,7 +197,7 @@ async function restoreFile(run: RestoreRun, abs: string, entry: ManifestEntry): 
  * True when `folder` (in a holder's data/) is reached without a symlink, so a file opened there is
  * inside the set: O_NOFOLLOW guards only the last component, and someone who can write the
  * destination could otherwise plant `data/x -> /etc` and have restore copy /etc/shadow into the
- * target (as a damaged file, "restored as found"). Checked once per folder.
+ * target. Checked once per folder.
  */
 function isRealStoredFolder(run: RestoreRun, folder: string): Promise<boolean> {
   let known = run.realFolders.get(folder);
@@ -368,6 +373,10 @@ async function restoreMember(run: RestoreRun, archive: TarReader, abs: string, e
     addProblem(run, { path: entry.path, code, message: `not restored: ${found.damage.message}` });
     return;
   }
+  if ('lost' in found) {
+    addProblem(run, { path: entry.path, code: 'ECORRUPT', message: `not restored: its bytes lie in a damaged part of ${where} (${found.lost.message})` });
+    return;
+  }
   if ('absent' in found) {
     addProblem(run, { path: entry.path, code: 'ENOENT', message: `not restored: missing from ${where}` });
     return;
@@ -379,7 +388,7 @@ async function restoreMember(run: RestoreRun, archive: TarReader, abs: string, e
   }
   const skipExisting = run.policy === 'skip';
   const damaged = (error: unknown): never => {
-    if (error instanceof ArchiveDamage) throw mismatch(`${error.message}; restored as far as it could be read`);
+    if (error instanceof ArchiveDamage) throw mismatch(`not restored: ${error.message}`);
     throw error;
   };
   if (member.size <= SMALL_MEMBER) {

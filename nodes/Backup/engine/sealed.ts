@@ -16,6 +16,7 @@
  * A reader releases a chunk's bytes only after its tag checked: nothing unauthenticated comes out.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
 
@@ -132,13 +133,91 @@ export function sealStream(setKey: SetKey, label: string): Transform {
   });
 }
 
+interface OpenedHeader {
+  header: Buffer;
+  chunkSize: number;
+  key: Buffer;
+}
+
+function readSealHeader(h: Buffer, setKey: SetKey, label: string, name: string): OpenedHeader {
+  if (!h.subarray(0, 8).equals(MAGIC)) throw new SealedFileError('SEAL_CORRUPT', `${name} is not a sealed n8n-backup file (wrong magic bytes)`);
+  if (h[8] !== VERSION) throw new SealedFileError('SEAL_CORRUPT', `${name} is sealed with format version ${h[8]}; this release reads version ${VERSION}`);
+  const chunkSize = h.readUInt32BE(12);
+  if (chunkSize < 1 || chunkSize > MAX_CHUNK_BYTES) throw new SealedFileError('SEAL_CORRUPT', `${name} has an impossible chunk size ${chunkSize}`);
+  return { header: h, chunkSize, key: setKey.fileKey(h.subarray(16, 48), label) };
+}
+
+/** Chunk `index`'s plain bytes, or undefined when its tag fails. */
+function openChunk(opened: OpenedHeader, index: number, last: boolean, sealed: Buffer): Buffer | undefined {
+  const decipher = createDecipheriv('aes-256-gcm', opened.key, nonce(index, last));
+  decipher.setAAD(opened.header);
+  decipher.setAuthTag(sealed.subarray(sealed.length - SEAL_TAG_BYTES));
+  const plain = decipher.update(sealed.subarray(0, sealed.length - SEAL_TAG_BYTES));
+  try {
+    decipher.final();
+  } catch {
+    return undefined;
+  }
+  return plain;
+}
+
+/** Plain bytes of a sealed file at plain offset `at`, or a part lost from `at` up to `lostUntil` (undefined: to the end). */
+export type SealedPiece = { at: number; bytes: Buffer } | { at: number; lostUntil: number | undefined; error: SealedFileError };
+
+/**
+ * Opens a sealed file chunk by chunk and carries on past a chunk that fails its tag: the chunks
+ * are sealed one by one (their nonce is their number), so one damaged chunk costs its own bytes
+ * only. Throws SealedFileError when the header itself does not open. Only authenticated bytes come
+ * out. A cut file ends with a lost part; so does a file cut exactly at a chunk boundary (its new
+ * last chunk was sealed as not last: its bytes are good, the rest is missing).
+ */
+export async function* openChunks(handle: FileHandle, setKey: SetKey, label: string, name: string): AsyncGenerator<SealedPiece> {
+  const size = (await handle.stat()).size;
+  const h = Buffer.alloc(SEAL_HEADER_BYTES);
+  const { bytesRead } = await handle.read(h, 0, SEAL_HEADER_BYTES, 0);
+  if (bytesRead < SEAL_HEADER_BYTES) throw new SealedFileError('SEAL_TRUNCATED', `${name} is truncated (shorter than its ${SEAL_HEADER_BYTES}-byte header)`);
+  const opened = readSealHeader(h, setKey, label, name);
+  const sealedChunk = opened.chunkSize + SEAL_TAG_BYTES;
+  const buffer = Buffer.allocUnsafe(sealedChunk);
+  for (let index = 0, position = SEAL_HEADER_BYTES; ; index++, position += sealedChunk) {
+    const at = index * opened.chunkSize;
+    const length = Math.min(sealedChunk, size - position);
+    const last = position + length >= size;
+    if (length < SEAL_TAG_BYTES) {
+      yield { at, lostUntil: undefined, error: new SealedFileError('SEAL_TRUNCATED', `${name} is truncated or damaged: its last chunk is missing`) };
+      return;
+    }
+    let got = 0;
+    while (got < length) {
+      const n = (await handle.read(buffer, got, length - got, position + got)).bytesRead;
+      if (n === 0) break;
+      got += n;
+    }
+    const sealed = buffer.subarray(0, got);
+    const plain = openChunk(opened, index, last, sealed) ?? (last && got === sealedChunk ? openChunk(opened, index, false, sealed) : undefined);
+    if (plain === undefined) {
+      const why = last ? 'is truncated or its last chunk is damaged' : `failed authentication at chunk ${index} (it was changed)`;
+      yield { at, lostUntil: last ? undefined : at + opened.chunkSize, error: new SealedFileError(last ? 'SEAL_TRUNCATED' : 'SEAL_CORRUPT', `${name} ${why}`) };
+      if (last) return;
+      continue;
+    }
+    yield { at, bytes: Buffer.from(plain) };
+    if (last) {
+      // Opened only as not last: the file was cut at this chunk's end.
+      if (openChunk(opened, index, true, sealed) === undefined) {
+        yield { at: at + plain.length, lostUntil: undefined, error: new SealedFileError('SEAL_TRUNCATED', `${name} is truncated (cut after chunk ${index})`) };
+      }
+      return;
+    }
+  }
+}
+
 /**
  * A Transform that opens a sealed file as it streams in, chunk by chunk, and passes on only bytes
  * whose tag checked. `name` is how messages call the file.
  */
 export function openStream(setKey: SetKey, label: string, name: string): Transform {
-  let header: Buffer | undefined;
-  let key: Buffer | undefined;
+  let opened: OpenedHeader | undefined;
   let sealedChunk = 0;
   let index = 0;
   const parts: Buffer[] = [];
@@ -153,25 +232,9 @@ export function openStream(setKey: SetKey, label: string, name: string): Transfo
     return taken;
   };
 
-  const readHeader = (): void => {
-    const h = Buffer.from(take(SEAL_HEADER_BYTES));
-    if (!h.subarray(0, 8).equals(MAGIC)) throw new SealedFileError('SEAL_CORRUPT', `${name} is not a sealed n8n-backup file (wrong magic bytes)`);
-    if (h[8] !== VERSION) throw new SealedFileError('SEAL_CORRUPT', `${name} is sealed with format version ${h[8]}; this release reads version ${VERSION}`);
-    const size = h.readUInt32BE(12);
-    if (size < 1 || size > MAX_CHUNK_BYTES) throw new SealedFileError('SEAL_CORRUPT', `${name} has an impossible chunk size ${size}`);
-    header = h;
-    sealedChunk = size + SEAL_TAG_BYTES;
-    key = setKey.fileKey(h.subarray(16, 48), label);
-  };
-
-  const openChunk = (sealed: Buffer, last: boolean): Buffer => {
-    const decipher = createDecipheriv('aes-256-gcm', key as Buffer, nonce(index, last));
-    decipher.setAAD(header as Buffer);
-    decipher.setAuthTag(sealed.subarray(sealed.length - SEAL_TAG_BYTES));
-    const plain = decipher.update(sealed.subarray(0, sealed.length - SEAL_TAG_BYTES));
-    try {
-      decipher.final();
-    } catch {
+  const next = (sealed: Buffer, last: boolean): Buffer => {
+    const plain = openChunk(opened as OpenedHeader, index, last, sealed);
+    if (plain === undefined) {
       throw new SealedFileError(
         'SEAL_CORRUPT',
         `${name} failed authentication at chunk ${index}: it was changed, cut short or reordered, or it belongs to another backup or set`,
@@ -186,12 +249,13 @@ export function openStream(setKey: SetKey, label: string, name: string): Transfo
       try {
         parts.push(chunk);
         buffered += chunk.length;
-        if (header === undefined) {
+        if (opened === undefined) {
           if (buffered < SEAL_HEADER_BYTES) return callback();
-          readHeader();
+          opened = readSealHeader(Buffer.from(take(SEAL_HEADER_BYTES)), setKey, label, name);
+          sealedChunk = opened.chunkSize + SEAL_TAG_BYTES;
         }
         // A chunk is known not to be the last once more bytes follow it.
-        while (buffered > sealedChunk) this.push(openChunk(take(sealedChunk), false));
+        while (buffered > sealedChunk) this.push(next(take(sealedChunk), false));
         callback();
       } catch (error) {
         callback(error as Error);
@@ -199,9 +263,9 @@ export function openStream(setKey: SetKey, label: string, name: string): Transfo
     },
     flush(callback: TransformCallback) {
       try {
-        if (header === undefined) throw new SealedFileError('SEAL_TRUNCATED', `${name} is truncated (shorter than its ${SEAL_HEADER_BYTES}-byte header)`);
+        if (opened === undefined) throw new SealedFileError('SEAL_TRUNCATED', `${name} is truncated (shorter than its ${SEAL_HEADER_BYTES}-byte header)`);
         if (buffered < SEAL_TAG_BYTES) throw new SealedFileError('SEAL_CORRUPT', `${name} is truncated or damaged: its last chunk is missing`);
-        this.push(openChunk(take(buffered), true));
+        this.push(next(take(buffered), true));
         callback();
       } catch (error) {
         callback(error as Error);

@@ -2,9 +2,9 @@
  * `tar.gz` storage: the bytes of every file a backup stores, as members of ONE streamed
  * `<backup>/data.tar.gz`.
  *
- * Format (version 1 of the on-disk format):
- * - one POSIX ustar archive, byte for byte as archiver 7 (tar-stream) writes it (this module writes
- *   the headers itself), gzip-compressed (level = the backup's compression level, default 6) in
+ * Format (version 1 of the on-disk format; the member index beside it is new, see tarIndex.ts):
+ * - one POSIX ustar archive whose headers are byte for byte what tar-stream 3 writes for the same
+ *   entries (this module writes them itself; test/engine/tar-headers.test.ts compares), gzip-compressed (level = the backup's compression level, default 6) in
  *   blocks of about 1 MiB, each block its own gzip member, several blocks compressed at once.
  *   Consecutive members are one valid gzip file (RFC 1952 2.2): gzip -d, `tar xzf`, Python's
  *   tarfile and zlib read it as one stream. Long or non-ASCII names use pax
@@ -25,26 +25,29 @@
  *   a member; readers ignore members that the manifest does not ask for.
  * - an archive with no file at all still exists (an empty tar), so verify can check it.
  *
- * Readers stream the archive once, front to back (gunzip -> tar-stream extract), and merge-join its
- * members with the manifest entries that point into it, both in walk order: memory stays flat
- * whatever the size of the archive or the tree.
+ * - beside it, `data.tar.idx` (tarIndex.ts): where each gzip member and its first tar header
+ *   start, so readers resume after a damaged member at a known place.
+ *
+ * Readers (tarReader.ts over memberReader.ts) read the archive once, front to back, gzip member by
+ * gzip member, and merge-join its members with the manifest entries that point into it, both in
+ * walk order: memory stays flat whatever the size of the archive or the tree. A damaged member
+ * costs the files whose bytes lie in it, not the rest of the archive.
  */
 import { createHash, hash as oneShotHash } from 'node:crypto';
-import type { ReadStream, Stats } from 'node:fs';
-import { closeSync, constants as C, createReadStream, fstatSync, openSync, promises as fsp, readSync } from 'node:fs';
+import type { Stats } from 'node:fs';
+import { closeSync, constants as C, fstatSync, openSync, promises as fsp, readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
 import type { CopiedFile } from './copy';
-import { BackupError, destinationError, errnoCode, errorMessage } from './errors';
+import { BackupError, destinationError, errorMessage } from './errors';
 import { isSameFile, swappedSource } from './fileJobs';
-import { compareWalkOrder } from './paths';
 import type { EntryStats } from './scan';
 import type { SetKey } from './sealed';
-import { openStream, SEALED_SUFFIX, SealedFileError, Sealer } from './sealed';
+import { SEALED_SUFFIX, Sealer } from './sealed';
 import type { DataSink, StorePlace } from './storage';
+import { IndexWriter, NO_HEADER } from './tarIndex';
 
 export const TAR_FILE = 'data.tar.gz';
 
@@ -106,8 +109,8 @@ const sha256 = (data: Buffer): string => (typeof oneShotHash === 'function' ? on
 /** `size` rounded up to whole 512-byte tar blocks. */
 const padded = (size: number): number => size + ((TAR_BLOCK - (size % TAR_BLOCK)) % TAR_BLOCK);
 
-// Tar headers, byte for byte what archiver 7's tar-stream 3 wrote for the same entries (archives of
-// earlier versions of this module and of this one are alike): ustar, a pax `path` record when the
+// Tar headers, byte for byte what tar-stream 3 (which archiver 7 wrote with in earlier versions of
+// this module) writes for the same entries, so archives of every version are alike: ustar, a pax `path` record when the
 // name is not ASCII or does not fit ustar's name/prefix split, base-256 sizes past 11 octal digits.
 
 const OCTAL_ZEROS = '0000000000000000000';
@@ -129,7 +132,10 @@ interface MemberMeta {
   mtime: number;
 }
 
-function memberMeta(stats: EntryStats): MemberMeta {
+/** What of a file's stats a member header says. */
+type HeaderStats = Pick<EntryStats, 'mode' | 'uid' | 'gid' | 'mtimeMs'>;
+
+function memberMeta(stats: HeaderStats): MemberMeta {
   return {
     // tar-stream writes 0644 for a mode of 0.
     mode: stats.mode & 0o7777 || 0o644,
@@ -224,6 +230,14 @@ function writeHeader(buffer: Buffer, at: number, plan: HeaderPlan, meta: MemberM
   writeUstar(buffer, next, 'PaxHeader', '', meta, size, 0);
 }
 
+/** The header bytes (ustar, or pax and ustar) that precede a member of `size` bytes named `rel`. */
+export function tarHeader(rel: string, stats: HeaderStats, size: number): Buffer {
+  const plan = planHeader(rel);
+  const header = Buffer.allocUnsafe(plan.length);
+  writeHeader(header, 0, plan, memberMeta(stats), size);
+  return header;
+}
+
 /** A compression error (as opposed to a write error): the archive is broken, not the destination. */
 class CompressionError extends Error {}
 
@@ -247,6 +261,12 @@ class BlockGzip {
   private written: Promise<void> = Promise.resolve();
   private roomWaiters: (() => void)[] = [];
   private stopped = false;
+  /** Tar offset of the current block's first byte. */
+  private base = 0;
+  /** Tar offset of the first header starting in the current block (NO_HEADER: none yet). */
+  private blockHeader = NO_HEADER;
+  /** gzip bytes written so far: where the next member starts. */
+  private compressedSize = 0;
 
   constructor(
     private readonly level: number,
@@ -254,7 +274,17 @@ class BlockGzip {
     private readonly onError: (error: unknown) => void,
     /** Seals the compressed stream on its way to the file (an encrypted set). */
     private readonly sealer: Sealer | undefined,
+    /** Records where each member and its first tar header start (tarIndex.ts). */
+    private readonly index: IndexWriter,
   ) {}
+
+  /**
+   * A tar header starts at `at` in the current block (default: the next byte written), so the
+   * index can name it as the place to resume after a damaged member.
+   */
+  markHeader(at = this.used): void {
+    if (this.blockHeader === NO_HEADER) this.blockHeader = this.base + at;
+  }
 
   /** Too many blocks are waiting for compression or their write: wait for room() before filling more. */
   get full(): boolean {
@@ -306,15 +336,15 @@ class BlockGzip {
     }
   }
 
-  /** Sends off the last block; the returned promise settles once everything is written. */
+  /** Sends off the last block; the returned promise settles once everything (index included) is written. */
   finish(): Promise<void> {
     if (this.used > 0) this.dispatch();
     const sealer = this.sealer;
-    if (sealer !== undefined) {
-      this.written = this.written.then(async () => {
-        if (!this.stopped) await this.writeBytes(sealer.finish());
-      });
-    }
+    this.written = this.written.then(async () => {
+      if (this.stopped) return;
+      if (sealer !== undefined) await this.writeBytes(sealer.finish());
+      await this.index.finish(this.compressedSize, this.base);
+    });
     return this.written;
   }
 
@@ -332,6 +362,9 @@ class BlockGzip {
   private dispatch(): void {
     const buffer = this.block;
     const input = buffer.subarray(0, this.used);
+    const record = { uncompressed: this.base, header: this.blockHeader };
+    this.base += this.used;
+    this.blockHeader = NO_HEADER;
     this.block = this.spare.pop() ?? Buffer.allocUnsafe(BLOCK_CAPACITY);
     this.used = 0;
     this.pending++;
@@ -340,7 +373,10 @@ class BlockGzip {
     this.written = this.written
       .then(async () => {
         const out = await compressed;
-        if (!this.stopped) await this.writeOut(out);
+        if (this.stopped) return;
+        await this.index.add({ compressed: this.compressedSize, ...record });
+        this.compressedSize += out.length;
+        await this.writeOut(out);
       })
       .finally(() => {
         this.pending--;
@@ -442,6 +478,7 @@ export class TarGzSink implements DataSink {
     private readonly output: FileHandle,
     level: number,
     sealer: Sealer | undefined,
+    private readonly index: IndexWriter,
   ) {
     this.gzip = new BlockGzip(
       level,
@@ -451,6 +488,7 @@ export class TarGzSink implements DataSink {
         else this.fail(destinationError(error, file));
       },
       sealer,
+      index,
     );
   }
 
@@ -458,14 +496,16 @@ export class TarGzSink implements DataSink {
   static async create(backupDir: string, level: number, key?: SetKey, backupId = ''): Promise<TarGzSink> {
     const file = archivePath(backupDir, key);
     const sealer = key === undefined ? undefined : new Sealer(key, sealLabel(backupId));
-    let output: FileHandle;
+    let output: FileHandle | undefined;
     try {
       output = await fsp.open(file, 'wx', 0o644);
       if (sealer !== undefined) await output.writeFile(sealer.header);
+      const index = await IndexWriter.create(backupDir, key, backupId);
+      return new TarGzSink(file, output, level, sealer, index);
     } catch (error) {
+      await output?.close().catch(() => undefined);
       throw destinationError(error, file);
     }
-    return new TarGzSink(file, output, level, sealer);
   }
 
   async store(rel: string, sourceAbs: string, stats: EntryStats): Promise<CopiedFile> {
@@ -544,6 +584,7 @@ export class TarGzSink implements DataSink {
     this.fail(new BackupError('CANCELLED', 'The archive was abandoned.'));
     await this.gzip.settled();
     await this.closeOutput(false).catch(() => undefined);
+    await this.index.close().catch(() => undefined);
   }
 
   private closeOutput(strict: boolean): Promise<void> {
@@ -618,6 +659,7 @@ export class TarGzSink implements DataSink {
       const place = this.gzip.space(total);
       const buffer = place?.[0] ?? Buffer.allocUnsafe(total);
       const at = place?.[1] ?? 0;
+      if (place !== undefined) this.gzip.markHeader(at);
       const dataAt = at + plan.length;
       let read = 0;
       while (read < size) {
@@ -630,7 +672,10 @@ export class TarGzSink implements DataSink {
       const end = dataAt + padded(read);
       buffer.fill(0, dataAt + read, end);
       if (place !== undefined) this.gzip.commit(end - at);
-      else this.gzip.write(buffer.subarray(0, end));
+      else {
+        this.gzip.markHeader();
+        this.gzip.write(buffer.subarray(0, end));
+      }
       claim.resolve(copied);
     } catch (error) {
       // Source errors (vanished, permission denied, not a regular file) are per-file problems.
@@ -668,9 +713,8 @@ export class TarGzSink implements DataSink {
         return;
       }
       const size = opened.stats.size;
-      const plan = planHeader(claim.rel);
-      const header = Buffer.allocUnsafe(plan.length);
-      writeHeader(header, 0, plan, memberMeta(claim.stats as EntryStats), size);
+      const header = tarHeader(claim.rel, claim.stats as EntryStats, size);
+      this.gzip.markHeader();
       this.gzip.write(header);
       const hash = createHash('sha256');
       let problem: Error | undefined;
@@ -759,210 +803,8 @@ export class TarGzSink implements DataSink {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Reading
-
-interface ExtractHeader {
-  name: string;
-  type: string | null;
-  size: number | null;
-}
-
-interface ExtractEntry extends AsyncIterable<Buffer> {
-  header: ExtractHeader;
-  resume(): unknown;
-}
-
-interface ExtractStream extends NodeJS.WritableStream {
-  destroy(error?: Error): void;
-  [Symbol.asyncIterator](): AsyncIterator<ExtractEntry>;
-}
-
-interface TarStreamModule {
-  extract(options?: { filenameEncoding?: string }): ExtractStream;
-}
-let loadedTarStream: TarStreamModule | undefined;
-/**
- * The tar-stream that archiver itself writes with (a dependency of archiver 7), wherever npm put
- * it. Loaded on first use: only restore and verify read archives, and loading it cost every backup
- * run about 20 ms of startup.
- */
-function tarStream(): TarStreamModule {
-  loadedTarStream ??= require(require.resolve('tar-stream', { paths: [path.dirname(require.resolve('archiver/package.json'))] })) as TarStreamModule;
-  return loadedTarStream;
-}
-
-export type ArchiveDamageCode = 'MISSING' | 'TRUNCATED' | 'CORRUPT' | 'UNREADABLE';
-
-/** The archive itself cannot be read (to the end): missing, truncated, damaged or unreadable. */
-export class ArchiveDamage extends Error {
-  constructor(
-    readonly code: ArchiveDamageCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'ArchiveDamage';
-  }
-}
-
-function classify(error: unknown, label: string): ArchiveDamage {
-  if (error instanceof ArchiveDamage) return error;
-  if (error instanceof SealedFileError) return new ArchiveDamage(error.code === 'SEAL_TRUNCATED' ? 'TRUNCATED' : 'CORRUPT', error.message, { cause: error });
-  const code = errnoCode(error);
-  const why = errorMessage(error);
-  if (code === 'ENOENT') return new ArchiveDamage('MISSING', `${label} is missing`, { cause: error });
-  if (code === 'Z_BUF_ERROR' || /unexpected end/i.test(why)) return new ArchiveDamage('TRUNCATED', `${label} is truncated (${why})`, { cause: error });
-  if (code !== undefined && /^E[A-Z]+$/.test(code)) return new ArchiveDamage('UNREADABLE', `${label} cannot be read (${why})`, { cause: error });
-  return new ArchiveDamage('CORRUPT', `${label} is damaged (${why})`, { cause: error });
-}
-
-/** One member met by seek(); read() must be called before the next seek() to get its bytes. */
-export interface TarMember {
-  readonly name: string;
-  /** tar-stream's type: `file` for a regular file. */
-  readonly type: string;
-  readonly size: number;
-  /**
-   * Streams the member's bytes to `onChunk` (awaited: back-pressure). Throws ArchiveDamage when
-   * the archive breaks; an error from onChunk is rethrown after the member was drained, so the
-   * reader can go on to the next member.
-   */
-  read(onChunk: (chunk: Buffer) => unknown): Promise<void>;
-}
-
-export type SeekResult = { member: TarMember } | { absent: true } | { damage: ArchiveDamage };
-
-/**
- * Reads one data.tar.gz front to back, once: seek() names in walk order, and it skips the members
- * before each name unread. Memory stays at a few stream buffers, whatever the archive holds.
- */
-export class TarReader {
-  private readonly input: ReadStream;
-  private readonly gunzip: zlib.Gunzip;
-  private readonly opener: Transform | undefined;
-  private readonly extract: ExtractStream;
-  private readonly entries: AsyncIterator<ExtractEntry>;
-  private peeked: ExtractEntry | undefined;
-  private current: ExtractEntry | undefined;
-  private ended = false;
-  private damage: ArchiveDamage | undefined;
-
-  /** The archive of the backup folder `<setDir>/<backupId>`, opened with `key` in an encrypted set. */
-  static forBackup(setDir: string, backupId: string, key: SetKey | undefined): TarReader {
-    const file = archivePath(path.join(setDir, backupId), key);
-    return new TarReader(file, `${backupId}/${path.basename(file)}`, key === undefined ? undefined : { key, label: sealLabel(backupId) });
-  }
-
-  /** `label` names the archive in messages, e.g. `<id>/data.tar.gz`. */
-  constructor(
-    readonly file: string,
-    readonly label: string,
-    seal?: { key: SetKey; label: string },
-  ) {
-    this.input = createReadStream(file, { highWaterMark: 1 << 16 });
-    this.gunzip = zlib.createGunzip();
-    this.extract = tarStream().extract();
-    // Created before any data flows, so no entry is missed.
-    this.entries = this.extract[Symbol.asyncIterator]();
-    this.input.on('error', (error) => this.extract.destroy(error));
-    this.gunzip.on('error', (error) => this.extract.destroy(error));
-    this.extract.on('error', () => undefined);
-    if (seal === undefined) this.input.pipe(this.gunzip).pipe(this.extract);
-    else {
-      // Only authenticated bytes reach gunzip: the opener passes on a chunk once its tag checked.
-      this.opener = openStream(seal.key, seal.label, label);
-      this.opener.on('error', (error) => this.extract.destroy(error));
-      this.input.pipe(this.opener).pipe(this.gunzip).pipe(this.extract);
-    }
-  }
-
-  /** The member named `name`, if the archive holds it. Names must come in walk order. */
-  async seek(name: string): Promise<SeekResult> {
-    if (this.damage !== undefined) return { damage: this.damage };
-    this.skipCurrent();
-    try {
-      for (;;) {
-        if (this.peeked === undefined) {
-          if (this.ended) return { absent: true };
-          const next = await this.entries.next();
-          if (next.done === true) {
-            this.ended = true;
-            return { absent: true };
-          }
-          this.peeked = next.value;
-        }
-        const order = compareWalkOrder(this.peeked.header.name, name);
-        if (order > 0) return { absent: true };
-        const entry = this.peeked;
-        this.peeked = undefined;
-        this.current = entry;
-        if (order === 0) return { member: this.member(entry) };
-        // A member this pass does not need (a later backup replaced the file, or a padded one).
-        this.skipCurrent();
-      }
-    } catch (error) {
-      this.damage = classify(error, this.label);
-      return { damage: this.damage };
-    }
-  }
-
-  /** Reads the rest of the archive, so gzip's checksum and the tar structure are checked to the end. */
-  async finish(): Promise<ArchiveDamage | undefined> {
-    if (this.damage !== undefined) return this.damage;
-    this.skipCurrent();
-    try {
-      if (this.peeked !== undefined) {
-        this.peeked.resume();
-        this.peeked = undefined;
-      }
-      while (!this.ended) {
-        const next = await this.entries.next();
-        if (next.done === true) this.ended = true;
-        else next.value.resume();
-      }
-    } catch (error) {
-      this.damage = classify(error, this.label);
-    }
-    return this.damage;
-  }
-
-  close(): void {
-    this.input.destroy();
-    this.opener?.destroy();
-    this.gunzip.destroy();
-    this.extract.destroy();
-  }
-
-  private skipCurrent(): void {
-    this.current?.resume();
-    this.current = undefined;
-  }
-
-  private member(entry: ExtractEntry): TarMember {
-    return {
-      name: entry.header.name,
-      type: entry.header.type ?? 'file',
-      size: entry.header.size ?? 0,
-      read: async (onChunk) => {
-        let sinkError: { error: unknown } | undefined;
-        try {
-          for await (const chunk of entry) {
-            if (sinkError !== undefined) continue;
-            try {
-              await onChunk(chunk);
-            } catch (error) {
-              sinkError = { error };
-            }
-          }
-        } catch (error) {
-          this.damage = classify(error, this.label);
-          throw this.damage;
-        } finally {
-          if (this.current === entry) this.current = undefined;
-        }
-        if (sinkError !== undefined) throw sinkError.error;
-      },
-    };
-  }
-}
+// Reading: tarReader.ts (tar members, resynchronising after damage) over memberReader.ts (gzip members).
+export { ArchiveDamage } from './archiveDamage';
+export type { ArchiveDamageCode } from './archiveDamage';
+export { TarReader } from './tarReader';
+export type { SeekResult, TarMember } from './tarReader';
