@@ -7,6 +7,7 @@ import { lockSet } from './lock';
 import { assertSeparate, defaultSetName, realpathLoose } from './paths';
 import { planBackup } from './plan';
 import { pruneLocked, removeLeftovers } from './prune';
+import { deleteGuard } from './readers';
 import type { BackupOptions, BackupSettings } from './settings';
 import { toBackupSettings } from './settings';
 import type { BackupReport, BackupSummary } from './types';
@@ -125,12 +126,13 @@ export async function backupSource(settings: BackupSettings, source: string): Pr
     const plan = planBackup(settings.type, backups, { fullEveryDays: settings.fullEveryDays, differentialEveryDays: settings.differentialEveryDays, now: startedAt });
     const backupId = nextBackupId(startedAt, plan.type, backups[backups.length - 1]?.backupId);
     const signal = settings.signal === undefined ? lock.lost : AbortSignal.any([settings.signal, lock.lost]);
-    const result = await writeBackup({ settings, source, realSource, set, setDir, backupId, plan, startedAt, signal, key });
+    const result = await writeBackup({ settings, source, realSource, set, setDir, backupId, plan, startedAt, signal, key, confirmLock: lock.confirm });
     const o: Outcome = { source, set, startedAt, decision: plan.decision, removedPartials, tally: result.tally };
     if (!result.written) return buildReport(settings, { ...o, decision: `${plan.decision}; nothing changed` }, undefined, 'no changes', noRetention, setTotal(backups));
-    const pruned = await pruneLocked(setDir, settings.retention, false);
+    const pruned = await pruneLocked(setDir, settings.retention, false, [], deleteGuard(setDir, lock, settings.lockTimeoutMs, 'skip', settings.signal));
     const after = await listBackups(setDir);
-    return buildReport(settings, o, result.summary, null, { removed: pruned.remove, keptReferenced: pruned.keptReferenced }, setTotal(after));
+    const retention = { removed: pruned.remove, keptReferenced: pruned.keptReferenced, ...(pruned.skipped === undefined ? {} : { skipped: pruned.skipped }) };
+    return buildReport(settings, o, result.summary, null, retention, setTotal(after));
   } finally {
     await lock.release();
   }
