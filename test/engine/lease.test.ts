@@ -146,4 +146,30 @@ describe('the holder', () => {
     // The usurper's lock is left alone.
     expect(note(setDir).token).toBe('usurper');
   });
+
+  test('a lock taken over after the commit, before retention: the backup stands, retention is skipped with the reason, the new holder is left alone', async () => {
+    const root = await dirs.make();
+    const src = path.join(root, 'src');
+    const dest = path.join(root, 'dest');
+    await writeTree(src, { 'a.txt': 'a\n' });
+    const [first] = await runBackup({ sources: [src], destination: dest, type: 'full', setName: 's' });
+    if (!first.ok) throw first.error;
+    const setDir = path.join(dest, 's');
+    const realRename = fs.promises.rename.bind(fs.promises);
+    // Right after the commit (the partial renamed to its id), another run takes the lock over.
+    jest.spyOn(fs.promises, 'rename').mockImplementation(async (from, to) => {
+      await realRename(from, to);
+      if (path.basename(String(from)).startsWith('.partial-')) {
+        fs.writeFileSync(path.join(setDir, LOCK_DIR, LOCK_OWNER_FILE), JSON.stringify({ ...note(setDir), token: 'usurper' }));
+      }
+    });
+    await fs.promises.writeFile(path.join(src, 'b.txt'), 'b\n');
+    const [second] = await runBackup({ sources: [src], destination: dest, type: 'full', setName: 's', keepFull: 1 });
+    jest.restoreAllMocks();
+    if (!second.ok) throw second.error;
+    expect(second.report.retention.removed).toEqual([]);
+    expect(second.report.retention.skipped).toMatch(/^retention skipped: another run took the set's lock over after this backup was committed/);
+    expect((await listDestination(dest)).map((b) => b.backupId)).toEqual([first.report.backupId, second.report.backupId]);
+    expect(note(setDir).token).toBe('usurper');
+  });
 });

@@ -133,7 +133,13 @@ export interface DeleteGuard {
 export function deleteGuard(setDir: string, lock: SetLock, timeoutMs: number, onReaders: 'fail' | 'skip', signal?: AbortSignal, timing: LeaseTiming = DEFAULT_TIMING): DeleteGuard {
   return {
     begin: async () => {
-      await lock.setDeleting(true);
+      try {
+        await lock.setDeleting(true);
+      } catch (error) {
+        // After a committed backup the run's work is done: losing the lock now costs only its retention.
+        if (onReaders !== 'skip' || !(error instanceof BackupError) || error.code !== 'LOCK_LOST') throw error;
+        return 'retention skipped: another run took the set\'s lock over after this backup was committed (this run stalled longer than its lease); it runs with the next backup';
+      }
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const live = await liveReaders(setDir, timing);
