@@ -20,7 +20,7 @@ beforeEach(() => {
 });
 afterEach(() => removeTempDir(tmp));
 
-test('a restore of a chain and a prune that would delete its base, at once: the restore completes whole, the prune waits and then deletes', async () => {
+test('a restore of a chain and a prune that would delete its base, at once: the restore completes whole, the prune waits and then deletes (restore paused with SIGSTOP half-way)', async () => {
   const src = path.join(tmp, 'src');
   const dest = path.join(tmp, 'dest');
   const setDir = path.join(dest, SET);
@@ -40,8 +40,16 @@ test('a restore of a chain and a prune that would delete its base, at once: the 
 
   const target = path.join(tmp, 'target');
   const restore = startCli(['restore', '--dest', dest, '--set', SET, '--backup', i1, '--target', target, '--json']);
-  const reading = await waitFor(() => fs.readdirSync(setDir).some((n) => /^\.reader-[0-9a-f]+\.json$/.test(n)), 15_000, 2);
+  // Reading means registered and already writing into the target. (A reader that registered but
+  // had not yet looked at the lock note yields to a prune that announced first: it would then fail
+  // cleanly, before writing anything, with BACKUP_NOT_FOUND.)
+  const registered = (): boolean => fs.readdirSync(setDir).some((n) => /^\.reader-[0-9a-f]+\.json$/.test(n));
+  const reading = await waitFor(() => registered() && fs.existsSync(path.join(target, 'd0')), 15_000, 2);
   if (!reading) throw new Error(`the restore never registered as a reader: ${describeRun(await restore.done)}`);
+  // Frozen mid-read (a stopped process is alive: its marker's lease still counts), so the prune
+  // below surely runs while the restore is half-way, however fast this machine is.
+  restore.child.kill('SIGSTOP');
+  const restoreWasRunning = restore.child.exitCode === null && restore.child.signalCode === null;
   const prune = startCli(['prune', '--dest', dest, '--set', SET, '--keep-full', '1', '--lock-timeout', '120', '--json']);
   // The prune announces its deletes on the lock note, then waits for the reader.
   const announced = await waitFor(() => {
@@ -50,11 +58,13 @@ test('a restore of a chain and a prune that would delete its base, at once: the 
     } catch {
       return false;
     }
-  }, 15_000, 2);
-  const restoreWasRunning = restore.child.exitCode === null && restore.child.signalCode === null;
+  }, 30_000, 2);
+  const baseKeptMeanwhile = fs.existsSync(path.join(setDir, f1)) && fs.existsSync(path.join(setDir, i1));
+  restore.child.kill('SIGCONT');
   const [restored, pruned] = await Promise.all([restore.done, prune.done]);
-  if (!restoreWasRunning) throw new Error('the restore finished before the prune asked to delete: make the source bigger');
+  if (!restoreWasRunning) throw new Error('the restore finished before it could be paused: make the source bigger');
   expect(announced).toBe(true);
+  expect(baseKeptMeanwhile).toBe(true);
   expectExit(restored, 0);
   expect(compareSnapshots(atI1, snapshotTree(target))).toEqual([]);
   expectExit(pruned, 0);
