@@ -83,6 +83,12 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** True only when `who` is provably a process of this boot and PID namespace that no longer exists. */
+export function provablyDead(who: { pid: number; bootId?: string; pidNs?: string }): boolean {
+  const here = machineIdentity();
+  return here !== null && who.bootId === here.bootId && who.pidNs === here.pidNs && who.pid !== process.pid && !isAlive(who.pid);
+}
+
 /** Why a note may be broken, or `held` when it may not. */
 export type LeaseVerdict = 'held' | 'expired' | 'holder-dead' | 'stale-old-note';
 
@@ -98,7 +104,6 @@ export function judgeLease(note: LeaseNote, touchedMs: number, nowMs: number, ti
     if (note.host === os.hostname() && note.pid !== process.pid && !isAlive(note.pid)) return 'holder-dead';
     return nowMs - touchedMs > OLD_STALE_MS ? 'stale-old-note' : 'held';
   }
-  const here = machineIdentity();
-  if (here !== null && note.bootId === here.bootId && note.pidNs === here.pidNs && !isAlive(note.pid)) return 'holder-dead';
+  if (provablyDead(note)) return 'holder-dead';
   return nowMs > expires + timing.marginMs ? 'expired' : 'held';
 }

@@ -3,6 +3,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { errnoCode } from './errors';
 import type { LeaseNote } from './lease';
+import { machineIdentity, provablyDead } from './lease';
 
 /**
  * Where a lease lives, reduced to what object storage can promise too: create only if absent
@@ -80,22 +81,70 @@ async function discard(setDir: string, from: string): Promise<string | undefined
   }
 }
 
+const MARKER_OWNER = 'by.json';
+
+interface MarkerOwner {
+  pid: number;
+  bootId?: string;
+  pidNs?: string;
+  nonce: string;
+}
+
+/**
+ * Clears a marker whose taker is provably dead (killed while renewing, committing or releasing:
+ * the kill test found such a marker blocking the set for a minute). It is renamed to a name only
+ * that one marker can take (`.lock.cleared.<its nonce>`) and left there for the leftover sweep, so
+ * a second run that judged the same dead marker late cannot move a new, live marker: its rename
+ * onto the existing, non-empty folder fails.
+ */
+async function clearDeadMarker(setDir: string, marker: string): Promise<boolean> {
+  let owner: MarkerOwner;
+  try {
+    owner = JSON.parse(await fsp.readFile(path.join(marker, MARKER_OWNER), 'utf8')) as MarkerOwner;
+  } catch {
+    return false; // no owner note (yet): only the age rule applies
+  }
+  if (typeof owner.nonce !== 'string' || !/^[0-9a-f]+$/.test(owner.nonce) || !provablyDead(owner)) return false;
+  const cleared = path.join(setDir, `${LOCK_PREFIX}cleared.${owner.nonce}`);
+  try {
+    await fsp.rename(marker, cleared);
+  } catch {
+    return false;
+  }
+  const now = new Date();
+  await fsp.utimes(cleared, now, now).catch(() => undefined);
+  return true;
+}
+
+/** Creates the marker; false when another run holds it. */
+async function takeMarker(setDir: string, marker: string): Promise<boolean> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fsp.mkdir(marker);
+    } catch (error) {
+      if (errnoCode(error) !== 'EEXIST') throw error;
+      if (attempt === 0 && (await clearDeadMarker(setDir, marker))) continue;
+      const stats = await fsp.stat(marker).catch(() => undefined);
+      if (stats !== undefined && Date.now() - stats.mtimeMs > LEFTOVER_MS) await fsp.rm(marker, { recursive: true, force: true });
+      return false;
+    }
+    // Who holds it, so that a run killed while holding it does not block the set for a minute.
+    const owner: MarkerOwner = { pid: process.pid, ...(machineIdentity() ?? {}), nonce: randomBytes(8).toString('hex') };
+    await fsp.writeFile(path.join(marker, MARKER_OWNER), JSON.stringify(owner)).catch(() => undefined);
+    return true;
+  }
+}
+
 /**
  * Runs `change` holding the marker `.lock.break.<ino>.<token>`: every conditional change of one
  * lock (a waiter breaking it, its holder renewing or releasing it) takes the same marker, so
  * "check it is still the one I saw, then change it" is atomic among them. Undefined when busy. A
- * marker left by a run killed halfway is cleared once it is a minute old.
+ * marker left by a run killed halfway is cleared at once when that run is provably dead, otherwise
+ * once it is a minute old.
  */
 async function underMarker<T>(setDir: string, seen: LockIdentity, change: () => Promise<T>): Promise<T | undefined> {
   const marker = path.join(setDir, `${LOCK_PREFIX}break.${seen.ino}.${seen.token ?? 'none'}`);
-  try {
-    await fsp.mkdir(marker);
-  } catch (error) {
-    if (errnoCode(error) !== 'EEXIST') throw error;
-    const stats = await fsp.stat(marker).catch(() => undefined);
-    if (stats !== undefined && Date.now() - stats.mtimeMs > LEFTOVER_MS) await fsp.rm(marker, { recursive: true, force: true });
-    return undefined;
-  }
+  if (!(await takeMarker(setDir, marker))) return undefined;
   try {
     return await change();
   } finally {
