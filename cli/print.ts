@@ -42,6 +42,7 @@ export function printBackups(outcomes: SourceOutcome[], asJson: boolean, failOnF
       if (r.removedPartials.length > 0) io.out(`  removed ${r.removedPartials.length} unfinished backup folder(s) left by an interrupted run: ${r.removedPartials.join(', ')}`);
       if (r.retention.removed.length > 0) io.out(`  retention removed: ${r.retention.removed.join(', ')}`);
       for (const w of r.warnings) io.out(`  warning: ${w.message} [${w.code}]`);
+      if (r.retention.skipped !== undefined) io.out(`  ${r.retention.skipped}`);
       printProblems(r.errors, r.errorCount, io);
     }
     if (failOnFileErrors && r.errorCount > 0) {

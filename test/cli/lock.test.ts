@@ -1,8 +1,9 @@
 /**
- * One writer per set (DESIGN.md "Writing safely"): `<set>/.lock` (proper-lockfile) plus
- * `<set>/.lock/owner.json` (pid, host, since, purpose). A second run waits up to --lock-timeout,
- * then fails with one line naming the holder (LOCKED); a holder that died on this host is taken
- * over at once; a lock not refreshed for 30 s is stale; prune takes the same lock.
+ * One writer per set (DESIGN.md "Writing safely"): `<set>/.lock/owner.json` (pid, host, since,
+ * purpose, and the lease: boot id, PID namespace, renewedAt, expiresAt). A second run waits up to
+ * --lock-timeout, then fails with one line naming the holder (LOCKED); a holder that died in this
+ * boot and PID namespace is taken over at once; old notes (no lease) not refreshed for 30 s are
+ * stale; prune takes the same lock. Lease expiry and renewal: test/engine/lease.test.ts.
  * Runs the built binary: `npm run build` first (.ci/run builds before testing).
  */
 import type { ChildProcess } from 'node:child_process';
@@ -199,6 +200,24 @@ test('a lock held by a live process on another host: --lock-timeout 1 waits, the
   expect(fs.readFileSync(path.join(setDir, LOCK_OWNER), 'utf8')).toBe(before);
   expect(listJson(dest, SET)).toHaveLength(1);
   expect(findPartials(dest)).toEqual([]);
+});
+
+test('a lease held from another PID namespace of this host (a container with host networking) is not taken over although its pid does not exist here', () => {
+  const src = smallSource();
+  expectExit(runCli(backupArgs(src, 'full')), 0);
+  const bootId = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  const now = Date.now();
+  plantLock(setDir, {
+    pid: deadPid(), host: HOST, purpose: 'backup in another container', version: 2, bootId, pidNs: 'pid:[4026530001]',
+    renewedAt: new Date(now).toISOString(), expiresAt: new Date(now + 60_000).toISOString(),
+  });
+  const before = fs.readFileSync(path.join(setDir, LOCK_OWNER), 'utf8');
+  const { result, items } = runCliJson([...backupArgs(src, 'incremental'), '--lock-timeout', '1']);
+  expectLockedLine(result);
+  expect(asFailureItem(items[0]).code).toBe('LOCKED');
+  expect(result.stderr).toContain('backup in another container');
+  expect(fs.readFileSync(path.join(setDir, LOCK_OWNER), 'utf8')).toBe(before);
+  expect(listJson(dest, SET)).toHaveLength(1);
 });
 
 test('a live holder on this host is never taken over: LOCKED naming its pid', () => {

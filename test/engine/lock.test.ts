@@ -4,10 +4,12 @@
  * the newer, live lock exactly where it is (moving it aside and back opened a gap in which a third
  * run took the set while the live holder kept writing: CI caught two runs writing at once).
  */
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { machineIdentity } from '../../nodes/Backup/engine/lease';
 import { breakLock, identify, LOCK_DIR, LOCK_OWNER_FILE, lockSet } from '../../nodes/Backup/engine/lock';
 
 let setDir: string;
@@ -91,4 +93,44 @@ test('release moves the lock folder aside whole before deleting it: it is never 
   await lock.release();
   expect(seenAtDelete).toEqual(['deleting the moved folder, .lock gone']);
   expect(fs.readdirSync(setDir)).toEqual([]);
+});
+
+describe('a marker left by a run killed while holding it (renewing, committing or releasing)', () => {
+  const here = machineIdentity();
+
+  /** A lock whose holder is a dead process of this boot and namespace, and a marker on it taken by `markerPid`. */
+  function plantDeadLeaseWithMarker(markerPid: number): string {
+    const dir = path.join(setDir, LOCK_DIR);
+    fs.mkdirSync(dir);
+    const now = Date.now();
+    const owner = {
+      pid: spawnSync(process.execPath, ['-e', '0']).pid as number, host: os.hostname(), since: new Date(now).toISOString(), purpose: 'killed run', token: 'killed-token', version: 2,
+      ...(here ?? {}), renewedAt: new Date(now).toISOString(), expiresAt: new Date(now + 60_000).toISOString(),
+    };
+    fs.writeFileSync(path.join(dir, LOCK_OWNER_FILE), JSON.stringify(owner));
+    const marker = path.join(setDir, `.lock.break.${fs.statSync(dir).ino}.killed-token`);
+    fs.mkdirSync(marker);
+    fs.writeFileSync(path.join(marker, 'by.json'), JSON.stringify({ pid: markerPid, ...(here ?? {}), nonce: '0badc0de' }));
+    return marker;
+  }
+
+  test('taken by a process that is provably dead: cleared at once, the next run takes the set (lock timeout 0)', async () => {
+    if (here === null) throw new Error('this test needs /proc (boot id and PID namespace)');
+    plantDeadLeaseWithMarker(spawnSync(process.execPath, ['-e', '0']).pid as number);
+    const lock = await lockSet(setDir, 'next run', 0);
+    await lock.release();
+    expect(fs.readdirSync(setDir).filter((n) => n !== '.lock.cleared.0badc0de')).toEqual([]);
+  });
+
+  test('taken by a live process: left alone (it is breaking or renewing this very moment)', async () => {
+    const live = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      const marker = plantDeadLeaseWithMarker(live.pid as number);
+      // The lock's holder is dead, but the marker's taker lives: only it may act on this lock now.
+      await expect(lockSet(setDir, 'next run', 0)).rejects.toMatchObject({ code: 'LOCKED' });
+      expect(fs.existsSync(marker)).toBe(true);
+    } finally {
+      live.kill('SIGKILL');
+    }
+  });
 });

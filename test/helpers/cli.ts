@@ -599,6 +599,13 @@ export interface LockOwnerNote {
   host: string;
   since: string;
   purpose: string;
+  /** Lease fields (absent in notes written before leases). */
+  version?: number;
+  bootId?: string;
+  pidNs?: string;
+  renewedAt?: string;
+  expiresAt?: string;
+  deleting?: boolean;
 }
 
 /** What a set's lock looks like on disk right now. */

@@ -8,6 +8,7 @@ import { assertSeparate, defaultSetName, realpathLoose } from './paths';
 import type { BackupPlan } from './plan';
 import { fullAfterDamagedParent, planBackup } from './plan';
 import { pruneLocked, removeLeftovers } from './prune';
+import { deleteGuard } from './readers';
 import type { BackupOptions, BackupSettings } from './settings';
 import { toBackupSettings } from './settings';
 import type { BackupReport, BackupSummary, BackupWarning } from './types';
@@ -147,13 +148,14 @@ export async function backupSource(settings: BackupSettings, source: string): Pr
     }
     const planned = planBackup(settings.type, backups, { fullEveryDays: settings.fullEveryDays, differentialEveryDays: settings.differentialEveryDays, now: startedAt });
     const signal = settings.signal === undefined ? lock.lost : AbortSignal.any([settings.signal, lock.lost]);
-    const job = { settings, source, realSource, set, setDir, startedAt, signal, key };
+    const job = { settings, source, realSource, set, setDir, startedAt, signal, key, confirmLock: lock.confirm };
     const { result, plan, warnings } = await writeOrFullOnDamage(settings, job, planned, backups[backups.length - 1]?.backupId);
     const o: Outcome = { source, set, startedAt, decision: plan.decision, removedPartials, tally: result.tally, warnings };
     if (!result.written) return buildReport(settings, { ...o, decision: `${plan.decision}; nothing changed` }, undefined, 'no changes', noRetention, setTotal(backups));
-    const pruned = await pruneLocked(setDir, settings.retention, false);
+    const pruned = await pruneLocked(setDir, settings.retention, false, [], deleteGuard(setDir, lock, settings.lockTimeoutMs, 'skip', settings.signal));
     const after = await listBackups(setDir);
-    return buildReport(settings, o, result.summary, null, { removed: pruned.remove, keptReferenced: pruned.keptReferenced }, setTotal(after));
+    const retention = { removed: pruned.remove, keptReferenced: pruned.keptReferenced, ...(pruned.skipped === undefined ? {} : { skipped: pruned.skipped }) };
+    return buildReport(settings, o, result.summary, null, retention, setTotal(after));
   } finally {
     await lock.release();
   }

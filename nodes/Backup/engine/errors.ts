@@ -24,6 +24,8 @@ export type FatalCode =
   | 'UNSAFE_PATH'
   | 'CANCELLED'
   | 'LOCKED'
+  | 'LOCK_LOST'
+  | 'READERS_ACTIVE'
   | 'VERIFY_FAILED'
   | 'INVALID_OPTION'
   | 'PASSPHRASE_REQUIRED'

@@ -5,12 +5,16 @@ import { BackupError } from './errors';
 import type { RetentionPolicy, RetentionResult } from './retention';
 import { applyRetention } from './retention';
 import { lockSet } from './lock';
+import type { DeleteGuard } from './readers';
+import { deleteGuard } from './readers';
 import { toRetentionPolicy, wholeNumber } from './settings';
 
 export interface PruneOutcome extends RetentionResult {
   dryRun: boolean;
   /** Ids of `.partial-`/`.removing-` folders an interrupted run had left, removed first. */
   removedPartials: string[];
+  /** Why nothing was deleted although the policy asked for it (readers were reading the set). */
+  skipped?: string;
 }
 
 /**
@@ -28,17 +32,25 @@ export async function removeLeftovers(setDir: string): Promise<string[]> {
 
 /**
  * Applies retention to a set whose lock the caller holds: deletes newest first, so an interruption
- * never leaves a kept backup pointing into a deleted one.
+ * never leaves a kept backup pointing into a deleted one. `guard` waits for readers first and
+ * checks the lock is still held before each delete (readers.ts).
  */
-export async function pruneLocked(setDir: string, policy: RetentionPolicy, dryRun: boolean, removedPartials: string[] = []): Promise<PruneOutcome> {
+export async function pruneLocked(setDir: string, policy: RetentionPolicy, dryRun: boolean, removedPartials: string[] = [], guard?: DeleteGuard): Promise<PruneOutcome> {
   const result = applyRetention(await listBackups(setDir), policy);
-  if (!dryRun) {
-    for (const id of result.remove) {
-      // Renamed first (atomic), then deleted: a run killed here leaves a `.removing-<id>` folder
-      // that the next backup sweeps, never a half-deleted backup that lists as damaged.
-      const doomed = path.join(setDir, `${REMOVING_PREFIX}${id}`);
-      await fsp.rename(path.join(setDir, id), doomed);
-      await fsp.rm(doomed, { recursive: true, force: true });
+  if (!dryRun && result.remove.length > 0) {
+    const skipped = await guard?.begin();
+    if (skipped !== undefined) return { ...result, keep: [...result.keep, ...result.remove].sort(), remove: [], dryRun, removedPartials, skipped };
+    try {
+      for (const id of result.remove) {
+        await guard?.confirm();
+        // Renamed first (atomic), then deleted: a run killed here leaves a `.removing-<id>` folder
+        // that the next backup sweeps, never a half-deleted backup that lists as damaged.
+        const doomed = path.join(setDir, `${REMOVING_PREFIX}${id}`);
+        await fsp.rename(path.join(setDir, id), doomed);
+        await fsp.rm(doomed, { recursive: true, force: true });
+      }
+    } finally {
+      await guard?.end();
     }
   }
   return { ...result, dryRun, removedPartials };
@@ -62,10 +74,12 @@ export async function pruneSet(options: PruneOptions): Promise<PruneOutcome & { 
     throw new BackupError('SET_NOT_FOUND', `There is no backup set "${options.setName}" in ${options.destination}.`, { hint: 'Run `n8n-backup list --dest <destination>` to see the set names.' });
   }
   const policy = toRetentionPolicy(options);
-  const lock = await lockSet(setDir, 'prune', wholeNumber('lockTimeoutSeconds', options.lockTimeoutSeconds, 60, 0, 86_400) * 1000, options.signal);
+  const timeoutMs = wholeNumber('lockTimeoutSeconds', options.lockTimeoutSeconds, 60, 0, 86_400) * 1000;
+  const lock = await lockSet(setDir, 'prune', timeoutMs, options.signal);
   try {
     const leftovers = options.dryRun === true ? [] : await removeLeftovers(setDir);
-    return { set: options.setName, ...(await pruneLocked(setDir, policy, options.dryRun ?? false, leftovers)) };
+    const guard = deleteGuard(setDir, lock, timeoutMs, 'fail', options.signal);
+    return { set: options.setName, ...(await pruneLocked(setDir, policy, options.dryRun ?? false, leftovers, guard)) };
   } finally {
     await lock.release();
   }

@@ -11,6 +11,7 @@ import { humanBytes, humanDuration } from './format';
 import { keyForReading } from './encryption';
 import { ManifestReader } from './manifest';
 import { isSameOrInside, parentOf, realpathLoose } from './paths';
+import { whileReading } from './readers';
 import type { TarMember } from './targz';
 import type { SetKey } from './sealed';
 import { ArchiveDamage, TarReader } from './targz';
@@ -450,8 +451,16 @@ async function restoreFromArchives(run: RestoreRun, holders: string[]): Promise<
   }
 }
 
-/** Restores one backup into `target`: contents, mtimes, modes, symlinks and empty folders. */
+/**
+ * Restores one backup into `target`: contents, mtimes, modes, symlinks and empty folders. As a
+ * registered reader of the set, so retention or prune never deletes a backup it reads (readers.ts).
+ */
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreReport> {
+  const purpose = `restore of ${options.backupId ?? 'latest'} into ${options.target}`;
+  return whileReading(path.resolve(options.destination), options.setName, purpose, () => restoreUnguarded(options), { signal: options.signal });
+}
+
+async function restoreUnguarded(options: RestoreOptions): Promise<RestoreReport> {
   const started = Date.now();
   const policy = options.overwrite ?? 'fail';
   const destination = path.resolve(options.destination);

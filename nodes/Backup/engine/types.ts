@@ -151,7 +151,8 @@ export interface BackupReport {
   files: FileCounts;
   bytes: ByteCounts & { destinationTotal: number };
   sizes: HumanSizes;
-  retention: { removed: string[]; keptReferenced: string[] };
+  /** `skipped` (only when set): why retention deleted nothing although its policy asked (readers were reading the set). */
+  retention: { removed: string[]; keptReferenced: string[]; skipped?: string };
   /** Ids of `.partial-*` folders left by an interrupted run and removed before this one. */
   removedPartials: string[];
   errors: FileProblem[];

@@ -6,6 +6,7 @@ import { BackupError, errnoCode, errorMessage } from './errors';
 import { humanBytes, humanDuration } from './format';
 import { keyForReading } from './encryption';
 import { ManifestReader, manifestPath } from './manifest';
+import { whileReading } from './readers';
 import type { SetKey } from './sealed';
 import { DATA_DIR } from './storage';
 import type { ArchiveDamage } from './targz';
@@ -194,6 +195,11 @@ async function checkArchives(check: ArchiveCheck, setDir: string, holders: strin
  * with the right size (quick) or the right sha256 (full), every referenced backup present.
  */
 export async function verifyBackups(options: VerifyOptions): Promise<VerifyReport> {
+  // As a registered reader: retention or prune never deletes a backup while it is being verified.
+  return whileReading(path.resolve(options.destination), options.setName, `verify of ${options.backupId ?? 'all'}`, () => verifyUnguarded(options), { signal: options.signal });
+}
+
+async function verifyUnguarded(options: VerifyOptions): Promise<VerifyReport> {
   const started = Date.now();
   const full = options.full ?? false;
   const which = options.backupId ?? 'all';

@@ -44,6 +44,8 @@ export interface WriteJob {
   signal: AbortSignal | undefined;
   /** The set's key when it is encrypted: manifest and archive are sealed, key.json is copied in. */
   key: SetKey | undefined;
+  /** Throws unless this run still holds the set's lock (LOCK_LOST): called right before the commit. */
+  confirmLock?: () => Promise<void>;
 }
 
 const PROGRESS_EVERY = 1000;
@@ -163,9 +165,13 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
     // backup.json is not encrypted (listing and retention need no key): the source path stays in the sealed manifest.
     const onDisk: BackupSummary = key === undefined ? summary : { ...summary, source: '', encrypted: true };
     await writeSummary(partial, onDisk);
-    if (job.signal?.aborted === true) throw new BackupError('CANCELLED', 'The backup was cancelled; its partial folder was removed.');
+    if (job.signal?.aborted === true) {
+      const reason: unknown = job.signal.reason; // a LOCK_LOST BackupError when the lock was lost
+      throw reason instanceof BackupError ? reason : new BackupError('CANCELLED', 'The backup was cancelled; its partial folder was removed.');
+    }
     // The names in the partial folder (data/, data.tar.gz, manifest, backup.json) on disk before the commit.
     await fsyncDir(partial);
+    await job.confirmLock?.();
     await fsp.rename(partial, path.join(setDir, backupId));
     await fsyncDir(setDir);
     return { written: true, summary, tally };

@@ -30,7 +30,9 @@ const NODE_HINTS: Record<string, string> = {
   SET_NOT_FOUND: 'Check Set Name: run Backup Set > List with Set Name empty to see every set in this destination, or map `set` from the output of a Backup operation.',
   TARGET_NOT_EMPTY: 'Restore into an empty (or new) folder, or set "If Target Folder Is Not Empty" to Overwrite or Skip.',
   BACKUP_NOT_FOUND: 'Use `latest`, or a backupId that Backup Set > List shows for this set.',
-  LOCKED: 'Another backup or prune of this set is running. Wait for it, or raise Lock Timeout (Seconds) in the options.',
+  LOCKED: 'Another backup or prune of this set is running (or, for Restore and Verify, a prune is deleting backups). Wait for it, or raise Lock Timeout (Seconds) in the options.',
+  LOCK_LOST: 'Another run took this set over after this run stalled longer than its lock lease (see README, Locking). Nothing of this run was kept: run the node again.',
+  READERS_ACTIVE: 'A Restore or Verify of this set was still reading it, so nothing was pruned. Run Prune again when it has finished, or raise Lock Timeout (Seconds).',
   CANCELLED: 'The execution was stopped. Nothing half-written was left behind; run the node again to make the backup.',
   // Encryption (the engine's hints name CLI flags).
   PASSPHRASE_REQUIRED:
