@@ -17,7 +17,7 @@ import type { SetKey } from '../../nodes/Backup/engine/sealed';
 import { openStream, SEAL_CHUNK_BYTES, SEAL_HEADER_BYTES, SEAL_TAG_BYTES } from '../../nodes/Backup/engine/sealed';
 import type { MemberIndex } from '../../nodes/Backup/engine/tarIndex';
 import { readIndex } from '../../nodes/Backup/engine/tarIndex';
-import { tempDirs, writeTree } from '../helpers/fixtures';
+import { tempDirs, textPattern, writeTree } from '../helpers/fixtures';
 
 const dirs = tempDirs('n8n-backup-damage-');
 afterEach(() => dirs.cleanup());
@@ -30,16 +30,6 @@ const FILE_BYTES = 100 * 1024;
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const padded = (size: number): number => size + ((512 - (size % 512)) % 512);
 
-/** Text-like bytes from a small alphabet: deflate codes them with Huffman tables (not stored blocks). */
-function pattern(size: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(size);
-  let x = seed * 2654435761 + 1;
-  for (let i = 0; i < size; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = 97 + ((x >>> 16) % 8);
-  }
-  return out;
-}
 
 interface Scene {
   root: string;
@@ -64,7 +54,7 @@ async function scene(extra: Partial<BackupOptions> = {}): Promise<Scene> {
   const tree: Record<string, Buffer> = {};
   for (let i = 0; i < FILES; i++) {
     const rel = `d/f${String(i).padStart(2, '0')}.txt`;
-    tree[rel] = pattern(FILE_BYTES + i * 7, i + 1);
+    tree[rel] = textPattern(FILE_BYTES + i * 7, i + 1);
     content.set(rel, tree[rel]);
   }
   await writeTree(src, tree);
@@ -293,9 +283,9 @@ describe.each([
     const src = path.join(root, 'src');
     const dest = path.join(root, 'dest');
     const content = new Map<string, Buffer>([
-      ['d/a.txt', pattern(300 * 1024, 1)],
-      ['d/big.bin', pattern(5 * 1024 * 1024, 2)],
-      ['d/z.txt', pattern(300 * 1024, 3)],
+      ['d/a.txt', textPattern(300 * 1024, 1)],
+      ['d/big.bin', textPattern(5 * 1024 * 1024, 2)],
+      ['d/z.txt', textPattern(300 * 1024, 3)],
     ]);
     await writeTree(src, Object.fromEntries(content));
     const full = await backup(src, dest, 'full', {});
@@ -323,11 +313,11 @@ describe('an archive without index that stores gzip files', () => {
     const dest = path.join(root, 'dest');
     // zlib's gzip files start with the very bytes the reader looks for; at level 0 (and for data
     // deflate cannot shrink) they appear in the archive's gzip stream as they are.
-    const inner = Buffer.concat([0, 1, 2].map((i) => gzipSync(Buffer.concat([pattern(50 * 1024, i), Buffer.from(createHash('sha256').update(String(i)).digest())]))));
+    const inner = Buffer.concat([0, 1, 2].map((i) => gzipSync(Buffer.concat([textPattern(50 * 1024, i), Buffer.from(createHash('sha256').update(String(i)).digest())]))));
     const content = new Map<string, Buffer>([
-      ['d/a.txt', pattern(100 * 1024, 1)],
+      ['d/a.txt', textPattern(100 * 1024, 1)],
       ['d/inner.tar.gz', inner],
-      ['d/z.txt', pattern(100 * 1024, 3)],
+      ['d/z.txt', textPattern(100 * 1024, 3)],
     ]);
     await writeTree(src, Object.fromEntries(content));
     const full = await backup(src, dest, 'full', { compressionLevel: 0 });

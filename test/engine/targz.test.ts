@@ -8,7 +8,7 @@ import type { BackupOptions, BackupReport, BackupType, StorageFormat } from '../
 import { restoreBackup, runBackup, verifyBackups } from '../../nodes/Backup/engine';
 import { TarGzSink, TarReader } from '../../nodes/Backup/engine/targz';
 import { testIf, tmpfsUnavailable } from '../helpers/capabilities';
-import { readManifestLines, tempDirs, writeTree } from '../helpers/fixtures';
+import { readManifestLines, tempDirs, textPattern, writeTree } from '../helpers/fixtures';
 import type { TreeSnapshot } from '../helpers/tree';
 import { expectSameTree, snapshotTree } from '../helpers/tree';
 
@@ -25,16 +25,6 @@ const OLD = Date.UTC(2001, 0, 1) / 1000;
 
 const sha256 = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
 
-/** Bytes that compress a little (text-like) but are not all the same. */
-function pattern(size: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(size);
-  let x = seed * 2654435761 + 1;
-  for (let i = 0; i < size; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = 97 + ((x >>> 16) % 8);
-  }
-  return out;
-}
 
 async function backup(src: string, dest: string, type: BackupType, extra: Partial<BackupOptions> = {}): Promise<BackupReport> {
   const [outcome] = await runBackup({ sources: [src], destination: dest, type, setName: SET, format: 'tar.gz', ...extra });
@@ -132,7 +122,7 @@ const NAMES = ['with space.txt', ' lead', '-dash', '.hidden', 'back\\slash', 'C:
 /** A tree with every kind of entry, odd names, boundary sizes, modes and old mtimes. */
 async function richTree(src: string): Promise<void> {
   const spec: Record<string, Buffer | string | null> = { 'empty-folder': null, 'deep/er/empty': null };
-  for (const [i, size] of SIZES.entries()) spec[`sizes/f-${String(size).padStart(8, '0')}.bin`] = pattern(size, i);
+  for (const [i, size] of SIZES.entries()) spec[`sizes/f-${String(size).padStart(8, '0')}.bin`] = textPattern(size, i);
   for (const [i, name] of NAMES.entries()) spec[`names/${name}`] = `content of name ${i}`;
   spec['names/new\nline'] = 'newline in the name';
   spec['random.bin'] = randomBytes(2 * MiB + 3);
@@ -188,7 +178,7 @@ describe('tar.gz round trips', () => {
     const root = await dirs.make();
     const src = path.join(root, 'src');
     const dest = path.join(root, 'dest');
-    const spec: Record<string, string | Buffer> = { 'a.txt': 'a', 'sub/b.bin': pattern(70 * KiB, 1), 'big.bin': randomBytes(MiB + 5), 'sub/zero': '' };
+    const spec: Record<string, string | Buffer> = { 'a.txt': 'a', 'sub/b.bin': textPattern(70 * KiB, 1), 'big.bin': randomBytes(MiB + 5), 'sub/zero': '' };
     for (const name of NAMES) spec[`n/${name}`] = `name ${name}`;
     await writeTree(src, spec);
     await fsp.symlink('a.txt', path.join(src, 'link'));
@@ -203,7 +193,7 @@ describe('tar.gz round trips', () => {
     for (const [rel, content] of Object.entries(spec)) expect(sha256(await fsp.readFile(path.join(out, rel)))).toBe(sha256(content));
 
     // An incremental's archive holds only what changed.
-    await fsp.writeFile(path.join(src, 'sub/b.bin'), pattern(70 * KiB + 1, 2));
+    await fsp.writeFile(path.join(src, 'sub/b.bin'), textPattern(70 * KiB + 1, 2));
     await fsp.writeFile(path.join(src, 'n/new file'), 'new');
     await fsp.rm(path.join(src, 'a.txt'));
     const inc = await backup(src, dest, 'incremental');
@@ -225,7 +215,7 @@ describe('tar.gz round trips', () => {
     };
     const full = await take('full');
 
-    await fsp.writeFile(path.join(src, 'sizes/f-00065536.bin'), pattern(64 * KiB, 99)); // same size, new content
+    await fsp.writeFile(path.join(src, 'sizes/f-00065536.bin'), textPattern(64 * KiB, 99)); // same size, new content
     await fsp.utimes(path.join(src, 'sizes/f-00065536.bin'), OLD, OLD);
     await fsp.appendFile(path.join(src, 'random.bin'), 'grown'); // large file, streamed
     await fsp.rm(path.join(src, 'names/ｆ'));
@@ -276,7 +266,7 @@ describe('tar.gz round trips', () => {
     const root = await dirs.make();
     const src = path.join(root, 'src');
     const dest = path.join(root, 'dest');
-    await writeTree(src, { 'a.txt': 'a1', 'b/c.txt': 'c1', 'b/d.bin': pattern(200 * KiB, 1), 'e.bin': randomBytes(MiB + 1), 'keep.txt': 'kept' });
+    await writeTree(src, { 'a.txt': 'a1', 'b/c.txt': 'c1', 'b/d.bin': textPattern(200 * KiB, 1), 'e.bin': randomBytes(MiB + 1), 'keep.txt': 'kept' });
     const types: BackupType[] = ['full', 'incremental', 'incremental', 'differential', 'incremental'];
     const changes: (() => Promise<void>)[] = [
       async () => undefined,
@@ -285,7 +275,7 @@ describe('tar.gz round trips', () => {
         await fsp.writeFile(path.join(src, 'b/new.txt'), 'new');
       },
       async () => {
-        await fsp.writeFile(path.join(src, 'b/d.bin'), pattern(200 * KiB + 1, 2));
+        await fsp.writeFile(path.join(src, 'b/d.bin'), textPattern(200 * KiB + 1, 2));
         await fsp.rm(path.join(src, 'b/c.txt'));
       },
       async () => {
@@ -346,7 +336,7 @@ describe('tar.gz round trips', () => {
     const src = path.join(root, 'src');
     const dest = path.join(root, 'dest');
     const spec: Record<string, Buffer> = {};
-    for (let i = 0; i < 400; i++) spec[`${String.fromCharCode(97 + (i % 5))}/${i}${i % 50 === 0 ? '.big' : ''}`] = pattern(i % 50 === 0 ? MiB + i : i * 37, i);
+    for (let i = 0; i < 400; i++) spec[`${String.fromCharCode(97 + (i % 5))}/${i}${i % 50 === 0 ? '.big' : ''}`] = textPattern(i % 50 === 0 ? MiB + i : i * 37, i);
     await writeTree(src, spec);
     const full = await backup(src, dest, 'full', { concurrency: 64 });
     expect(tarList(archiveOf(dest, full))).toEqual(await heldFiles(dest, full));
@@ -358,7 +348,7 @@ describe('tar.gz round trips', () => {
     const src = path.join(root, 'src');
     const dest = path.join(root, 'dest');
     // 'a' and 'c' are large, so hashing them for the re-check takes a while.
-    await writeTree(src, { a: pattern(4 * MiB, 1), c: pattern(3 * MiB, 2), 'd/e': 'e', g: 'g' });
+    await writeTree(src, { a: textPattern(4 * MiB, 1), c: textPattern(3 * MiB, 2), 'd/e': 'e', g: 'g' });
     const rechecked = [['a', 11], ['c', 12], ['d/e', 13]] as const;
     for (const [rel] of rechecked) await fsp.utimes(path.join(src, rel), OLD, OLD);
     await backup(src, dest, 'full');
@@ -366,7 +356,7 @@ describe('tar.gz round trips', () => {
     // content is re-checked before anything is stored.
     for (const [rel, seed] of rechecked) {
       const { size } = await fsp.stat(path.join(src, rel));
-      await fsp.writeFile(path.join(src, rel), rel === 'd/e' ? 'E' : pattern(size, seed));
+      await fsp.writeFile(path.join(src, rel), rel === 'd/e' ? 'E' : textPattern(size, seed));
       await fsp.utimes(path.join(src, rel), OLD, OLD);
     }
     await writeTree(src, { b: 'added after a', 'd/f': 'added after d/e', h: 'added last' });
@@ -380,7 +370,7 @@ describe('tar.gz round trips', () => {
   test('the compression level changes the size: 0 stores, 9 squeezes', async () => {
     const root = await dirs.make();
     const src = path.join(root, 'src');
-    await writeTree(src, { 'text.txt': 'the same line again and again\n'.repeat(20_000), 'p.bin': pattern(300 * KiB, 3) });
+    await writeTree(src, { 'text.txt': 'the same line again and again\n'.repeat(20_000), 'p.bin': textPattern(300 * KiB, 3) });
     const sizes: number[] = [];
     for (const level of [0, 9]) {
       const dest = path.join(root, `dest-${level}`);
@@ -399,11 +389,11 @@ describe('files that change while they are stored', () => {
     const root = await dirs.make();
     const dir = path.join(root, 'partial');
     await fsp.mkdir(dir);
-    await writeTree(root, { 'small.txt': 'x'.repeat(1000), 'big.bin': pattern(2 * MiB, 1) });
+    await writeTree(root, { 'small.txt': 'x'.repeat(1000), 'big.bin': textPattern(2 * MiB, 1) });
     const smallStats = await fsp.stat(path.join(root, 'small.txt'));
     const bigStats = await fsp.stat(path.join(root, 'big.bin'));
     await fsp.appendFile(path.join(root, 'small.txt'), 'y'.repeat(500));
-    await fsp.appendFile(path.join(root, 'big.bin'), pattern(MiB, 2));
+    await fsp.appendFile(path.join(root, 'big.bin'), textPattern(MiB, 2));
     const sink = await TarGzSink.create(dir, 6);
     const [big, small] = await Promise.all([sink.store('big.bin', path.join(root, 'big.bin'), bigStats), sink.store('small.txt', path.join(root, 'small.txt'), smallStats)]);
     const written = await sink.close();
@@ -422,10 +412,10 @@ describe('files that change while they are stored', () => {
     const dir = path.join(root, 'partial');
     await fsp.mkdir(dir);
     const file = path.join(root, 'grow.bin');
-    const original = pattern(3 * MiB, 4);
+    const original = textPattern(3 * MiB, 4);
     await fsp.writeFile(file, original);
     const { ino } = await fsp.stat(file);
-    await growOrShrinkOnFirstRead(file, ino, () => fsp.appendFile(file, pattern(2 * MiB, 5)));
+    await growOrShrinkOnFirstRead(file, ino, () => fsp.appendFile(file, textPattern(2 * MiB, 5)));
     const sink = await TarGzSink.create(dir, 1);
     const copied = await sink.store('grow.bin', file, await fsp.stat(file));
     await sink.close();
@@ -438,12 +428,12 @@ describe('files that change while they are stored', () => {
     const root = await dirs.make();
     const src = path.join(root, 'src');
     const dest = path.join(root, 'dest');
-    const v1 = pattern(2 * MiB, 6);
+    const v1 = textPattern(2 * MiB, 6);
     await writeTree(src, { 'a.txt': 'a', 'shrinks.bin': v1, 'z.txt': 'z' });
     const full = await backup(src, dest, 'full');
     const atFull = await snapshotTree(src);
     const file = path.join(src, 'shrinks.bin');
-    await fsp.writeFile(file, pattern(3 * MiB, 7));
+    await fsp.writeFile(file, textPattern(3 * MiB, 7));
     await fsp.writeFile(path.join(src, 'z.txt'), 'z2');
     const { ino } = await fsp.stat(file);
     await growOrShrinkOnFirstRead(file, ino, () => fsp.truncate(file, MiB + MiB / 2));
@@ -628,7 +618,7 @@ describe('restoring tar.gz backups into a target that is not empty', () => {
     const root = await dirs.make();
     const src = path.join(root, 'src');
     const dest = path.join(root, 'dest');
-    await writeTree(src, { 'dir/inner.txt': 'inner', 'dir/big.bin': pattern(MiB + 10, 1), 'top.txt': 'from backup', 'other.txt': 'other' });
+    await writeTree(src, { 'dir/inner.txt': 'inner', 'dir/big.bin': textPattern(MiB + 10, 1), 'top.txt': 'from backup', 'other.txt': 'other' });
     await backup(src, dest, 'full');
     const outside = path.join(root, 'outside');
     await fsp.mkdir(outside);
@@ -702,7 +692,7 @@ describe('tar.gz backups that cannot finish', () => {
     const src = path.join(root, 'src');
     const dest = path.join(root, 'dest');
     const spec: Record<string, Buffer> = {};
-    for (let i = 0; i < 40; i++) spec[`f${String(i).padStart(2, '0')}`] = pattern(i % 4 === 0 ? MiB + 100 : 5000, i);
+    for (let i = 0; i < 40; i++) spec[`f${String(i).padStart(2, '0')}`] = textPattern(i % 4 === 0 ? MiB + 100 : 5000, i);
     await writeTree(src, spec);
     const controller = new AbortController();
     const { ino } = await fsp.stat(path.join(src, 'f08'));
@@ -716,7 +706,7 @@ describe('tar.gz backups that cannot finish', () => {
 describe('the tar.gz sink', () => {
   test('abort() after stores never throws, leaves later stores failing, and close() cannot follow', async () => {
     const root = await dirs.make();
-    await writeTree(root, { 'a.txt': 'a', 'b.bin': pattern(2 * MiB, 1) });
+    await writeTree(root, { 'a.txt': 'a', 'b.bin': textPattern(2 * MiB, 1) });
     const dir = path.join(root, 'partial');
     await fsp.mkdir(dir);
     const sink = await TarGzSink.create(dir, 6);
@@ -734,7 +724,7 @@ describe('the tar.gz sink', () => {
 
   test('a reserved place keeps its turn while later files wait; a released one lets them through', async () => {
     const root = await dirs.make();
-    await writeTree(root, { a: 'a', b: pattern(2 * MiB, 1), c: 'c', d: 'd' });
+    await writeTree(root, { a: 'a', b: textPattern(2 * MiB, 1), c: 'c', d: 'd' });
     const stat = (rel: string): Promise<Stats> => fsp.stat(path.join(root, rel));
     const dir = path.join(root, 'partial');
     await fsp.mkdir(dir);

@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import type { LeaseNote } from '../../nodes/Backup/engine/lease';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const CLI_BIN = path.join(REPO_ROOT, 'bin', 'n8n-backup.js');
@@ -594,19 +595,8 @@ export const LOCK_DIR = '.lock';
 /** The owner note lives inside the lock folder, so the two appear and vanish together. */
 export const LOCK_OWNER = '.lock/owner.json';
 
-export interface LockOwnerNote {
-  pid: number;
-  host: string;
-  since: string;
-  purpose: string;
-  /** Lease fields (absent in notes written before leases). */
-  version?: number;
-  bootId?: string;
-  pidNs?: string;
-  renewedAt?: string;
-  expiresAt?: string;
-  deleting?: boolean;
-}
+/** A lock's owner note as the tests read and plant it: the engine's, with the token optional (old notes). */
+export type LockOwnerNote = Omit<LeaseNote, 'token'> & { token?: string };
 
 /** What a set's lock looks like on disk right now. */
 export function lockState(setDir: string): { locked: boolean; owner: LockOwnerNote | undefined } {

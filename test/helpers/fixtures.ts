@@ -39,3 +39,17 @@ export async function readManifestLines(backupDir: string): Promise<Record<strin
     .filter((l) => l.length > 0)
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
+
+/**
+ * Deterministic text-like bytes from a small alphabet: deflate codes them with Huffman tables (not
+ * stored blocks), so archives of them have real compressed data to damage.
+ */
+export function textPattern(size: number, seed: number): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  let x = seed * 2654435761 + 1;
+  for (let i = 0; i < size; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = 97 + ((x >>> 16) % 8);
+  }
+  return out;
+}
