@@ -262,10 +262,11 @@ describeEachFormat('SIGKILL during prune', (format: StorageFormat) => {
       if (next.result.status !== 0) problems.push(`attempt ${attempt}: the next prune failed: ${next.result.stderr.trim()}`);
       const setDir = path.join(dest, SET);
       const left = fs.readdirSync(setDir).filter((n) => n !== newFull);
-      // A kill inside a lock change can leave a lock folder moved aside (.lock.gone.*) or the
-      // tombstone of a dead run's marker (.lock.cleared.*, which must outlive a late second
-      // clearer): by design they are swept once a minute old. Anything else is a real leftover.
-      const lockLeftovers = left.filter((n) => /^\.lock\.(gone|cleared)\./.test(n));
+      // A kill inside a lock change can leave a lock folder moved aside (.lock.gone.*), a marker
+      // being staged (.lock.new.*) or the tombstone of a dead run's marker (.lock.cleared.*, which
+      // must outlive a late second clearer): by design they are swept once a minute old. Anything
+      // else is a real leftover.
+      const lockLeftovers = left.filter((n) => /^\.lock\.(gone|new|cleared)\./.test(n));
       const others = left.filter((n) => !lockLeftovers.includes(n));
       if (others.length > 0) problems.push(`attempt ${attempt}: after the next prune the set still holds ${others.join(', ')} (list: ${JSON.stringify(listJson(dest, SET).map((b) => [b.backupId, b.complete]))})`);
       if (lockLeftovers.length > 0) {

@@ -47,9 +47,10 @@ test('two breakers of the same dead lock: one breaks it; the other, holding off,
   plantDeadLock();
   const lockDir = path.join(setDir, LOCK_DIR);
   const seen = (await identify(lockDir))!;
-  // A breaker killed after taking the marker leaves it behind: the others do not break meanwhile.
+  // Another breaker holds the marker (a live process: this one): the others do not break meanwhile.
   const marker = path.join(setDir, `.lock.break.${seen.ino}.${seen.token}`);
   fs.mkdirSync(marker);
+  fs.writeFileSync(path.join(marker, 'by.json'), JSON.stringify({ pid: process.pid, nonce: '0123456789abcdef' }));
   expect(await breakLock(setDir, lockDir, seen)).toBe(false);
   expect(await identify(lockDir)).toEqual(seen);
   // Once the marker is old it is cleared, and the next try breaks the dead lock.

@@ -116,22 +116,36 @@ async function clearDeadMarker(setDir: string, marker: string): Promise<boolean>
   return true;
 }
 
-/** Creates the marker; false when another run holds it. */
+/**
+ * Creates the marker; false when another run holds it. The marker appears with its owner note
+ * inside (built under a staging name, then renamed into place; a rename onto a marker that exists
+ * fails, as it is never empty): a marker made first and its note written after could be left
+ * without a note by a kill in between, and then block the set for a minute (the kill test hit it).
+ */
 async function takeMarker(setDir: string, marker: string): Promise<boolean> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await fsp.mkdir(marker);
-    } catch (error) {
-      if (errnoCode(error) !== 'EEXIST') throw error;
-      if (attempt === 0 && (await clearDeadMarker(setDir, marker))) continue;
-      const stats = await fsp.stat(marker).catch(() => undefined);
-      if (stats !== undefined && Date.now() - stats.mtimeMs > LEFTOVER_MS) await fsp.rm(marker, { recursive: true, force: true });
-      return false;
+  // Who holds it, so that a run killed while holding it does not block the set for a minute.
+  const owner: MarkerOwner = { pid: process.pid, ...(machineIdentity() ?? {}), nonce: randomBytes(8).toString('hex') };
+  const staging = path.join(setDir, `${LOCK_PREFIX}new.${unique()}`); // a kill leaves it for the leftover sweep
+  await fsp.mkdir(staging);
+  let placed = false;
+  try {
+    await fsp.writeFile(path.join(staging, MARKER_OWNER), JSON.stringify(owner));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await fsp.rename(staging, marker);
+        placed = true;
+        return true;
+      } catch (error) {
+        const code = errnoCode(error);
+        if (code !== 'EEXIST' && code !== 'ENOTEMPTY') throw error;
+        if (attempt === 0 && (await clearDeadMarker(setDir, marker))) continue;
+        const stats = await fsp.stat(marker).catch(() => undefined);
+        if (stats !== undefined && Date.now() - stats.mtimeMs > LEFTOVER_MS) await fsp.rm(marker, { recursive: true, force: true });
+        return false;
+      }
     }
-    // Who holds it, so that a run killed while holding it does not block the set for a minute.
-    const owner: MarkerOwner = { pid: process.pid, ...(machineIdentity() ?? {}), nonce: randomBytes(8).toString('hex') };
-    await fsp.writeFile(path.join(marker, MARKER_OWNER), JSON.stringify(owner)).catch(() => undefined);
-    return true;
+  } finally {
+    if (!placed) await fsp.rm(staging, { recursive: true, force: true });
   }
 }
 
