@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 
 /** Creates `file` (never over an existing one) with `text`, fsynced before it is closed. */
@@ -67,4 +68,14 @@ export async function fsyncTree(root: string): Promise<void> {
     }
   };
   await Promise.all(Array.from({ length: SYNCS_IN_FLIGHT }, worker));
+}
+
+/** Writes all of `bytes` at the handle's position: a short write is continued, one that takes nothing is EIO. */
+export async function writeAll(handle: FileHandle, bytes: Buffer): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, null);
+    if (bytesWritten <= 0) throw Object.assign(new Error('the destination took no bytes'), { code: 'EIO' });
+    done += bytesWritten;
+  }
 }

@@ -21,6 +21,7 @@ import { createReadStream, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { SetKey } from './sealed';
+import { writeAll } from './durable';
 import { openStream, SEALED_SUFFIX, Sealer } from './sealed';
 
 export const INDEX_FILE = 'data.tar.idx';
@@ -72,7 +73,7 @@ export class IndexWriter {
     const output = await fsp.open(indexPath(backupDir, key), 'wx', 0o644);
     const writer = new IndexWriter(output, key === undefined ? undefined : new Sealer(key, indexSealLabel(backupId)));
     try {
-      if (writer.sealer !== undefined) await writer.writeRaw(writer.sealer.header);
+      if (writer.sealer !== undefined) await writeAll(writer.output, writer.sealer.header);
       const header = Buffer.alloc(HEADER_BYTES);
       MAGIC.copy(header, 0);
       header[8] = INDEX_VERSION;
@@ -95,7 +96,7 @@ export class IndexWriter {
       await this.add({ compressed: compressedSize, uncompressed: uncompressedSize, header: NO_HEADER });
       await this.flush();
       await this.writePlain(this.hash.copy().digest(), false);
-      if (this.sealer !== undefined) await this.writeRaw(this.sealer.finish());
+      if (this.sealer !== undefined) await writeAll(this.output, this.sealer.finish());
       await this.output.sync();
     } finally {
       await this.close();
@@ -117,17 +118,8 @@ export class IndexWriter {
 
   private async writePlain(bytes: Buffer, hashed = true): Promise<void> {
     if (hashed) this.hash.update(bytes);
-    if (this.sealer === undefined) return this.writeRaw(bytes);
-    for (const sealed of this.sealer.seal(bytes)) await this.writeRaw(sealed);
-  }
-
-  private async writeRaw(bytes: Buffer): Promise<void> {
-    let done = 0;
-    while (done < bytes.length) {
-      const { bytesWritten } = await this.output.write(bytes, done, bytes.length - done, null);
-      if (bytesWritten <= 0) throw Object.assign(new Error('the destination took no bytes'), { code: 'EIO' });
-      done += bytesWritten;
-    }
+    if (this.sealer === undefined) return writeAll(this.output, bytes);
+    for (const sealed of this.sealer.seal(bytes)) await writeAll(this.output, sealed);
   }
 }
 

@@ -41,6 +41,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import type { CopiedFile } from './copy';
+import { writeAll } from './durable';
 import { BackupError, destinationError, errorMessage } from './errors';
 import { isSameFile, swappedSource } from './fileJobs';
 import type { EntryStats } from './scan';
@@ -342,7 +343,7 @@ class BlockGzip {
     const sealer = this.sealer;
     this.written = this.written.then(async () => {
       if (this.stopped) return;
-      if (sealer !== undefined) await this.writeBytes(sealer.finish());
+      if (sealer !== undefined) await writeAll(this.output, sealer.finish());
       await this.index.finish(this.compressedSize, this.base);
     });
     return this.written;
@@ -412,18 +413,10 @@ class BlockGzip {
   }
 
   private async writeOut(out: Buffer): Promise<void> {
-    if (this.sealer === undefined) return this.writeBytes(out);
-    for (const sealed of this.sealer.seal(out)) await this.writeBytes(sealed);
+    if (this.sealer === undefined) return writeAll(this.output, out);
+    for (const sealed of this.sealer.seal(out)) await writeAll(this.output, sealed);
   }
 
-  private async writeBytes(out: Buffer): Promise<void> {
-    let done = 0;
-    while (done < out.length) {
-      const { bytesWritten } = await this.output.write(out, done, out.length - done, null);
-      if (bytesWritten <= 0) throw Object.assign(new Error('the destination took no bytes'), { code: 'EIO' });
-      done += bytesWritten;
-    }
-  }
 
   private wake(): void {
     if (this.full) return;
