@@ -15,7 +15,7 @@ import { listBackups } from '../../nodes/Backup/engine/catalog';
 import { keyForReading } from '../../nodes/Backup/engine/encryption';
 import type { SetKey } from '../../nodes/Backup/engine/sealed';
 import { openStream, SEAL_CHUNK_BYTES, SEAL_HEADER_BYTES, SEAL_TAG_BYTES } from '../../nodes/Backup/engine/sealed';
-import type { MemberIndex } from '../../nodes/Backup/engine/tarIndex';
+import type { MemberIndex, MemberRecord } from '../../nodes/Backup/engine/tarIndex';
 import { readIndex } from '../../nodes/Backup/engine/tarIndex';
 import { tempDirs, textPattern, writeTree } from '../helpers/fixtures';
 
@@ -107,6 +107,18 @@ function filesIn(layout: Map<string, [number, number]>, from: number, to: number
   return [...layout].filter(([, [start, end]]) => start < to && end > from).map(([name]) => name);
 }
 
+/** A plain full backup of the scene, and the member in the middle of its archive (and the one after it). */
+async function middleMember(): Promise<{ s: Scene; archive: string; bytes: Buffer; layout: Map<string, [number, number]>; member: MemberRecord; next: MemberRecord }> {
+  const s = await scene();
+  const index = await indexOf(s, undefined);
+  expect(index.members).toBeGreaterThanOrEqual(4);
+  const archive = path.join(backupDir(s, s.full), 'data.tar.gz');
+  const bytes = await fsp.readFile(archive);
+  const layout = tarLayout(gunzipSync(bytes));
+  const k = Math.floor(index.members / 2);
+  return { s, archive, bytes, layout, member: index.record(k), next: index.record(k + 1) };
+}
+
 function flip(bytes: Buffer, at: number): void {
   bytes[at] ^= 0xff;
 }
@@ -141,15 +153,7 @@ describe.each([
   ['without the index (a backup written before it existed)', false],
 ])('a damaged gzip member in a multi-member tar.gz full, %s', (_title, keepIndex) => {
   async function damaged(where: 'magic' | 'inside'): Promise<{ s: Scene; expectedLost: string[]; possiblyLost: string[] }> {
-    const s = await scene();
-    const index = await indexOf(s, undefined);
-    expect(index.members).toBeGreaterThanOrEqual(4);
-    const archive = path.join(backupDir(s, s.full), 'data.tar.gz');
-    const bytes = await fsp.readFile(archive);
-    const layout = tarLayout(gunzipSync(bytes));
-    const k = Math.floor(index.members / 2);
-    const member = index.record(k);
-    const next = index.record(k + 1);
+    const { s, archive, bytes, layout, member, next } = await middleMember();
     // The gzip magic (nothing of the member inflates), or the middle of its deflate data (what
     // inflates before the damage may still be right: each file's hash decides).
     flip(bytes, where === 'magic' ? member.compressed : Math.floor((member.compressed + next.compressed) / 2));
@@ -196,14 +200,7 @@ describe.each([
   });
 
   test('a truncated archive loses only its tail: every file before the cut restores exactly', async () => {
-    const s = await scene();
-    const index = await indexOf(s, undefined);
-    const archive = path.join(backupDir(s, s.full), 'data.tar.gz');
-    const bytes = await fsp.readFile(archive);
-    const layout = tarLayout(gunzipSync(bytes));
-    const k = Math.floor(index.members / 2);
-    const member = index.record(k);
-    const next = index.record(k + 1);
+    const { s, archive, layout, member, next } = await middleMember();
     await fsp.truncate(archive, Math.floor((member.compressed + next.compressed) / 2));
     if (!keepIndex) await fsp.rm(path.join(backupDir(s, s.full), 'data.tar.idx'));
     const tail = filesIn(layout, member.uncompressed, Number.MAX_SAFE_INTEGER).sort();

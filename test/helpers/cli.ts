@@ -260,6 +260,21 @@ function checkKeys(where: string, value: JsonObject, keys: readonly string[], pr
   if (JSON.stringify(actual) !== JSON.stringify(expected)) problems.push(`${where} has keys ${actual.join(',')}; expected ${expected.join(',')}`);
 }
 
+/** `list` must be an array of objects with exactly `keys`, each a string (errors[], warnings[]). */
+function checkStringRecords(name: string, list: unknown, keys: string[], p: string[]): void {
+  if (!Array.isArray(list)) {
+    p.push(`${name} is not an array`);
+    return;
+  }
+  list.forEach((record: unknown, i) => {
+    if (!isObject(record)) p.push(`${name}[${i}] is not an object`);
+    else {
+      checkKeys(`${name}[${i}]`, record, keys, p);
+      for (const k of keys) if (typeof record[k] !== 'string') p.push(`${name}[${i}].${k} is not a string`);
+    }
+  });
+}
+
 /** Every way `value` differs from DESIGN.md's backup output item; empty when it conforms. */
 export function backupItemProblems(value: JsonObject): string[] {
   const p: string[] = [];
@@ -308,26 +323,8 @@ export function backupItemProblems(value: JsonObject): string[] {
     }
   }
   if (!Array.isArray(value.removedPartials) || value.removedPartials.some((id) => typeof id !== 'string')) p.push('removedPartials is not a list of ids');
-  if (!Array.isArray(value.errors)) p.push('errors is not an array');
-  else {
-    value.errors.forEach((e: unknown, i) => {
-      if (!isObject(e)) p.push(`errors[${i}] is not an object`);
-      else {
-        checkKeys(`errors[${i}]`, e, ['path', 'code', 'message'], p);
-        for (const k of ['path', 'code', 'message']) if (typeof e[k] !== 'string') p.push(`errors[${i}].${k} is not a string`);
-      }
-    });
-  }
-  if (!Array.isArray(value.warnings)) p.push('warnings is not an array');
-  else {
-    value.warnings.forEach((w: unknown, i) => {
-      if (!isObject(w)) p.push(`warnings[${i}] is not an object`);
-      else {
-        checkKeys(`warnings[${i}]`, w, ['code', 'backupId', 'message'], p);
-        for (const k of ['code', 'backupId', 'message']) if (typeof w[k] !== 'string') p.push(`warnings[${i}].${k} is not a string`);
-      }
-    });
-  }
+  checkStringRecords('errors', value.errors, ['path', 'code', 'message'], p);
+  checkStringRecords('warnings', value.warnings, ['code', 'backupId', 'message'], p);
   if (!isCount(value.errorCount)) p.push(`errorCount is ${JSON.stringify(value.errorCount)}`);
   else if (Array.isArray(value.errors) && (value.errorCount as number) < value.errors.length) p.push('errorCount is below the number of errors listed');
   if (typeof value.summary === 'string' && value.summary.includes('\n')) p.push('summary is more than one line');
