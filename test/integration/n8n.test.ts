@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { BackupStep, N8nEnv, N8nRun } from '../helpers/n8n';
-import { backupWorkflow, importCredentials, installPackage, N8N_HOME, n8nInstallState, runWorkflow, stepsWorkflow } from '../helpers/n8n';
+import { backupWorkflow, importCredentials, installPackage, N8N_HOME, N8N_VERSION, n8nInstallState, runWorkflow, stepsWorkflow } from '../helpers/n8n';
 import { expectSameTree, snapshotTree } from '../helpers/tree';
 
 const required = process.env.CI === 'true' || process.env.REQUIRE_N8N === '1';
@@ -29,7 +29,7 @@ if (!available && (required || install.state === 'broken')) {
 
 jest.setTimeout(600_000);
 
-suite('the Backup node in a real n8n', () => {
+suite(`the Backup node in a real n8n ${N8N_VERSION}`, () => {
   let root: string;
   let env: N8nEnv;
   let allowed: string;
@@ -182,12 +182,15 @@ suite('the Backup node in a real n8n', () => {
     expect(r.items('Verify')[0].json).toMatchObject({ ok: true, problemCount: 0 });
     expect(r.items('List').map((i) => i.json.encrypted)).toEqual([true]);
     expect(r.items('NoCredential', 0)).toEqual([]);
-    // On the error output the item is { error, details } (n8n routes only items of error/message/details).
+    // On the error output the item is { error, details } (n8n 2.x routes only items of
+    // error/message/details); n8n 1.x routes only { error } or { error, message }.
     expect(r.items('NoCredential', 1).map((i) => i.json)).toEqual([
-      expect.objectContaining({
-        error: expect.stringContaining('is encrypted'),
-        details: expect.objectContaining({ code: 'PASSPHRASE_REQUIRED', set: 'secret', hint: expect.stringContaining('Decrypt') }),
-      }),
+      N8N_VERSION.startsWith('1.')
+        ? expect.objectContaining({ error: expect.stringContaining('is encrypted'), message: expect.stringMatching(/^PASSPHRASE_REQUIRED: .*Decrypt/) })
+        : expect.objectContaining({
+            error: expect.stringContaining('is encrypted'),
+            details: expect.objectContaining({ code: 'PASSPHRASE_REQUIRED', set: 'secret', hint: expect.stringContaining('Decrypt') }),
+          }),
     ]);
     expect(fs.existsSync(path.join(allowed, 'restored-without'))).toBe(false);
     // Neither the passphrase nor the file contents are readable in the set, as stored or gunzipped.

@@ -103,12 +103,37 @@ export function failureItem(ctx: IExecuteFunctions, error: unknown, itemIndex: n
   const failure = toFailure(error);
   const json: IDataObject = { ...failure.details, ...context, error: failure.message, code: failure.code };
   if (failure.hint !== undefined) json.hint = failure.hint;
-  // "Continue (using error output)": n8n sends an item to the error branch only when its json holds
-  // nothing but error/message/details (an item.error would make n8n replace the json with the bare
-  // message, losing code and hint), so there the rest goes under `details`.
+  // "Continue (using error output)": n8n 2.x sends an item to the error branch only when its json
+  // holds nothing but error/message/details (an item.error would make n8n replace the json with the
+  // bare message, losing code and hint), so there the rest goes under `details`. n8n 1.x routes
+  // only { error } or { error, message }: there the code and hint go into `message`.
   if (ctx.getNode().onError === 'continueErrorOutput') {
     const { error: message, ...details } = json;
+    if (errorOutputShape() === 'error+message') {
+      const text = failure.hint === undefined ? failure.code : `${failure.code}: ${failure.hint}`;
+      return { json: { error: message, message: text }, pairedItem: { item: itemIndex } };
+    }
     return { json: { error: message, details }, pairedItem: { item: itemIndex } };
   }
   return { json, pairedItem: { item: itemIndex } };
+}
+
+let detectedShape: 'error+details' | 'error+message' | undefined;
+
+/**
+ * Which error items the running n8n routes to the error output: n8n-workflow is the n8n's own copy
+ * (a peer dependency), so its major version is the n8n's (1.x: error+message; 2.x: error+details).
+ */
+export function errorOutputShape(): 'error+details' | 'error+message' {
+  if (detectedShape === undefined) {
+    let major = 2;
+    try {
+      const { version } = require('n8n-workflow/package.json') as { version?: unknown };
+      if (typeof version === 'string') major = Number.parseInt(version, 10);
+    } catch {
+      // An n8n-workflow that hides its package.json is a newer one.
+    }
+    detectedShape = major < 2 ? 'error+message' : 'error+details';
+  }
+  return detectedShape;
 }
