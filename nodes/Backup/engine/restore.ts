@@ -15,6 +15,7 @@ import { whileReading } from './readers';
 import type { TarMember } from './targz';
 import type { SetKey } from './sealed';
 import { ArchiveDamage, TarReader } from './targz';
+import { writeSparse } from './sparse';
 import type { BackupSummary, FileProblem, ManifestEntry, Progress, StorageFormat } from './types';
 import { MAX_RECORDED_ERRORS } from './types';
 
@@ -151,13 +152,17 @@ async function writeChecked(
   }
   let complete = false;
   let size = 0;
+  let dataEnd = 0;
   const hash = createHash('sha256');
   try {
     await fill(async (chunk) => {
       hash.update(chunk);
+      const at = size;
       size += chunk.length;
-      await out.write(chunk, 0, chunk.length);
+      // Zero blocks become holes (sparse.ts); the length is set below when the file ends in one.
+      dataEnd = await writeSparse(out, chunk, at);
     });
+    if (dataEnd < size) await out.truncate(size);
     complete = true;
     await out.chmod(entry.mode);
     await out.utimes(entry.mtime / 1000, entry.mtime / 1000);
