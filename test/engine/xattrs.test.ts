@@ -155,6 +155,39 @@ describe('extended attributes', () => {
     expect(report.errors).toEqual([]);
   });
 
+  // A user restoring their own read-only file: user.* needs write access, so restore lends it for the moment.
+  testIf(noXattrs ?? (process.getuid?.() === 0 ? undefined : 'needs root, to run the restore as the user nobody'))(
+    'a user restores the attributes of a read-only file and folder, and their modes stay', async () => {
+      const root = await dirs.make();
+      await fsp.chmod(root, 0o755);
+      const src = path.join(root, 'src');
+      await fsp.mkdir(path.join(src, 'ro-dir'), { recursive: true });
+      await fsp.writeFile(path.join(src, 'ro-dir', 'ro.txt'), 'r');
+      xattr.setAttributeSync(path.join(src, 'ro-dir', 'ro.txt'), 'user.f', 'file');
+      xattr.setAttributeSync(path.join(src, 'ro-dir'), 'user.d', 'dir');
+      await fsp.chmod(path.join(src, 'ro-dir', 'ro.txt'), 0o444);
+      await fsp.chmod(path.join(src, 'ro-dir'), 0o555);
+      const dest = path.join(root, 'dest');
+      await backup(src, dest);
+      const target = path.join(root, 'target');
+      await fsp.mkdir(target);
+      const nobody = Number(execFileSync('id', ['-u', 'nobody']).toString().trim());
+      const nogroup = Number(execFileSync('id', ['-g', 'nobody']).toString().trim());
+      await fsp.chown(target, nobody, nogroup);
+      // The built engine in a child process that drops to nobody before it loads (IS_ROOT is false there).
+      const engine = path.resolve(__dirname, '../../dist/nodes/Backup/engine/index.js');
+      const script = `process.setgid(${nogroup}); process.setuid(${nobody});
+        require(${JSON.stringify(engine)}).restoreBackup({ destination: ${JSON.stringify(dest)}, setName: 'set', target: ${JSON.stringify(target)} })
+          .then((r) => console.log(JSON.stringify({ errors: r.errors, notices: r.notices })), (e) => { console.error(String(e)); process.exit(1); });`;
+      const out = JSON.parse(execFileSync(process.execPath, ['-e', script]).toString()) as { errors: unknown[]; notices: string[] };
+      expect(out).toEqual({ errors: [], notices: [] });
+      expect(get(path.join(target, 'ro-dir', 'ro.txt'), 'user.f')).toBe('file');
+      expect(get(path.join(target, 'ro-dir'), 'user.d')).toBe('dir');
+      expect((await fsp.stat(path.join(target, 'ro-dir', 'ro.txt'))).mode & 0o777).toBe(0o444);
+      expect((await fsp.stat(path.join(target, 'ro-dir'))).mode & 0o777).toBe(0o555);
+    },
+  );
+
   test('attributes restore cannot set are one notice with a count, not errors, and the files are restored', async () => {
     const root = await dirs.make();
     const id = '20260101T000000000Z-full';
