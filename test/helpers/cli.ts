@@ -191,7 +191,7 @@ export function stderrProblems(stderr: string): string[] {
 
 export const BACKUP_ITEM_KEYS = [
   'source', 'set', 'destination', 'operation', 'type', 'backupId', 'skipped', 'skipReason', 'decision', 'startedAt', 'finishedAt', 'durationMs',
-  'files', 'bytes', 'sizes', 'retention', 'removedPartials', 'errors', 'errorCount', 'warnings', 'summary',
+  'files', 'bytes', 'sizes', 'retention', 'removedPartials', 'errors', 'errorCount', 'warnings', 'notices', 'summary',
 ] as const;
 const FILE_KEYS = ['scanned', 'added', 'changed', 'deleted', 'unchanged', 'stored'] as const;
 const BYTE_KEYS = ['scanned', 'stored', 'written', 'destinationTotal'] as const;
@@ -325,6 +325,7 @@ export function backupItemProblems(value: JsonObject): string[] {
   if (!Array.isArray(value.removedPartials) || value.removedPartials.some((id) => typeof id !== 'string')) p.push('removedPartials is not a list of ids');
   checkStringRecords('errors', value.errors, ['path', 'code', 'message'], p);
   checkStringRecords('warnings', value.warnings, ['code', 'backupId', 'message'], p);
+  if (!Array.isArray(value.notices) || value.notices.some((n) => typeof n !== 'string' || n === '')) p.push('notices is not a list of sentences');
   if (!isCount(value.errorCount)) p.push(`errorCount is ${JSON.stringify(value.errorCount)}`);
   else if (Array.isArray(value.errors) && (value.errorCount as number) < value.errors.length) p.push('errorCount is below the number of errors listed');
   if (typeof value.summary === 'string' && value.summary.includes('\n')) p.push('summary is more than one line');

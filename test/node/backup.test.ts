@@ -38,7 +38,7 @@ describe('Backup > Auto', () => {
 
   test('every field of the engine report is in the item', async () => {
     const [item] = await runNode({ params: { resource: 'backup', operation: 'full', sourcePaths: await source(), destinationPath: await temp.make() } });
-    for (const key of ['source', 'set', 'destination', 'operation', 'type', 'backupId', 'skipped', 'skipReason', 'decision', 'startedAt', 'finishedAt', 'durationMs', 'files', 'bytes', 'sizes', 'retention', 'removedPartials', 'errors', 'errorCount', 'warnings', 'summary']) {
+    for (const key of ['source', 'set', 'destination', 'operation', 'type', 'backupId', 'skipped', 'skipReason', 'decision', 'startedAt', 'finishedAt', 'durationMs', 'files', 'bytes', 'sizes', 'retention', 'removedPartials', 'errors', 'errorCount', 'warnings', 'notices', 'summary']) {
       expect(item.json).toHaveProperty(key);
     }
   });

@@ -15,6 +15,7 @@ import type { BackupReport, BackupSummary, BackupWarning } from './types';
 import { emptyFileCounts } from './types';
 import type { Tally, WriteJob, WriteResult } from './write';
 import { writeBackup } from './write';
+import { xattrsUnavailable } from './xattrs';
 
 /** Result for one source: its report, or the fatal error that stopped it. */
 export type SourceOutcome = { ok: true; report: BackupReport } | { ok: false; source: string; error: BackupError };
@@ -86,6 +87,15 @@ interface Outcome {
   warnings?: BackupWarning[];
 }
 
+/** What the run did not keep, one sentence each, never one per file (README: "What is stored"). */
+function xattrNotices(tally: Tally | undefined): string[] {
+  if (tally === undefined) return [];
+  const x = tally.xattrs;
+  if (!x.read) return [`Extended attributes and ACLs were not kept: ${xattrsUnavailable() ?? 'they were not read'}.`];
+  if (x.unreadable === 0) return [];
+  return [`Extended attributes of ${x.unreadable} entr${x.unreadable === 1 ? 'y' : 'ies'} could not be read (${[...x.codes].sort().join(', ')}); stored without them.`];
+}
+
 function buildReport(settings: BackupSettings, o: Outcome, made: BackupSummary | undefined, skipReason: string | null, retention: BackupReport['retention'], total: number): BackupReport {
   const finishedAt = made === undefined ? settings.now() : new Date(made.finishedAt);
   const files = made?.files ?? { ...(o.tally?.files ?? emptyFileCounts()), stored: 0 };
@@ -97,6 +107,7 @@ function buildReport(settings: BackupSettings, o: Outcome, made: BackupSummary |
     files, bytes,
     sizes: { scanned: humanBytes(bytes.scanned), stored: humanBytes(bytes.stored), written: humanBytes(bytes.written), destinationTotal: humanBytes(total) },
     retention, removedPartials: o.removedPartials, errors: o.tally?.errors ?? [], errorCount: o.tally?.errorCount ?? 0, warnings: o.warnings ?? [],
+    notices: xattrNotices(o.tally),
   };
   return { ...report, summary: summarizeBackup(report) };
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import { writeSparseSync } from './sparse';
 
 /**
  * The per-file work of a backup or restore, done with synchronous system calls inside a worker
@@ -131,6 +132,7 @@ export function runFileJob(job: FileJob, scratch: Buffer): FileJobResult {
     const length = Math.min(Math.max(job.sizeHint + 1, 1), Math.max(CHUNK, scratch.length));
     const buffer = length <= scratch.length ? scratch : Buffer.allocUnsafe(length);
     let size = 0;
+    let dataEnd = 0;
     for (;;) {
       const fd = source;
       const bytesRead = onSide('source', () => fs.readSync(fd, buffer, 0, length, size));
@@ -139,9 +141,9 @@ export function runFileJob(job: FileJob, scratch: Buffer): FileJobResult {
       hash.update(chunk);
       if (target !== undefined) {
         const out = target;
-        onSide('destination', () => {
-          for (let written = 0; written < bytesRead; ) written += fs.writeSync(out, chunk, written, bytesRead - written);
-        });
+        const at = size;
+        // Zero blocks are skipped (holes), so a sparse file stays sparse: see sparse.ts.
+        dataEnd = onSide('destination', () => writeSparseSync(out, chunk, at));
       }
       size += bytesRead;
       // A short read of a regular file is its end at this moment; bytes appended later belong to the next backup.
@@ -150,6 +152,8 @@ export function runFileJob(job: FileJob, scratch: Buffer): FileJobResult {
     if (target !== undefined) {
       const out = target;
       onSide('destination', () => {
+        // A file ending in a hole gets its length here; only then, so a dense file costs no extra call.
+        if (dataEnd < size) fs.ftruncateSync(out, size);
         if (job.mode !== undefined) fs.fchmodSync(out, job.mode);
         if (job.mtimeMs !== undefined) fs.futimesSync(out, (job.atimeMs ?? job.mtimeMs) / 1000, job.mtimeMs / 1000);
       });

@@ -26,8 +26,9 @@ export function summarizeBackup(r: Omit<BackupReport, 'summary'>): string {
   const f = r.files;
   const problems = r.errorCount === 0 ? '' : ` ${count(r.errorCount)} file error${r.errorCount === 1 ? '' : 's'} (see errors).`;
   const warned = r.warnings.map((w) => ` Warning: backup ${w.backupId} is damaged (${w.code}); run verify.`).join('');
+  const noted = r.notices.map((n) => ` ${n}`).join('');
   return (
     `${capital(r.type ?? r.operation)} backup of ${r.source}: ${count(f.added)} added, ${count(f.changed)} changed, ${count(f.deleted)} deleted, ` +
-    `${count(f.unchanged)} unchanged; ${r.sizes.stored} stored in ${r.backupId} (${humanDuration(r.durationMs)}).${problems}${warned}`
+    `${count(f.unchanged)} unchanged; ${r.sizes.stored} stored in ${r.backupId} (${humanDuration(r.durationMs)}).${problems}${warned}${noted}`
   );
 }

@@ -9,6 +9,7 @@ import type { SetKey } from './sealed';
 import { openStream, SEALED_SUFFIX, SealedFileError, sealStream } from './sealed';
 import type { ManifestEntry, ManifestHeader, ManifestTrailer } from './types';
 import { FORMAT_VERSION, MANIFEST_MAGIC } from './types';
+import { isXattrRecord } from './xattrs';
 
 export const MANIFEST_FILE = 'manifest.jsonl.gz';
 
@@ -191,6 +192,7 @@ function checkEntry(file: string, v: Record<string, unknown>): ManifestEntry {
   if (v.kind === 'symlink' && typeof v.target !== 'string') throw corrupt(file, `symlink entry ${JSON.stringify(p)} lacks its target`);
   // No file system makes such a link (Linux: 1..4095 bytes, no NUL); restore would fail on it midway.
   if (v.kind === 'symlink' && !isLinkText(v.target as string)) throw corrupt(file, `symlink entry ${JSON.stringify(p)} has an impossible target (empty, a NUL byte, or over ${MAX_LINK_BYTES} bytes)`);
+  if (v.xattrs !== undefined && !isXattrRecord(v.xattrs)) throw corrupt(file, `entry ${JSON.stringify(p)} has malformed extended attributes`);
   return v as unknown as ManifestEntry;
 }
 

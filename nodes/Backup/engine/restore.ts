@@ -15,6 +15,8 @@ import { whileReading } from './readers';
 import type { TarMember } from './targz';
 import type { SetKey } from './sealed';
 import { ArchiveDamage, TarReader } from './targz';
+import { writeSparse } from './sparse';
+import { writeXattrs, XattrRestoreTally } from './xattrs';
 import type { BackupSummary, FileProblem, ManifestEntry, Progress, StorageFormat } from './types';
 import { MAX_RECORDED_ERRORS } from './types';
 
@@ -46,6 +48,8 @@ export interface RestoreReport {
   errors: FileProblem[];
   errorCount: number;
   durationMs: number;
+  /** What could not be put back, one sentence each (extended attributes not settable here): the restore still succeeded. */
+  notices: string[];
   summary: string;
 }
 
@@ -136,6 +140,7 @@ async function removeMismatched(abs: string, where: string, size: number, entry:
  * when `skipExisting` and something already stands at `abs`.
  */
 async function writeChecked(
+  run: RestoreRun,
   abs: string,
   entry: ManifestEntry,
   where: string,
@@ -151,13 +156,17 @@ async function writeChecked(
   }
   let complete = false;
   let size = 0;
+  let dataEnd = 0;
   const hash = createHash('sha256');
   try {
     await fill(async (chunk) => {
       hash.update(chunk);
+      const at = size;
       size += chunk.length;
-      await out.write(chunk, 0, chunk.length);
+      // Zero blocks become holes (sparse.ts); the length is set below when the file ends in one.
+      dataEnd = await writeSparse(out, chunk, at);
     });
+    if (dataEnd < size) await out.truncate(size);
     complete = true;
     await out.chmod(entry.mode);
     await out.utimes(entry.mtime / 1000, entry.mtime / 1000);
@@ -169,6 +178,7 @@ async function writeChecked(
     if (!complete) await fsp.unlink(abs).catch(() => undefined);
   }
   if (size !== entry.size || hash.digest('hex') !== entry.hash) return removeMismatched(abs, where, size, entry);
+  await restoreXattrs(run, abs, entry);
   return size;
 }
 
@@ -191,6 +201,7 @@ async function restoreFile(run: RestoreRun, abs: string, entry: ManifestEntry): 
     throw jobError(result);
   }
   if (result.size !== entry.size || result.hash !== entry.hash) return removeMismatched(abs, holder, result.size, entry);
+  await restoreXattrs(run, abs, entry);
   return result.size;
 }
 
@@ -302,6 +313,29 @@ interface RestoreRun {
   placeFreed: (() => void)[];
   /** Folders of stored files checked by isRealStoredFolder(). */
   realFolders: Map<string, Promise<boolean>>;
+  /** Extended attributes that could not be set, counted for one notice. */
+  xattrs: XattrRestoreTally;
+}
+
+/**
+ * Sets the entry's extended attributes (ACLs included) on what was just restored at `abs`. After
+ * chown, which clears security.capability. A user's read-only file or folder refuses user.*
+ * attributes to its owner: it is made owner-writable for the moment and given its mode back.
+ * Failures are counted for one notice, never an error per file.
+ */
+async function restoreXattrs(run: RestoreRun, abs: string, entry: ManifestEntry): Promise<void> {
+  const record = entry.xattrs;
+  if (record === undefined) return;
+  let failed = writeXattrs(abs, record);
+  if (failed.includes('EACCES') && !IS_ROOT && entry.kind !== 'symlink' && (entry.mode & 0o200) === 0) {
+    await fsp.chmod(abs, entry.mode | 0o200);
+    try {
+      failed = writeXattrs(abs, record);
+    } finally {
+      await fsp.chmod(abs, entry.mode);
+    }
+  }
+  run.xattrs.book(failed);
 }
 
 function addProblem(run: RestoreRun, p: FileProblem): void {
@@ -401,13 +435,13 @@ async function restoreMember(run: RestoreRun, archive: TarReader, abs: string, e
       return;
     }
     const content = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-    await track(run, abs, entry, () => writeChecked(abs, entry, where, skipExisting, (write) => write(content)));
+    await track(run, abs, entry, () => writeChecked(run, abs, entry, where, skipExisting, (write) => write(content)));
     return;
   }
   // Streamed: the archive cannot move on before this member is written, so wait for it.
   let job: Promise<number | undefined> | undefined;
   await track(run, abs, entry, () => {
-    job = writeChecked(abs, entry, where, skipExisting, (write) => member.read(write).catch(damaged));
+    job = writeChecked(run, abs, entry, where, skipExisting, (write) => member.read(write).catch(damaged));
     return job;
   });
   await job?.catch(() => undefined);
@@ -483,11 +517,11 @@ async function restoreUnguarded(options: RestoreOptions): Promise<RestoreReport>
 
   const report: RestoreReport = {
     set: options.setName, backupId: summary.backupId, target, files: { restored: 0, skipped: 0, folders: 0, symlinks: 0 }, bytes: { restored: 0 },
-    sizes: { restored: '' }, errors: [], errorCount: 0, durationMs: 0, summary: '',
+    sizes: { restored: '' }, errors: [], errorCount: 0, durationMs: 0, notices: [], summary: '',
   };
   const run: RestoreRun = {
     setDir, target, backupId: summary.backupId, backupDir, key, policy, targetWasEmpty, concurrency: options.concurrency ?? FILES_IN_FLIGHT, options, report,
-    inFlight: new Set(), fatal: undefined, pool: sharedFilePool(), placeFreed: [], realFolders: new Map(),
+    inFlight: new Set(), fatal: undefined, pool: sharedFilePool(), placeFreed: [], realFolders: new Map(), xattrs: new XattrRestoreTally(),
   };
   // Folders get their mode and mtime last (children first), so writing into them still works.
   const folders: FolderToFinish[] = [];
@@ -537,6 +571,7 @@ async function restoreUnguarded(options: RestoreOptions): Promise<RestoreReport>
           continue;
         }
         await restoreOwner(abs, entry);
+        await restoreXattrs(run, abs, entry);
         report.files.symlinks++;
       } else {
         const holder = entry.in as string;
@@ -558,6 +593,8 @@ async function restoreUnguarded(options: RestoreOptions): Promise<RestoreReport>
   }
   for (let i = folders.length - 1; i >= 0; i--) {
     const { abs, entry } = folders[i];
+    // Before the folder's mode: a read-only folder refuses user.* attributes (restoreXattrs).
+    await restoreXattrs(run, abs, entry);
     await fsp.chmod(abs, entry.mode);
     await fsp.utimes(abs, entry.mtime / 1000, entry.mtime / 1000);
     await restoreOwner(abs, entry);
@@ -565,6 +602,8 @@ async function restoreUnguarded(options: RestoreOptions): Promise<RestoreReport>
   report.durationMs = Date.now() - started;
   report.sizes.restored = humanBytes(report.bytes.restored);
   const problems = report.errorCount === 0 ? '' : ` ${report.errorCount} error(s): see errors.`;
-  report.summary = `Restored ${summary.backupId} of set ${options.setName} into ${target}: ${report.files.restored} files (${report.sizes.restored}), ${report.files.folders} folders, ${report.files.symlinks} symlinks in ${humanDuration(report.durationMs)}.${problems}`;
+  const notice = run.xattrs.notice();
+  if (notice !== undefined) report.notices.push(notice);
+  report.summary = `Restored ${summary.backupId} of set ${options.setName} into ${target}: ${report.files.restored} files (${report.sizes.restored}), ${report.files.folders} folders, ${report.files.symlinks} symlinks in ${humanDuration(report.durationMs)}.${problems}${report.notices.map((n) => ` ${n}`).join('')}`;
   return report;
 }

@@ -30,6 +30,8 @@ export interface ManifestHeader {
   startedAt: string;
   /** Exclude globs in force for this backup. */
   exclude: string[];
+  /** true: entries carry their extended attributes (absent: not read, as in backups made before, or where the library cannot load). */
+  xattrs?: boolean;
 }
 
 /** One line per file, folder or symlink, in walk order. */
@@ -52,6 +54,8 @@ export interface ManifestEntry {
   in?: string;
   /** symlink: the link text, stored as is and never followed. */
   target?: string;
+  /** Extended attributes (POSIX ACLs included), name -> base64 value; absent when it has none or they were not read. */
+  xattrs?: Record<string, string>;
 }
 
 export interface FileCounts {
@@ -159,6 +163,8 @@ export interface BackupReport {
   errorCount: number;
   /** Problems with the set, not with a file (e.g. a damaged previous manifest auto worked around). */
   warnings: BackupWarning[];
+  /** What this run did not keep, one sentence each (extended attributes not read): not alerts, see README. */
+  notices: string[];
   summary: string;
 }
 

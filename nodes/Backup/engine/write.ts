@@ -14,10 +14,11 @@ import { scanTree } from './scan';
 import type { BackupSettings } from './settings';
 import type { DataSink } from './storage';
 import { openSink } from './storage';
-import type { EntryOutcome, StoreContext } from './store';
+import type { EntryOutcome, StoreContext, XattrScan } from './store';
 import { storeEntry } from './store';
 import type { BackupSummary, FileCounts, FileProblem, ManifestEntry, ManifestHeader } from './types';
 import { emptyFileCounts, FORMAT_VERSION, HASH_ALGORITHM, MANIFEST_MAGIC, MAX_RECORDED_ERRORS } from './types';
+import { xattrsUnavailable } from './xattrs';
 
 /** What one run found, whether or not it was kept. */
 export interface Tally {
@@ -28,6 +29,7 @@ export interface Tally {
   errorCount: number;
   entries: number;
   references: Set<string>;
+  xattrs: XattrScan;
 }
 
 export type WriteResult = { written: true; summary: BackupSummary; tally: Tally } | { written: false; tally: Tally };
@@ -94,7 +96,10 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
     manifest: MANIFEST_MAGIC, version: FORMAT_VERSION, id: backupId, type: plan.type, base: plan.base, parent: plan.parent,
     source: job.source, set: job.set, storage: settings.format, hash: HASH_ALGORITHM, startedAt: job.startedAt.toISOString(), exclude: settings.exclude,
   };
-  const tally: Tally = { files: emptyFileCounts(), scannedBytes: 0, storedBytes: 0, errors: [], errorCount: 0, entries: 0, references: new Set() };
+  const readXattrs = xattrsUnavailable() === undefined;
+  if (readXattrs) header.xattrs = true;
+  const xattrs: XattrScan = { read: readXattrs, carry: false, unreadable: 0, codes: new Set() };
+  const tally: Tally = { files: emptyFileCounts(), scannedBytes: 0, storedBytes: 0, errors: [], errorCount: 0, entries: 0, references: new Set(), xattrs };
   let writer: ManifestWriter | undefined;
   let sink: DataSink | undefined;
   let previous: ManifestReader | undefined;
@@ -106,9 +111,11 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
     const pool = sharedFilePool();
     sink = await openSink(settings.format, partial, settings.compressionLevel, pool, key === undefined ? undefined : { key, backupId });
     previous = plan.parent === null ? undefined : await openParent(setDir, plan.parent, key);
+    xattrs.carry = readXattrs && previous?.header.xattrs === true;
     const ctx: StoreContext = {
       sourceRoot: job.realSource, sink, pool, backupId, signal: job.signal,
       compare: { racySinceMs: previous === undefined ? Infinity : Date.parse(previous.header.startedAt) - RACY_WINDOW_MS, compareContent: settings.compareContent },
+      xattrs,
     };
     writer = await ManifestWriter.create(partial, header, key);
     const scan = scanTree(job.realSource, settings.exclude);
