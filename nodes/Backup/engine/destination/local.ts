@@ -1,8 +1,7 @@
 import { constants as C, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { fsyncDir } from '../durable';
+import { fsyncDir, writeAll } from '../durable';
 import { errnoCode, errorMessage } from '../errors';
 import { DestinationError, notFound } from './faults';
 import type { TreeOps, TreeStat } from './fileTree';
@@ -52,13 +51,10 @@ export const localOps: TreeOps = {
       const handle = await fsp.open(file, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o644);
       let size = 0;
       try {
-        const out = handle.createWriteStream({ autoClose: false });
-        await pipeline(bodyStream(body), async function* (source) {
-          for await (const chunk of source) {
-            size += (chunk as Buffer).length;
-            yield chunk;
-          }
-        }, out);
+        for await (const chunk of bodyStream(body)) {
+          await writeAll(handle, chunk as Buffer);
+          size += (chunk as Buffer).length;
+        }
         if (!noSync) await handle.sync();
       } finally {
         await handle.close();
