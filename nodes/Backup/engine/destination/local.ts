@@ -66,7 +66,8 @@ export const localOps: TreeOps = {
       () => true,
       (error: unknown) => {
         // ENOENT is also what a missing target folder gives: only a missing `from` means "gone".
-        if (errnoCode(error) === 'ENOENT') return fsp.access(from).then(() => Promise.reject(fault(error, 'rename into', to)), () => false);
+        // (checking `from` itself would race with whoever moved it and put a new one back)
+        if (errnoCode(error) === 'ENOENT') return fsp.stat(path.dirname(to)).then(() => false, () => Promise.reject(fault(error, 'rename into', to)));
         throw fault(error, 'rename into', to);
       },
     ),

@@ -151,13 +151,18 @@ export class S3Destination implements Destination {
 
   private async putIf(name: string, body: SmallBody, condition: { IfNoneMatch: string } | { IfMatch: string }): Promise<ObjectInfo | undefined> {
     const bytes = typeof body === 'string' ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    let etag: string | undefined;
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name), Body: bytes, ContentLength: bytes.length, ...condition }));
+      etag = (await this.client.send(new PutObjectCommand({ Bucket: this.settings.bucket, Key: this.key(name), Body: bytes, ContentLength: bytes.length, ...condition }))).ETag;
     } catch (error) {
       if (isPrecondition(error) || ('IfMatch' in condition && isMissing(error))) return undefined;
       throw s3Fault(error, this.where, 'write');
     }
-    return this.stat(name);
+    // Trust, then verify: the object there must be the one this PUT made. AWS checks the condition
+    // atomically; a server that does not (moto under concurrent writes) let a racing writer in, and
+    // then only the last one's PUT is there and only it may count as the winner.
+    const there = await this.stat(name);
+    return there !== undefined && there.version === etag ? there : undefined;
   }
 
   create(name: string, body: SmallBody): Promise<ObjectInfo | undefined> {

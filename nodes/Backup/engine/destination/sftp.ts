@@ -185,10 +185,21 @@ class SftpConnection {
           if (error !== undefined && error !== null) {
             client.end();
             reject(this.fault(error, 'start SFTP on'));
-          } else resolve({ client, sftp });
+          } else {
+            // Pending requests fail on their own when the channel goes; the event needs a listener.
+            sftp.on('error', () => {
+              this.session = undefined;
+            });
+            sftp.on('close', () => {
+              this.session = undefined;
+            });
+            resolve({ client, sftp });
+          }
         });
       });
       client.connect(config);
+      // Each SFTP request is a small packet waiting for its answer: Nagle's algorithm made each wait 40 ms.
+      client.setNoDelay(true);
     });
   }
 
@@ -319,7 +330,9 @@ function sftpOps(conn: SftpConnection): TreeOps {
         call<void>((done) => sftp.ext_openssh_rename(from, to, done)).then(
           () => true,
           async (error: { code?: unknown }) => {
-            if (error.code === STATUS_NO_SUCH_FILE && (await statOf(sftp, from)) === undefined) return false;
+            // A missing target folder gives the same status: only with the folder there was `from` gone
+            // (checking `from` itself would race with whoever moved it and put a new one back).
+            if (error.code === STATUS_NO_SUCH_FILE && (await statOf(sftp, posix.dirname(to)))?.isDir === true) return false;
             throw error;
           },
         ),
@@ -343,6 +356,9 @@ function sftpOps(conn: SftpConnection): TreeOps {
         if (range?.length === 0) return bodyStream(Buffer.alloc(0));
         const end = range?.length === undefined ? undefined : start + range.length - 1;
         const stream = sftp.createReadStream(file, { start, ...(end === undefined ? {} : { end }) }) as unknown as Readable;
+        // Its handle is closed after the last byte; a connection closed meanwhile fails that close
+        // on a stream nobody reads any more: that error must not go unhandled.
+        stream.on('error', () => undefined);
         return mapStreamErrors(stream, (error) => conn.fault(error, 'read', file));
       }),
     unlink: (file) =>
