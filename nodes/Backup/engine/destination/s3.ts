@@ -103,7 +103,7 @@ export class S3Destination implements Destination {
       // S3-compatible services (older MinIO, B2, R2) reject the new default checksum headers.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { requestTimeout: settings.requestTimeoutMs ?? 120_000, connectionTimeout: settings.connectTimeoutMs ?? 10_000 },
+      requestHandler: { requestTimeout: settings.requestTimeoutMs ?? 120_000, connectionTimeout: settings.connectTimeoutMs ?? 10_000, throwOnRequestTimeout: true },
     };
     this.client = new S3Client(config);
     this.root = settings.prefix === '' ? '' : `${settings.prefix}/`;

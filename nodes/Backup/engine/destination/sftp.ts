@@ -187,12 +187,12 @@ class SftpConnection {
             reject(this.fault(error, 'start SFTP on'));
           } else {
             // Pending requests fail on their own when the channel goes; the event needs a listener.
-            sftp.on('error', () => {
+            const gone = (): void => {
+              dead.add(sftp);
               this.session = undefined;
-            });
-            sftp.on('close', () => {
-              this.session = undefined;
-            });
+            };
+            sftp.on('error', gone).on('close', gone);
+            client.on('close', gone).on('error', gone);
             resolve({ client, sftp });
           }
         });
@@ -254,7 +254,11 @@ class SftpConnection {
   }
 }
 
-function call<T>(run: (done: (error: Error | null | undefined, value?: T) => void) => void): Promise<T> {
+/** SFTP sessions whose connection is gone: a request on one would never be answered, not even with an error. */
+const dead = new WeakSet<SFTPWrapper>();
+
+function call<T>(run: (done: (error: Error | null | undefined, value?: T) => void) => void, sftp?: SFTPWrapper): Promise<T> {
+  if (sftp !== undefined && dead.has(sftp)) return Promise.reject(new Error('connection closed'));
   return new Promise((resolve, reject) => run((error, value) => (error ? reject(error) : resolve(value as T))));
 }
 
@@ -268,7 +272,7 @@ function sftpOps(conn: SftpConnection): TreeOps {
     }
   };
   const statOf = (sftp: SFTPWrapper, file: string): Promise<TreeStat | undefined> =>
-    call<Stats>((done) => sftp.stat(file, done)).then(toStat, (error: { code?: unknown }) => {
+    call<Stats>((done) => sftp.stat(file, done), sftp).then(toStat, (error: { code?: unknown }) => {
       if (error.code === STATUS_NO_SUCH_FILE) return undefined;
       throw error;
     });
@@ -283,7 +287,7 @@ function sftpOps(conn: SftpConnection): TreeOps {
           missing.unshift(d);
         }
         for (const d of missing) {
-          await call<void>((done) => sftp.mkdir(d, done)).catch(async (error: unknown) => {
+          await call<void>((done) => sftp.mkdir(d, done), sftp).catch(async (error: unknown) => {
             if ((await statOf(sftp, d))?.isDir !== true) throw error; // made by someone else meanwhile is fine
           });
         }
@@ -293,7 +297,7 @@ function sftpOps(conn: SftpConnection): TreeOps {
       const sftp = await conn.sftp().catch((error: unknown) => Promise.reject(conn.fault(error, 'write', file)));
       let handle: Buffer;
       try {
-        handle = await call<Buffer>((done) => sftp.open(file, 'wx', { mode: 0o644 }, done));
+        handle = await call<Buffer>((done) => sftp.open(file, 'wx', { mode: 0o644 }, done), sftp);
       } catch (error) {
         throw await conn.writeFault(error, file);
       }
@@ -305,7 +309,7 @@ function sftpOps(conn: SftpConnection): TreeOps {
           const chunk = data as Buffer;
           const at = size;
           size += chunk.length;
-          const sent = call<void>((done) => sftp.write(handle, chunk, 0, chunk.length, at, done)).catch((error: unknown) => {
+          const sent = call<void>((done) => sftp.write(handle, chunk, 0, chunk.length, at, done), sftp).catch((error: unknown) => {
             failure ??= error;
           });
           const tracked = sent.finally(() => inFlight.delete(tracked));
@@ -316,18 +320,18 @@ function sftpOps(conn: SftpConnection): TreeOps {
         await Promise.all(inFlight);
         if (failure !== undefined) throw failure;
         // fsync@openssh.com where the server has it: the bytes are on its disk before the rename.
-        if (!noSync) await call<void>((done) => sftp.ext_openssh_fsync(handle, done)).catch(() => undefined);
+        if (!noSync) await call<void>((done) => sftp.ext_openssh_fsync(handle, done), sftp).catch(() => undefined);
       } catch (error) {
-        await call<void>((done) => sftp.close(handle, done)).catch(() => undefined);
+        await call<void>((done) => sftp.close(handle, done), sftp).catch(() => undefined);
         throw await conn.writeFault(error, file);
       }
-      await call<void>((done) => sftp.close(handle, done)).catch(async (error: unknown) => Promise.reject(await conn.writeFault(error, file)));
+      await call<void>((done) => sftp.close(handle, done), sftp).catch(async (error: unknown) => Promise.reject(await conn.writeFault(error, file)));
       return size;
     },
     // posix-rename@openssh.com replaces atomically; plain SFTP rename refuses an existing target.
     renameOver: (from, to) =>
       guarded('rename into', to, (sftp) =>
-        call<void>((done) => sftp.ext_openssh_rename(from, to, done)).then(
+        call<void>((done) => sftp.ext_openssh_rename(from, to, done), sftp).then(
           () => true,
           async (error: { code?: unknown }) => {
             // A missing target folder gives the same status: only with the folder there was `from` gone
@@ -340,7 +344,7 @@ function sftpOps(conn: SftpConnection): TreeOps {
     // Plain SFTP rename never replaces (OpenSSH does it with link(2), so exactly one creator wins).
     renameNoReplace: (from, to) =>
       guarded('create', to, (sftp) =>
-        call<void>((done) => sftp.rename(from, to, done)).then(
+        call<void>((done) => sftp.rename(from, to, done), sftp).then(
           () => true,
           async (error: unknown) => {
             if ((await statOf(sftp, to)) !== undefined) return false;
@@ -351,7 +355,7 @@ function sftpOps(conn: SftpConnection): TreeOps {
     syncDir: () => Promise.resolve(),
     read: (file, range?: ByteRange) =>
       guarded('read', file, async (sftp) => {
-        await call<Stats>((done) => sftp.stat(file, done)); // a missing file fails here, not mid-stream
+        await call<Stats>((done) => sftp.stat(file, done), sftp); // a missing file fails here, not mid-stream
         const start = range?.offset ?? 0;
         if (range?.length === 0) return bodyStream(Buffer.alloc(0));
         const end = range?.length === undefined ? undefined : start + range.length - 1;
@@ -363,7 +367,7 @@ function sftpOps(conn: SftpConnection): TreeOps {
       }),
     unlink: (file) =>
       guarded('delete', file, (sftp) =>
-        call<void>((done) => sftp.unlink(file, done)).then(
+        call<void>((done) => sftp.unlink(file, done), sftp).then(
           () => true,
           (error: { code?: unknown }) => {
             if (error.code === STATUS_NO_SUCH_FILE) return false;
@@ -373,7 +377,7 @@ function sftpOps(conn: SftpConnection): TreeOps {
       ),
     rmdir: (dir) =>
       guarded('remove folder', dir, (sftp) =>
-        call<void>((done) => sftp.rmdir(dir, done)).catch((error: { code?: unknown }) => {
+        call<void>((done) => sftp.rmdir(dir, done), sftp).catch((error: { code?: unknown }) => {
           if (error.code !== STATUS_NO_SUCH_FILE) throw error;
         }),
       ).finally(() => madeDirs.clear()),
@@ -382,7 +386,7 @@ function sftpOps(conn: SftpConnection): TreeOps {
         const sftp = await conn.sftp().catch((error: unknown) => Promise.reject(conn.fault(error, 'list', dir)));
         let handle: Buffer;
         try {
-          handle = await call<Buffer>((done) => sftp.opendir(dir, done));
+          handle = await call<Buffer>((done) => sftp.opendir(dir, done), sftp);
         } catch (error) {
           if ((error as { code?: unknown }).code === STATUS_NO_SUCH_FILE) return;
           throw conn.fault(error, 'list', dir);
@@ -400,7 +404,7 @@ function sftpOps(conn: SftpConnection): TreeOps {
             }
           }
         } finally {
-          await call<void>((done) => sftp.close(handle, done)).catch(() => undefined);
+          await call<void>((done) => sftp.close(handle, done), sftp).catch(() => undefined);
         }
       },
     }),
