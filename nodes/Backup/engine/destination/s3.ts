@@ -52,6 +52,22 @@ function nameOf(error: unknown): string {
   return e?.Code ?? e?.name ?? 'Error';
 }
 
+/** The errno of a network failure, also when the SDK wrapped it (an AggregateError, a cause). */
+function networkCode(error: unknown, depth = 0): string | undefined {
+  if (depth > 3 || typeof error !== 'object' || error === null) return undefined;
+  const direct = errnoCode(error);
+  if (direct !== undefined && /^E[A-Z]+$/.test(direct)) return direct;
+  // Some paths hand over only the text ("connect ECONNREFUSED 127.0.0.1:9"): its errno word is enough.
+  const named = /\b(E(?:CONNREFUSED|CONNRESET|HOSTUNREACH|NETUNREACH|NOTFOUND|TIMEDOUT|PIPE|AI_AGAIN|CONNABORTED|NETDOWN))\b/.exec(String((error as { message?: unknown }).message));
+  if (named !== null) return named[1];
+  const inner = error as { errors?: unknown[]; cause?: unknown };
+  for (const e of [...(inner.errors ?? []), inner.cause]) {
+    const found = networkCode(e, depth + 1);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
 /**
  * An SDK error as a destination fault. The SDK's message is not copied: some carry the string to
  * sign or the request's headers. The error's name (`NoSuchBucket`) and status are enough to act on.
@@ -60,7 +76,7 @@ export function s3Fault(error: unknown, where: string, action: string): Destinat
   if (error instanceof DestinationError) return error;
   const name = nameOf(error);
   const status = statusOf(error);
-  const errno = errnoCode(error);
+  const errno = networkCode(error);
   const detail = `${name}${status === undefined ? '' : ` (HTTP ${status})`}`;
   if (name === 'NoSuchBucket') {
     return new DestinationError('DESTINATION_NOT_FOUND', `The bucket of ${where} does not exist.`, { hint: 'Create the bucket first, or check its name, the endpoint and the region.', detail });
