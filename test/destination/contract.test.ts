@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { withRetries } from '../../nodes/Backup/engine/destination/retry';
 import type { Destination, ListEntry } from '../../nodes/Backup/engine/destination/types';
 import type { Subject } from '../helpers/destinations';
 import { allSubjects, CONCURRENCY, PART_SIZE } from '../helpers/destinations';
@@ -57,8 +58,9 @@ describe.each(allSubjects().map((s) => [s.label, s] as [string, Subject]))('dest
   const title = (t: string): string => (subject.unavailable === undefined ? t : `${t} - SKIPPED: ${subject.unavailable}`);
   let destination: Destination;
   const opened: Destination[] = [];
+  // As the engine will use them: behind the retry wrapper (moto under load resets kept-alive connections).
   const open = async (overrides?: Record<string, unknown>): Promise<Destination> => {
-    const d = await subject.open(overrides);
+    const d = withRetries(await subject.open(overrides), { attempts: 3, baseDelayMs: 50, maxDelayMs: 200 });
     opened.push(d);
     return d;
   };

@@ -40,6 +40,7 @@ export function localSubject(): Subject {
   let base = '';
   let root = '';
   let n = 0;
+  let most = 0;
   return {
     label: 'local', unavailable: undefined,
     start: async () => {
@@ -48,9 +49,11 @@ export function localSubject(): Subject {
     stop: async () => fs.rmSync(base, { recursive: true, force: true }),
     fresh: async () => {
       root = path.join(base, `store-${++n}`);
+      most = 0;
       fs.mkdirSync(root);
     },
     open: () => openLocal(root),
+    // Monotonic: the temp file leaves .incoming when it is renamed into place at the end.
     reached: () => {
       let total = 0;
       for (const dir of [path.join(root, '.incoming'), root]) {
@@ -59,7 +62,8 @@ export function localSubject(): Subject {
           if (stat?.isFile() === true) total += stat.size;
         }
       }
-      return total;
+      most = Math.max(most, total);
+      return most;
     },
     proxy: () => undefined,
   };

@@ -195,7 +195,7 @@ export class S3Destination implements Destination {
     const header = range === undefined ? undefined : `bytes=${range.offset}-${range.length === undefined ? '' : range.offset + range.length - 1}`;
     try {
       const answer = await this.client.send(new GetObjectCommand({ Bucket: this.settings.bucket, Key: key, Range: header }));
-      return mapStreamErrors(answer.Body as Readable, (error) => s3Fault(error, this.where, 'read'));
+      return mapStreamErrors(answer.Body as Readable, (error) => s3Fault(error, this.where, 'read'), answer.ContentLength);
     } catch (error) {
       if (nameOf(error) === 'NoSuchKey') throw notFound(`${name} in ${this.where}`);
       if (statusOf(error) === 416) return bodyStream(Buffer.alloc(0)); // a range past the end reads nothing, as a file does
