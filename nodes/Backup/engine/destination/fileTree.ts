@@ -152,7 +152,9 @@ export class FileTreeDestination implements Destination {
       }
       if (!(await this.ops.renameNoReplace(temp, file))) return undefined; // a create() got in while it was aside
       await this.ops.syncDir(posix.dirname(file));
-      return await this.statOrFail(name);
+      // Not a stat of the name: another replacer may hold it aside for a moment (and then put it back).
+      const bytes = typeof body === 'string' ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+      return { name, size: bytes.length, mtimeMs: Date.now(), version: `sha256:${createHash('sha256').update(bytes).digest('hex')}` };
     } finally {
       await this.ops.unlink(temp).catch(() => undefined);
       await this.ops.unlink(aside).catch(() => undefined);

@@ -117,6 +117,7 @@ const toStat = (s: Stats): TreeStat => ({ size: s.size, mtimeMs: s.mtime * 1000,
 /** A connection to one server, opened on first use and again after it dropped. */
 class SftpConnection {
   private session: Promise<{ client: Client; sftp: SFTPWrapper }> | undefined;
+  private closed = false;
   readonly where: string;
   private readonly secrets: string[];
 
@@ -126,6 +127,8 @@ class SftpConnection {
   }
 
   sftp(): Promise<SFTPWrapper> {
+    // After close() nothing reconnects (a write failing late must not open a connection nobody ends).
+    if (this.closed) return Promise.reject(new DestinationError('IO_ERROR', `${this.where} was closed.`));
     this.session ??= this.connect().catch((error: unknown) => {
       this.session = undefined;
       throw error;
@@ -247,6 +250,7 @@ class SftpConnection {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const session = this.session;
     this.session = undefined;
     const open = await session?.catch(() => undefined);
