@@ -32,7 +32,16 @@ export type FatalCode =
   | 'WRONG_PASSPHRASE'
   | 'ENCRYPTION_NEEDS_TARGZ'
   | 'ENCRYPTION_MISMATCH'
-  | 'IO_ERROR';
+  | 'IO_ERROR'
+  // Remote destinations (destination/): each has its own hint, none carries a secret.
+  | 'DESTINATION_URL_INVALID'
+  | 'DESTINATION_NOT_FOUND'
+  | 'DESTINATION_AUTH_FAILED'
+  | 'DESTINATION_UNREACHABLE'
+  | 'DESTINATION_UNAVAILABLE'
+  | 'HOST_KEY_UNKNOWN'
+  | 'HOST_KEY_CHANGED'
+  | 'OBJECT_NOT_FOUND';
 
 /** A problem that makes the operation meaningless: it aborts, cleans up and is raised. */
 export class BackupError extends Error {

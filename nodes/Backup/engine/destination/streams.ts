@@ -1,0 +1,27 @@
+import { Readable } from 'node:stream';
+import type { Body } from './types';
+
+/** Any body as a stream (a function body is opened now: each call is a fresh attempt). */
+export function bodyStream(body: Body): Readable {
+  if (typeof body === 'function') return body();
+  if (body instanceof Readable) return body;
+  return Readable.from([typeof body === 'string' ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength)]);
+}
+
+/** The same bytes, with a stream error turned into a destination fault (a cut mid-read is retryable). */
+export function mapStreamErrors(source: AsyncIterable<unknown>, map: (error: unknown) => Error, expectedBytes?: number): Readable {
+  async function* chunks(): AsyncGenerator<Buffer> {
+    let got = 0;
+    try {
+      for await (const chunk of source) {
+        got += (chunk as Buffer).length;
+        yield chunk as Buffer;
+      }
+    } catch (error) {
+      throw map(error);
+    }
+    // An HTTP body cut off can end without an error: fewer bytes than announced is a cut connection.
+    if (expectedBytes !== undefined && got < expectedBytes) throw map(Object.assign(new Error('the response ended early'), { code: 'ECONNRESET' }));
+  }
+  return Readable.from(chunks(), { objectMode: false });
+}

@@ -1,0 +1,135 @@
+/**
+ * The three destinations as test subjects on real stores: a temp folder, a moto bucket, an sshd
+ * folder. S3 and SFTP go through a FaultProxy, so tests can count the bytes that left and cut them.
+ */
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Destination } from '../../nodes/Backup/engine/destination/types';
+import { openLocal } from '../../nodes/Backup/engine/destination/local';
+import type { S3Settings } from '../../nodes/Backup/engine/destination/s3';
+import { openS3 } from '../../nodes/Backup/engine/destination/s3';
+import type { SftpSettings } from '../../nodes/Backup/engine/destination/sftp';
+import { openSftp } from '../../nodes/Backup/engine/destination/sftp';
+import { FaultProxy } from './faultProxy';
+import type { Moto, Sshd } from './servers';
+import { motoUnavailable, sshdUnavailable, startMoto, startSshd } from './servers';
+
+export const PART_SIZE = 5 * 1024 * 1024;
+export const CONCURRENCY = 2;
+
+export interface Subject {
+  label: 'local' | 's3' | 'sftp';
+  unavailable: string | undefined;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Starts a fresh, empty store (a folder, a bucket); later open() calls reach it. */
+  fresh(): Promise<void>;
+  /** A new client on the current store, without retries. */
+  open(overrides?: Record<string, unknown>): Promise<Destination>;
+  /** Bytes that reached the store's side so far (proxied upload bytes; local: the temp files' size). */
+  reached(): number;
+  proxy(): FaultProxy | undefined;
+}
+
+export const TEST_SECRET = 'wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY';
+export const TEST_ACCESS_KEY = 'AKIATESTACCESSKEY01';
+
+export function localSubject(): Subject {
+  let base = '';
+  let root = '';
+  let n = 0;
+  let most = 0;
+  return {
+    label: 'local', unavailable: undefined,
+    start: async () => {
+      base = fs.mkdtempSync(path.join(os.tmpdir(), 'n8n-backup-dest-'));
+    },
+    stop: async () => fs.rmSync(base, { recursive: true, force: true }),
+    fresh: async () => {
+      root = path.join(base, `store-${++n}`);
+      most = 0;
+      fs.mkdirSync(root);
+    },
+    open: () => openLocal(root),
+    // Monotonic: the temp file leaves .incoming when it is renamed into place at the end.
+    reached: () => {
+      let total = 0;
+      for (const dir of [path.join(root, '.incoming'), root]) {
+        for (const name of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+          const stat = fs.statSync(path.join(dir, name), { throwIfNoEntry: false });
+          if (stat?.isFile() === true) total += stat.size;
+        }
+      }
+      most = Math.max(most, total);
+      return most;
+    },
+    proxy: () => undefined,
+  };
+}
+
+export function s3Subject(): Subject {
+  const unavailable = motoUnavailable();
+  let moto: Moto | undefined;
+  let proxy: FaultProxy | undefined;
+  let bucket = '';
+  let n = 0;
+  const settings = (): S3Settings => ({
+    bucket, prefix: 'backups/here', endpoint: `http://127.0.0.1:${proxy?.port}`, region: 'us-east-1', forcePathStyle: true,
+    credentials: { accessKeyId: TEST_ACCESS_KEY, secretAccessKey: TEST_SECRET }, partSize: PART_SIZE, concurrency: CONCURRENCY,
+    requestTimeoutMs: 5_000, connectTimeoutMs: 2_000,
+  });
+  return {
+    label: 's3', unavailable,
+    start: async () => {
+      moto = await startMoto();
+      proxy = await FaultProxy.start(moto.port);
+    },
+    stop: async () => {
+      await proxy?.close();
+      await moto?.stop();
+    },
+    fresh: async () => {
+      bucket = `bucket-${process.pid}-${++n}`;
+      const client = new S3Client({ endpoint: moto?.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
+      await client.send(new CreateBucketCommand({ Bucket: bucket }));
+      client.destroy();
+    },
+    open: (overrides = {}) => openS3({ ...settings(), ...overrides }),
+    reached: () => proxy?.up ?? 0,
+    proxy: () => proxy,
+  };
+}
+
+export function sftpSubject(): Subject {
+  const unavailable = sshdUnavailable();
+  let sshd: Sshd | undefined;
+  let proxy: FaultProxy | undefined;
+  let root = '';
+  let n = 0;
+  const settings = (): SftpSettings => ({
+    host: '127.0.0.1', port: proxy?.port, username: sshd?.user ?? 'root', path: root, privateKeyPath: sshd?.clientKey, hostKey: sshd?.hostKey,
+    home: sshd?.dir, readyTimeoutMs: 5_000, keepaliveIntervalMs: 1_000, keepaliveCountMax: 2,
+  });
+  return {
+    label: 'sftp', unavailable,
+    start: async () => {
+      sshd = await startSshd();
+      proxy = await FaultProxy.start(sshd.port);
+    },
+    stop: async () => {
+      await proxy?.close();
+      await sshd?.stop();
+    },
+    fresh: async () => {
+      root = path.join(sshd?.dir ?? '', `store-${++n}`);
+      fs.mkdirSync(root);
+    },
+    open: (overrides = {}) => openSftp({ ...settings(), ...overrides }),
+    reached: () => proxy?.up ?? 0,
+    proxy: () => proxy,
+  };
+}
+
+export const allSubjects = (): Subject[] => [localSubject(), s3Subject(), sftpSubject()];
