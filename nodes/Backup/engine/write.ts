@@ -107,7 +107,7 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
     sink = await openSink(settings.format, partial, settings.compressionLevel, pool, key === undefined ? undefined : { key, backupId });
     previous = plan.parent === null ? undefined : await openParent(setDir, plan.parent, key);
     const ctx: StoreContext = {
-      sourceRoot: job.realSource, sink, pool, backupId, signal: job.signal,
+      sourceRoot: job.realSource, links: new Map(), sink, pool, backupId, signal: job.signal,
       compare: { racySinceMs: previous === undefined ? Infinity : Date.parse(previous.header.startedAt) - RACY_WINDOW_MS, compareContent: settings.compareContent },
     };
     writer = await ManifestWriter.create(partial, header, key);
