@@ -191,8 +191,10 @@ describe.each(VARIANTS)('$title: hard links', (v) => {
       expect(report.errors).toEqual([]);
       await expectRestored(target, want, `restore of ${id}`);
     }
-    const verified = await verifyBackups({ destination: dest, setName: SET, full: true, passphrase: v.passphrase });
-    expect(verified.problems).toEqual([]);
+    for (const backupId of ['all', 'latest']) {
+      const verified = await verifyBackups({ destination: dest, setName: SET, backupId, full: true, passphrase: v.passphrase });
+      expect(verified.problems).toEqual([]);
+    }
   });
 
   test('an excluded first name leaves the next name to hold the bytes', async () => {

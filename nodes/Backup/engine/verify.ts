@@ -199,11 +199,12 @@ const contentKey = (e: ManifestEntry): string => `${e.in ?? ''}:${e.hash ?? ''}:
 
 /**
  * Hard links: each names its group's first name, whose entry (earlier in the same manifest) must
- * describe the same stored bytes; those bytes were checked with it. A link whose first name is not
+ * describe the same stored bytes; those bytes were checked with it (and a link to a name that
+ * failed is reported as well). A link whose first name is not
  * there with the same bytes (a folder that could not be listed carried an older entry) has its
  * bytes checked where the manifest says they are: in backup `in`, under the first name.
  */
-async function checkLinks(check: ArchiveCheck, setDir: string, storage: Map<string, StorageFormat>, links: LinkEntry[]): Promise<void> {
+async function checkLinks(check: ArchiveCheck, setDir: string, storage: Map<string, StorageFormat>, links: LinkEntry[], failed: ReadonlySet<string>): Promise<void> {
   const wanted = new Set(links.map((l) => l.link));
   const heads = new Map<string, string>();
   const manifest = await ManifestReader.open(check.backupDir, check.key);
@@ -216,7 +217,13 @@ async function checkLinks(check: ArchiveCheck, setDir: string, storage: Map<stri
   }
   const archived = new Map<string, LinkEntry[]>();
   for (const entry of links) {
-    if (heads.get(entry.link) === contentKey(entry)) continue;
+    if (heads.get(entry.link) === contentKey(entry)) {
+      // Restore could not make this name either: it is named too, so the list is what a restore would lose.
+      if (failed.has(entry.link)) {
+        check.problem({ backupId: check.id, path: entry.path, code: 'CORRUPT', message: `a hard link to ${entry.link}, whose stored bytes failed their check` });
+      }
+      continue;
+    }
     const holder = entry.in as string;
     if (storage.get(holder) === 'tar.gz') {
       archived.set(holder, [...(archived.get(holder) ?? []), entry]);
@@ -292,6 +299,12 @@ async function verifyUnguarded(options: VerifyOptions): Promise<VerifyReport> {
     }
     // With `all`, each backup checks the bytes it holds; a single backup checks everything it needs.
     const mine = (e: ManifestEntry): boolean => which !== 'all' || e.in === id;
+    // Paths of this backup that failed their check: a hard link to one of them fails with it.
+    const failed = new Set<string>();
+    const fileProblem = (p: VerifyProblem): void => {
+      failed.add(p.path);
+      problem(p);
+    };
     let reader: ManifestReader | undefined;
     const backupDir = path.join(setDir, id);
     // tar.gz archives to read: this backup's own (even when it holds no file), and those of holders it needs.
@@ -322,13 +335,13 @@ async function verifyUnguarded(options: VerifyOptions): Promise<VerifyReport> {
         const found = await checkStoredFile(setDir, entry, full);
         report.filesChecked++;
         report.bytesChecked += entry.size ?? 0;
-        if (found !== undefined) problem({ backupId: id, ...found });
+        if (found !== undefined) fileProblem({ backupId: id, ...found });
       }
       await reader.close();
       reader = undefined;
-      const check: ArchiveCheck = { id, backupDir, key, full, mine, signal: options.signal, report, problem };
+      const check: ArchiveCheck = { id, backupDir, key, full, mine, signal: options.signal, report, problem: fileProblem };
       if (archives.size > 0) await checkArchives(check, setDir, [...archives].sort());
-      if (links.length > 0) await checkLinks(check, setDir, storage, links);
+      if (links.length > 0) await checkLinks(check, setDir, storage, links, failed);
     } catch (error) {
       if (error instanceof BackupError && error.code === 'CANCELLED') throw error;
       problem({ backupId: id, path: manifestName, code: 'MANIFEST_CORRUPT', message: errorMessage(error) });
