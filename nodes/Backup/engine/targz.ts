@@ -12,10 +12,12 @@
  * - one regular-file member per file this backup stores, named by its exact relative path (posix,
  *   no leading `./`, backslashes and colons kept as they are), in walk order: the manifest's order
  *   (a file whose content is re-checked before it is stored keeps its place: DataSink.reserve()).
- *   There are no folder, symlink or hard-link members: the manifest describes those, and every
- *   file's metadata; a member header carries the file's permission bits, mtime (whole seconds,
- *   clamped to 1970..2038) and uid/gid for people who run `tar xzf` by hand, but restore takes
- *   mode and mtime from the manifest.
+ *   Between them, in the same order, a member without data for every folder (type 5) and symlink
+ *   (type 2, the link text as link name), and a hard-link member (type 1, link name: the group's
+ *   first name) for each further name of a hard-link group whose first name's bytes are in this
+ *   archive, so `tar xzf` of a full backup gives the whole tree. Headers carry permission bits,
+ *   mtime (whole seconds, clamped to 1970..2038) and uid/gid for people who extract by hand;
+ *   restore takes everything but file bytes from the manifest and reads regular-file members only.
  * - a member's bytes are what the manifest's `size` and `hash` (sha256) describe. The size in the
  *   header is the size of the open file (fstat after open), so a file that grows while it is stored
  *   is stored up to that size. A file that shrinks while it is streamed (or whose read fails
