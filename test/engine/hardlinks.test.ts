@@ -276,6 +276,28 @@ describe('backups made before hard links were kept', () => {
   });
 });
 
+describe('a hard link whose first name now has other bytes (an entry carried over from an older backup)', () => {
+  // What a backup writes when a folder cannot be listed: its old entries are carried over as they
+  // were, and may name a first name that has changed since. The link must get its own old bytes.
+  test.each(['folder', 'tar.gz'] as const)('%s: the name gets the bytes the manifest says, from the backup holding them', async (storage) => {
+    const root = await dirs.make();
+    const setDir = path.join(root, 'dest', SET);
+    const older = '20240101T000000000Z-full';
+    const newer = '20240102T000000000Z-incremental';
+    await forgeStored(setDir, older, storage, [fileEntry('a', 'old bytes', older)], { files: { a: 'old bytes' }, members: [{ name: 'a', data: 'old bytes' }] });
+    await forgeStored(setDir, newer, storage, [fileEntry('a', 'new bytes', newer), { ...fileEntry('z', 'old bytes', older), link: 'a' }], {
+      files: { a: 'new bytes' }, members: [{ name: 'a', data: 'new bytes' }],
+    });
+    const target = path.join(root, 'restored');
+    const report = await restoreBackup({ destination: path.join(root, 'dest'), setName: SET, backupId: newer, target });
+    expect(report.errors).toEqual([]);
+    expect(await fsp.readFile(path.join(target, 'a'), 'utf8')).toBe('new bytes');
+    expect(await fsp.readFile(path.join(target, 'z'), 'utf8')).toBe('old bytes');
+    expect(report.files).toMatchObject({ restored: 2, links: 0 });
+    expect((await verifyBackups({ destination: path.join(root, 'dest'), setName: SET, backupId: newer, full: true })).problems).toEqual([]);
+  });
+});
+
 describe('a manifest whose hard links are impossible is refused before anything is written', () => {
   const cases: [string, string][] = [
     ['a first name after the link in walk order', 'z'],

@@ -317,9 +317,9 @@ export interface RestoreRun {
   placeFreed: (() => void)[];
   /** Folders of stored files checked by isRealStoredFolder(). */
   realFolders: Map<string, Promise<boolean>>;
-  /** First names of hard-link groups (from the first pass), and those this run restored intact. */
+  /** First names of hard-link groups (from the first pass), and those this run restored intact (-> their sha256). */
   heads: Set<string>;
-  madeHeads: Set<string>;
+  madeHeads: Map<string, string>;
 }
 
 export function addProblem(run: RestoreRun, p: FileProblem): void {
@@ -350,7 +350,7 @@ export function track(run: RestoreRun, abs: string, entry: ManifestEntry, write:
       if (size === undefined) return;
       run.report.files.restored++;
       run.report.bytes.restored += size;
-      if (run.heads.has(entry.path)) run.madeHeads.add(entry.path);
+      if (run.heads.has(entry.path)) run.madeHeads.set(entry.path, entry.hash as string);
     })
     .catch((error: unknown) => {
       const code = errnoCode(error);
@@ -507,7 +507,7 @@ async function restoreUnguarded(options: RestoreOptions): Promise<RestoreReport>
   };
   const run: RestoreRun = {
     setDir, target, backupId: summary.backupId, backupDir, key, policy, targetWasEmpty, concurrency: options.concurrency ?? FILES_IN_FLIGHT, options, report,
-    inFlight: new Set(), fatal: undefined, pool: sharedFilePool(), placeFreed: [], realFolders: new Map(), heads, madeHeads: new Set(),
+    inFlight: new Set(), fatal: undefined, pool: sharedFilePool(), placeFreed: [], realFolders: new Map(), heads, madeHeads: new Map(),
   };
   // Folders get their mode and mtime last (children first), so writing into them still works.
   const folders: FolderToFinish[] = [];

@@ -101,7 +101,10 @@ export async function restoreLinks(run: RestoreRun, storage: HolderStorage): Pro
       }
       const link = entry.link;
       if (entry.kind !== 'file' || link === undefined) continue;
-      const first = run.madeHeads.has(link) ? path.join(run.target, link) : standIns.get(link);
+      // Linked only to a first name restored with the same bytes (an entry carried over from an
+      // earlier backup, below a folder that could not be listed, may name a first name since changed).
+      const bytes = `${entry.in ?? ''}:${entry.hash ?? ''}:${link}`;
+      const first = run.madeHeads.get(link) === entry.hash ? path.join(run.target, link) : standIns.get(bytes);
       if (first !== undefined) {
         await linkOrCopy(run, first, abs, entry);
         continue;
@@ -117,7 +120,7 @@ export async function restoreLinks(run: RestoreRun, storage: HolderStorage): Pro
         if (size === undefined) continue;
         run.report.files.restored++;
         run.report.bytes.restored += size;
-        standIns.set(link, abs);
+        standIns.set(bytes, abs);
       } catch (error) {
         stop(run, entry, error);
       }
