@@ -6,7 +6,8 @@
  * through the encoder (ustar, ustar prefix split, pax), and for modes, owners, mtimes and sizes.
  */
 import { pack } from 'tar-stream';
-import { tarHeader } from '../../nodes/Backup/engine/targz';
+import type { TreeMember } from '../../nodes/Backup/engine/targz';
+import { tarHeader, treeHeader } from '../../nodes/Backup/engine/targz';
 
 interface Case {
   title: string;
@@ -75,5 +76,52 @@ describe("the engine's tar headers are byte for byte tar-stream's", () => {
     expect(ours.toString('hex')).toBe(theirs.subarray(0, ours.length).toString('hex'));
     // Nothing of tar-stream's header is left out: the next bytes it wrote (if any) are data, not header.
     expect(theirs.length === ours.length || theirs.subarray(ours.length).every((b) => b === 0)).toBe(true);
+  });
+});
+
+interface TreeCase {
+  title: string;
+  name: string;
+  member: TreeMember;
+  mode: number;
+}
+
+const LONG_TARGET = `${'../'.repeat(20)}${'t'.repeat(50)}`;
+
+const TREE_CASES: TreeCase[] = [
+  { title: 'a folder', name: 'docs/sub', member: { type: 'dir' }, mode: 0o755 },
+  { title: 'a private folder', name: 'private', member: { type: 'dir' }, mode: 0o700 },
+  { title: 'a folder of mode 0 (written as 0755)', name: 'locked', member: { type: 'dir' }, mode: 0 },
+  { title: 'a folder with a long path (prefix split)', name: LONG_FOLDERS, member: { type: 'dir' }, mode: 0o755 },
+  { title: 'a folder with a non-ASCII name (pax)', name: '日本語', member: { type: 'dir' }, mode: 0o755 },
+  { title: 'a relative symlink', name: 'link', member: { type: 'symlink', linkname: '../a/one' }, mode: 0o777 },
+  { title: 'an absolute symlink', name: 'abs', member: { type: 'symlink', linkname: '/etc/passwd' }, mode: 0o777 },
+  { title: 'a symlink with a 100-byte target', name: 'l100', member: { type: 'symlink', linkname: 'x'.repeat(100) }, mode: 0o777 },
+  { title: 'a symlink with a target over 100 bytes (pax linkpath)', name: 'long-target', member: { type: 'symlink', linkname: LONG_TARGET }, mode: 0o777 },
+  { title: 'a symlink with a non-ASCII target', name: 'to-é', member: { type: 'symlink', linkname: 'é/ファイル' }, mode: 0o777 },
+  { title: 'a symlink with a non-ASCII name and a long target (pax path and linkpath)', name: 'é', member: { type: 'symlink', linkname: LONG_TARGET }, mode: 0o777 },
+  { title: 'a hard link', name: 'b/second', member: { type: 'link', linkname: 'a/first' }, mode: 0o644 },
+  { title: 'a hard link to a first name over 100 bytes (pax linkpath)', name: 'second', member: { type: 'link', linkname: LONG_FOLDERS }, mode: 0o600 },
+];
+
+async function tarStreamTreeHeader(c: TreeCase): Promise<Buffer> {
+  const p = pack();
+  const chunks: Buffer[] = [];
+  p.on('data', (chunk: unknown) => chunks.push(Buffer.from(chunk as Uint8Array)));
+  const types = { dir: 'directory', symlink: 'symlink', link: 'link' } as const;
+  const type = types[c.member.type];
+  p.entry({ name: c.name, type, linkname: c.member.linkname, mode: c.mode, uid: 1000, gid: 1000, mtime: new Date(1_600_000_000_000), size: 0 });
+  p.finalize();
+  await new Promise<void>((resolve) => p.on('end', () => resolve()));
+  const all = Buffer.concat(chunks);
+  // Everything before the two zero blocks that end the archive.
+  return all.subarray(0, all.length - 1024);
+}
+
+describe("folder, symlink and hard-link headers are byte for byte tar-stream's", () => {
+  test.each(TREE_CASES)('$title', async (c) => {
+    const ours = treeHeader(c.name, { mode: c.mode, uid: 1000, gid: 1000, mtimeMs: 1_600_000_000_000 }, c.member);
+    const theirs = await tarStreamTreeHeader(c);
+    expect(ours.toString('hex')).toBe(theirs.toString('hex'));
   });
 });

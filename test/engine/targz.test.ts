@@ -52,6 +52,15 @@ async function heldFiles(dest: string, report: BackupReport): Promise<string[]> 
   return lines.filter((l) => l.kind === 'file' && l.in === report.backupId).map((l) => l.path as string);
 }
 
+/**
+ * The members a backup's archive holds, in manifest order: every folder and symlink, and every file
+ * whose bytes the backup holds (a hard link's name as a hard-link member).
+ */
+async function archivedNames(dest: string, report: BackupReport): Promise<string[]> {
+  const lines = await readManifestLines(backupDir(dest, report));
+  return lines.filter((l) => l.kind === 'dir' || l.kind === 'symlink' || (l.kind === 'file' && l.in === report.backupId)).map((l) => l.path as string);
+}
+
 /** What GNU tar lists (names with no newline in them). */
 function tarList(file: string): string[] {
   const out = execFileSync('tar', ['--quoting-style=literal', '-tzf', file]).toString('utf8');
@@ -158,14 +167,18 @@ describe('tar.gz round trips', () => {
     expect(full.files.stored).toBe(files.length);
     expect(full.bytes.stored).toBe(files.reduce((n, [, e]) => n + (e.size ?? 0), 0));
 
-    // Members in manifest (walk) order, named exactly, one per stored file.
+    // Members in manifest (walk) order, named exactly: one per stored file, folder and symlink.
     const members = await readMembers(archiveOf(dest, full));
-    expect(members.map((m) => m.header.name)).toEqual(await heldFiles(dest, full));
+    expect(members.map((m) => m.header.name)).toEqual(await archivedNames(dest, full));
+    expect(members.filter((m) => m.header.type === 'file').map((m) => m.header.name)).toEqual(await heldFiles(dest, full));
     for (const m of members) {
-      expect(m.header.type).toBe('file');
       const source = before.get(m.header.name);
-      expect(m.data.equals(source?.content as Buffer)).toBe(true);
+      const types: Record<string, string> = { file: 'file', dir: 'directory', symlink: 'symlink' };
+      expect(m.header.type).toBe(types[source?.kind ?? 'other']);
       expect(m.header.mode).toBe(source?.mode);
+      expect(m.header.mtime?.getTime()).toBe(Math.floor((source?.mtimeMs ?? 0) / 1000) * 1000);
+      if (m.header.type === 'file') expect(m.data.equals(source?.content as Buffer)).toBe(true);
+      if (m.header.type === 'symlink') expect(m.header.linkname).toBe(source?.target);
     }
     expect(members.find((m) => m.header.name === 'names/ｆ')?.header.mtime?.getTime()).toBe(OLD * 1000);
 
@@ -184,20 +197,22 @@ describe('tar.gz round trips', () => {
     await fsp.symlink('a.txt', path.join(src, 'link'));
     const full = await backup(src, dest, 'full');
     const listed = tarList(archiveOf(dest, full));
-    expect(listed).toEqual(await heldFiles(dest, full));
-    expect([...listed].sort()).toEqual(Object.keys(spec).sort());
+    expect(listed).toEqual(await archivedNames(dest, full));
+    expect(listed.filter((name) => name in spec || name === 'link').sort()).toEqual([...Object.keys(spec), 'link'].sort());
 
     const out = path.join(root, 'extracted');
     await fsp.mkdir(out);
     execFileSync('tar', ['-xzf', archiveOf(dest, full), '-C', out]);
     for (const [rel, content] of Object.entries(spec)) expect(sha256(await fsp.readFile(path.join(out, rel)))).toBe(sha256(content));
+    expect(await fsp.readlink(path.join(out, 'link'))).toBe('a.txt');
 
     // An incremental's archive holds only what changed.
     await fsp.writeFile(path.join(src, 'sub/b.bin'), textPattern(70 * KiB + 1, 2));
     await fsp.writeFile(path.join(src, 'n/new file'), 'new');
     await fsp.rm(path.join(src, 'a.txt'));
     const inc = await backup(src, dest, 'incremental');
-    expect(tarList(archiveOf(dest, inc))).toEqual(['n/new file', 'sub/b.bin']);
+    // (with every folder and symlink: README, "How to restore by hand")
+    expect(tarList(archiveOf(dest, inc))).toEqual(await archivedNames(dest, inc));
     expect(await heldFiles(dest, inc)).toEqual(['n/new file', 'sub/b.bin']);
   });
 
@@ -247,7 +262,8 @@ describe('tar.gz round trips', () => {
     await fsp.rm(path.join(src, 'names/ lead'));
     const onlyDeletion = await take('incremental');
     expect(onlyDeletion.files).toMatchObject({ stored: 0, deleted: 1 });
-    expect(tarList(archiveOf(dest, onlyDeletion))).toEqual([]);
+    expect(tarList(archiveOf(dest, onlyDeletion))).toEqual(await archivedNames(dest, onlyDeletion));
+    expect(await heldFiles(dest, onlyDeletion)).toEqual([]);
 
     for (const [i, [report, tree]] of taken.entries()) {
       expectSameTree(await restoreTo(dest, report.backupId as string, path.join(root, `restore-${i}`)), tree, `restore of ${report.backupId}`);
@@ -339,7 +355,7 @@ describe('tar.gz round trips', () => {
     for (let i = 0; i < 400; i++) spec[`${String.fromCharCode(97 + (i % 5))}/${i}${i % 50 === 0 ? '.big' : ''}`] = textPattern(i % 50 === 0 ? MiB + i : i * 37, i);
     await writeTree(src, spec);
     const full = await backup(src, dest, 'full', { concurrency: 64 });
-    expect(tarList(archiveOf(dest, full))).toEqual(await heldFiles(dest, full));
+    expect(tarList(archiveOf(dest, full))).toEqual(await archivedNames(dest, full));
     expectSameTree(await restoreTo(dest, full.backupId as string, path.join(root, 'target')), await snapshotTree(src));
   });
 
@@ -362,7 +378,7 @@ describe('tar.gz round trips', () => {
     await writeTree(src, { b: 'added after a', 'd/f': 'added after d/e', h: 'added last' });
     const inc = await backup(src, dest, 'incremental');
     expect(inc.files).toMatchObject({ changed: 3, added: 3 });
-    expect(tarList(archiveOf(dest, inc))).toEqual(['a', 'b', 'c', 'd/e', 'd/f', 'h']);
+    expect(tarList(archiveOf(dest, inc))).toEqual(['a', 'b', 'c', 'd', 'd/e', 'd/f', 'h']);
     expect(await heldFiles(dest, inc)).toEqual(['a', 'b', 'c', 'd/e', 'd/f', 'h']);
     expectSameTree(await restoreTo(dest, inc.backupId as string, path.join(root, 'target')), await snapshotTree(src));
   });

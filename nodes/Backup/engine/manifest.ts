@@ -193,7 +193,16 @@ function checkEntry(file: string, v: Record<string, unknown>): ManifestEntry {
   // No file system makes such a link (Linux: 1..4095 bytes, no NUL); restore would fail on it midway.
   if (v.kind === 'symlink' && !isLinkText(v.target as string)) throw corrupt(file, `symlink entry ${JSON.stringify(p)} has an impossible target (empty, a NUL byte, or over ${MAX_LINK_BYTES} bytes)`);
   if (v.xattrs !== undefined && !isXattrRecord(v.xattrs)) throw corrupt(file, `entry ${JSON.stringify(p)} has malformed extended attributes`);
+  if (v.link !== undefined) checkLink(file, p, v);
   return v as unknown as ManifestEntry;
+}
+
+/** A hard link names a safe path before its own in walk order (so restore has made it already). */
+function checkLink(file: string, p: string, v: Record<string, unknown>): void {
+  const link = v.link;
+  if (v.kind !== 'file' || typeof link !== 'string' || unsafePathReason(link) !== undefined || compareWalkOrder(link, p) >= 0) {
+    throw corrupt(file, `hard-link entry ${JSON.stringify(p)} names an impossible first name ${JSON.stringify(link)}`);
+  }
 }
 
 /** Reads one manifest as a stream, validating every line (schema, safe paths, strict walk order). */

@@ -15,6 +15,7 @@ import { whileReading } from './readers';
 import type { TarMember } from './targz';
 import type { SetKey } from './sealed';
 import { ArchiveDamage, TarReader } from './targz';
+import { restoreLinks } from './restoreLinks';
 import { writeSparse } from './sparse';
 import { writeXattrs, XattrRestoreTally } from './xattrs';
 import type { BackupSummary, FileProblem, ManifestEntry, Progress, StorageFormat } from './types';
@@ -42,11 +43,17 @@ export interface RestoreReport {
   set: string;
   backupId: string;
   target: string;
-  files: { restored: number; skipped: number; folders: number; symlinks: number };
+  /** `links`: names restored as hard links of a file restored before them. */
+  files: { restored: number; skipped: number; folders: number; symlinks: number; links: number };
   bytes: { restored: number };
   sizes: { restored: string };
   errors: FileProblem[];
   errorCount: number;
+  /**
+   * Restored, but not as the backup describes: a hard link the target could not make (another file
+   * system, no hard links there), restored as a separate copy of the same bytes.
+   */
+  warnings: FileProblem[];
   durationMs: number;
   /** What could not be put back, one sentence each (extended attributes not settable here): the restore still succeeded. */
   notices: string[];
@@ -139,7 +146,7 @@ async function removeMismatched(abs: string, where: string, size: number, entry:
  * (a mismatch is reported and the file removed again). Returns the bytes written, or undefined
  * when `skipExisting` and something already stands at `abs`.
  */
-async function writeChecked(
+export async function writeChecked(
   run: RestoreRun,
   abs: string,
   entry: ManifestEntry,
@@ -187,10 +194,10 @@ async function writeChecked(
  * the manifest's mode and mtime (and owner, as root), then checks size and sha256 against the
  * manifest (a mismatch is reported and the file removed again, as for tar.gz).
  */
-async function restoreFile(run: RestoreRun, abs: string, entry: ManifestEntry): Promise<number | undefined> {
+export async function restoreFile(run: RestoreRun, abs: string, entry: ManifestEntry, storedAs = entry.path): Promise<number | undefined> {
   const holder = entry.in as string;
   if (!isBackupId(holder)) throw Object.assign(new Error(`manifest names an invalid location "${holder}"`), { code: 'EBADLOC' });
-  const stored = path.join(run.setDir, holder, DATA_DIR, entry.path);
+  const stored = path.join(run.setDir, holder, DATA_DIR, storedAs);
   if (!(await isRealStoredFolder(run, path.dirname(stored)))) {
     throw Object.assign(new Error(`its folder in ${holder} is reached through a symlink, out of the backup set; not restored`), { code: 'EBADLOC' });
   }
@@ -245,7 +252,7 @@ async function readStorage(setDir: string, holder: string, key: SetKey | undefin
 }
 
 /** How each holder stores its bytes (its backup.json `storage`, else its manifest header), looked up once. */
-class HolderStorage {
+export class HolderStorage {
   private readonly known = new Map<string, Promise<StorageFormat>>();
 
   constructor(
@@ -268,7 +275,7 @@ class HolderStorage {
  * so nothing is ever written through a symlink or a file, whatever order a hostile manifest uses.
  * Holds only the chain of open folders: walk order makes that enough.
  */
-class ParentGuard {
+export class ParentGuard {
   private readonly open: string[] = [''];
 
   admit(entry: ManifestEntry): void {
@@ -280,19 +287,27 @@ class ParentGuard {
   }
 }
 
-/** First pass: the whole manifest is readable, complete and safe before anything is written. */
-async function checkManifest(backupDir: string, key: SetKey | undefined): Promise<void> {
+/**
+ * First pass: the whole manifest is readable, complete and safe before anything is written.
+ * Returns the first names of the backup's hard-link groups (the `link` values).
+ */
+async function checkManifest(backupDir: string, key: SetKey | undefined): Promise<Set<string>> {
   const reader = await ManifestReader.open(backupDir, key);
   const guard = new ParentGuard();
+  const heads = new Set<string>();
   try {
-    for await (const entry of reader.entries()) guard.admit(entry);
+    for await (const entry of reader.entries()) {
+      guard.admit(entry);
+      if (entry.link !== undefined) heads.add(entry.link);
+    }
   } finally {
     await reader.close();
   }
+  return heads;
 }
 
 /** State shared by the passes of one restore. */
-interface RestoreRun {
+export interface RestoreRun {
   setDir: string;
   target: string;
   backupId: string;
@@ -315,6 +330,9 @@ interface RestoreRun {
   realFolders: Map<string, Promise<boolean>>;
   /** Extended attributes that could not be set, counted for one notice. */
   xattrs: XattrRestoreTally;
+  /** First names of hard-link groups (from the first pass), and those this run restored intact (-> their sha256). */
+  heads: Set<string>;
+  madeHeads: Map<string, string>;
 }
 
 /**
@@ -338,16 +356,16 @@ async function restoreXattrs(run: RestoreRun, abs: string, entry: ManifestEntry)
   run.xattrs.book(failed);
 }
 
-function addProblem(run: RestoreRun, p: FileProblem): void {
+export function addProblem(run: RestoreRun, p: FileProblem): void {
   run.report.errorCount++;
   if (run.report.errors.length < MAX_RECORDED_ERRORS) run.report.errors.push(p);
 }
 
-function checkCancelled(run: RestoreRun): void {
+export function checkCancelled(run: RestoreRun): void {
   if (run.options.signal?.aborted === true) throw new BackupError('CANCELLED', 'The restore was cancelled; files restored so far were left in place.');
 }
 
-function reportProgress(run: RestoreRun): void {
+export function reportProgress(run: RestoreRun): void {
   const { files, bytes } = run.report;
   const done = files.restored + files.folders + files.symlinks;
   if (done % 1000 === 0) run.options.onProgress?.({ source: run.target, phase: 'restore', entries: done, bytes: bytes.restored });
@@ -357,7 +375,7 @@ function reportProgress(run: RestoreRun): void {
  * Runs one file write in the background (at most `concurrency` at once) and books its outcome.
  * Returns a promise only when it has to wait for a free place, so most files cost no await.
  */
-function track(run: RestoreRun, abs: string, entry: ManifestEntry, write: () => Promise<number | undefined>): Promise<void> | undefined {
+export function track(run: RestoreRun, abs: string, entry: ManifestEntry, write: () => Promise<number | undefined>): Promise<void> | undefined {
   if (run.inFlight.size >= run.concurrency) {
     return new Promise<void>((resolve) => run.placeFreed.push(resolve)).then(() => track(run, abs, entry, write));
   }
@@ -366,6 +384,7 @@ function track(run: RestoreRun, abs: string, entry: ManifestEntry, write: () => 
       if (size === undefined) return;
       run.report.files.restored++;
       run.report.bytes.restored += size;
+      if (run.heads.has(entry.path)) run.madeHeads.set(entry.path, entry.hash as string);
     })
     .catch((error: unknown) => {
       const code = errnoCode(error);
@@ -390,7 +409,7 @@ function cannotMake(run: RestoreRun, entry: ManifestEntry, error: unknown): void
   else addProblem(run, { path: entry.path, code: code ?? 'EUNKNOWN', message: `not restored${entry.kind === 'dir' ? ', nor anything below it' : ''}: ${errorMessage(error)}` });
 }
 
-async function isRealFolder(abs: string): Promise<boolean> {
+export async function isRealFolder(abs: string): Promise<boolean> {
   const stats = await fsp.lstat(abs).catch(() => undefined);
   return stats !== undefined && stats.isDirectory();
 }
@@ -471,7 +490,8 @@ async function restoreFromArchives(run: RestoreRun, holders: string[]): Promise<
           if (!run.targetWasEmpty && !(await isRealFolder(abs))) skippedFolder = entry.path;
           continue;
         }
-        if (entry.kind !== 'file') continue;
+        // Hard links are made once their first names are restored (restoreLinks).
+        if (entry.kind !== 'file' || entry.link !== undefined) continue;
         const archive = group.get(entry.in as string);
         if (archive === undefined) continue;
         await restoreMember(run, archive, abs, entry);
@@ -508,7 +528,7 @@ async function restoreUnguarded(options: RestoreOptions): Promise<RestoreReport>
   await assertTargetUsable(target, policy);
   const targetWasEmpty = (await fsp.readdir(target)).length === 0;
   const backupDir = path.join(setDir, summary.backupId);
-  await checkManifest(backupDir, key);
+  const heads = await checkManifest(backupDir, key);
   const reader = await ManifestReader.open(backupDir, key);
   if (reader.header.id !== summary.backupId) {
     await reader.close();
@@ -516,12 +536,12 @@ async function restoreUnguarded(options: RestoreOptions): Promise<RestoreReport>
   }
 
   const report: RestoreReport = {
-    set: options.setName, backupId: summary.backupId, target, files: { restored: 0, skipped: 0, folders: 0, symlinks: 0 }, bytes: { restored: 0 },
-    sizes: { restored: '' }, errors: [], errorCount: 0, durationMs: 0, notices: [], summary: '',
+    set: options.setName, backupId: summary.backupId, target, files: { restored: 0, skipped: 0, folders: 0, symlinks: 0, links: 0 }, bytes: { restored: 0 },
+    sizes: { restored: '' }, errors: [], errorCount: 0, warnings: [], durationMs: 0, notices: [], summary: '',
   };
   const run: RestoreRun = {
     setDir, target, backupId: summary.backupId, backupDir, key, policy, targetWasEmpty, concurrency: options.concurrency ?? FILES_IN_FLIGHT, options, report,
-    inFlight: new Set(), fatal: undefined, pool: sharedFilePool(), placeFreed: [], realFolders: new Map(), xattrs: new XattrRestoreTally(),
+    inFlight: new Set(), fatal: undefined, pool: sharedFilePool(), placeFreed: [], realFolders: new Map(), xattrs: new XattrRestoreTally(), heads, madeHeads: new Map(),
   };
   // Folders get their mode and mtime last (children first), so writing into them still works.
   const folders: FolderToFinish[] = [];
@@ -573,7 +593,7 @@ async function restoreUnguarded(options: RestoreOptions): Promise<RestoreReport>
         await restoreOwner(abs, entry);
         await restoreXattrs(run, abs, entry);
         report.files.symlinks++;
-      } else {
+      } else if (entry.link === undefined) {
         const holder = entry.in as string;
         if (isBackupId(holder) && (await storage.of(holder)) === 'tar.gz') archived.add(holder);
         else {
@@ -588,6 +608,7 @@ async function restoreUnguarded(options: RestoreOptions): Promise<RestoreReport>
     await reader.close();
   }
   if (run.fatal === undefined && archived.size > 0) await restoreFromArchives(run, [...archived].sort());
+  if (run.fatal === undefined && heads.size > 0) await restoreLinks(run, storage);
   if (run.fatal !== undefined) {
     throw new BackupError('NO_SPACE', `The restore target ran out of space or became read-only: ${errorMessage(run.fatal)}`, { cause: run.fatal });
   }
@@ -604,6 +625,8 @@ async function restoreUnguarded(options: RestoreOptions): Promise<RestoreReport>
   const problems = report.errorCount === 0 ? '' : ` ${report.errorCount} error(s): see errors.`;
   const notice = run.xattrs.notice();
   if (notice !== undefined) report.notices.push(notice);
-  report.summary = `Restored ${summary.backupId} of set ${options.setName} into ${target}: ${report.files.restored} files (${report.sizes.restored}), ${report.files.folders} folders, ${report.files.symlinks} symlinks in ${humanDuration(report.durationMs)}.${problems}${report.notices.map((n) => ` ${n}`).join('')}`;
+  const links = report.files.links === 0 ? '' : `, ${report.files.links} hard links`;
+  const copies = report.warnings.length === 0 ? '' : ` ${report.warnings.length} hard link(s) restored as copies: see warnings.`;
+  report.summary = `Restored ${summary.backupId} of set ${options.setName} into ${target}: ${report.files.restored} files (${report.sizes.restored}), ${report.files.folders} folders, ${report.files.symlinks} symlinks${links} in ${humanDuration(report.durationMs)}.${problems}${copies}${report.notices.map((n) => ` ${n}`).join('')}`;
   return report;
 }

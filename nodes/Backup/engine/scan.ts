@@ -20,6 +20,8 @@ export interface EntryStats {
   /** Which file the scan saw: the copy checks it opened this one (see fileJobs.ts). */
   dev?: number;
   ino?: number;
+  /** Names the inode has (a file with more than one is part of a hard-link group). */
+  nlink?: number;
 }
 
 /** One entry of the source tree, as the walk found it. */
@@ -83,7 +85,7 @@ function statChild(root: string, rel: string): ScanItem {
   const abs = path.join(root, rel);
   try {
     const s = fs.lstatSync(abs);
-    const stats: EntryStats = { size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, atimeMs: s.atimeMs, mode: s.mode, uid: s.uid, gid: s.gid, dev: s.dev, ino: s.ino };
+    const stats: EntryStats = { size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, atimeMs: s.atimeMs, mode: s.mode, uid: s.uid, gid: s.gid, dev: s.dev, ino: s.ino, nlink: s.nlink };
     const kind = kindOf(s);
     if (kind === 'symlink') return { path: rel, kind, stats, target: fs.readlinkSync(abs) };
     if (kind === 'special') return { path: rel, kind, stats, special: specialKind(s) };

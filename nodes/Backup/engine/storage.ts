@@ -7,6 +7,7 @@ import type { JobRunner } from './copyPool';
 import { fsyncTree, syncFileSystem } from './durable';
 import { BackupError, errorMessage } from './errors';
 import type { SetKey } from './sealed';
+import type { TreeMember } from './targz';
 import { TarGzSink } from './targz';
 import type { StorageFormat } from './types';
 
@@ -16,6 +17,11 @@ export const DATA_DIR = 'data';
 export interface StorePlace {
   store(rel: string, sourceAbs: string, stats: EntryStats): Promise<CopiedFile>;
   release(): void;
+  /**
+   * Fills the place with a hard link to `firstName`, a file stored earlier in this backup: a tar
+   * hard-link member in tar.gz; nothing in the folder format (the manifest says it).
+   */
+  link(rel: string, firstName: string, stats: EntryStats): void;
 }
 
 /**
@@ -31,6 +37,11 @@ export interface DataSink {
    * re-check): call it where store() would have been called, then store() or release() the place.
    */
   reserve(): StorePlace;
+  /**
+   * A folder or symlink, in walk order: tar.gz writes it as a member without data, so plain
+   * `tar xzf` gives the whole tree; the folder format keeps these in the manifest only.
+   */
+  tree(rel: string, stats: EntryStats, member: TreeMember): void;
   /** Flushes everything; returns bytes written to the destination. */
   close(): Promise<number>;
   abort(): Promise<void>;
@@ -88,8 +99,11 @@ export class FolderSink implements DataSink {
 
   /** Files are independent here: a kept place is just a later store() call. */
   reserve(): StorePlace {
-    return { store: (rel, sourceAbs, stats) => this.store(rel, sourceAbs, stats), release: () => undefined };
+    return { store: (rel, sourceAbs, stats) => this.store(rel, sourceAbs, stats), release: () => undefined, link: () => undefined };
   }
+
+  /** The folder format keeps folders and symlinks in the manifest only. */
+  tree(): void {}
 
   /** Called once every store() has resolved: puts every stored file and folder on disk. */
   async close(): Promise<number> {

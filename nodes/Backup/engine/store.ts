@@ -22,8 +22,22 @@ export interface EntryOutcome {
   problem?: FileProblem;
 }
 
+/** The name of a hard-link group whose entry holds the group's content in this backup. */
+export interface LinkHead {
+  path: string;
+  entry: ManifestEntry;
+}
+
+/**
+ * Hard-link groups met so far in this run: `dev:ino` -> the group's first name with content (a
+ * promise: its copy may still run), and how many of the inode's names were seen (the group is
+ * forgotten once all were). Only names inside the source form a group.
+ */
+export type LinkGroups = Map<string, { head: Promise<LinkHead | undefined>; seen: number }>;
+
 export interface StoreContext {
   sourceRoot: string;
+  links: LinkGroups;
   sink: DataSink;
   pool: FilePool;
   backupId: string;
@@ -106,19 +120,27 @@ function unchangedFile(ctx: StoreContext, entry: ScanEntry, prev: ManifestEntry,
 }
 
 /** Synchronous for an unchanged file (most of a no-change run); a promise when bytes must be read. */
-function storeFile(ctx: StoreContext, entry: ScanEntry, previous: ManifestEntry | undefined): EntryOutcome | Promise<EntryOutcome> {
+function storeFile(ctx: StoreContext, entry: ScanEntry, previous: ManifestEntry | undefined, place?: StorePlace): EntryOutcome | Promise<EntryOutcome> {
   const cur = currentState(entry as ScanEntry & { kind: 'file' });
-  const decision = decideEntry(previous, cur, ctx.compare);
-  if (decision.verdict === 'unchanged') return unchangedFile(ctx, entry, previous as ManifestEntry, cur);
-  return readFile(ctx, entry, previous, cur, decision.verdict);
+  // A previous hard-link entry's bytes lie under another name: this name's content is stored anew.
+  const prev = previous?.link === undefined ? previous : undefined;
+  const decision = decideEntry(prev, cur, ctx.compare);
+  if (decision.verdict === 'unchanged') {
+    place?.release();
+    return unchangedFile(ctx, entry, prev as ManifestEntry, cur);
+  }
+  const verdict = decision.verdict === 'added' && previous !== undefined ? 'changed' : decision.verdict;
+  return readFile(ctx, entry, prev, cur, verdict, place);
 }
 
-async function readFile(ctx: StoreContext, entry: ScanEntry, previous: ManifestEntry | undefined, cur: CurrentState, verdict: Exclude<Verdict, 'unchanged'>): Promise<EntryOutcome> {
+async function readFile(
+  ctx: StoreContext, entry: ScanEntry, previous: ManifestEntry | undefined, cur: CurrentState, verdict: Exclude<Verdict, 'unchanged'>, given?: StorePlace,
+): Promise<EntryOutcome> {
   const s = entry.stats;
   const base = metadataEntry(entry.path, 'file', s);
   // A re-check reads the file before it knows whether to store it: its place in the sink's
   // stream (walk order, which one archive relies on) is kept meanwhile, not taken by a later file.
-  const place = verdict === 'recheck' ? ctx.sink.reserve() : undefined;
+  const place = given ?? (verdict === 'recheck' ? ctx.sink.reserve() : undefined);
   try {
     if (verdict === 'recheck') {
       const prev = previous as ManifestEntry;
@@ -126,13 +148,63 @@ async function readFile(ctx: StoreContext, entry: ScanEntry, previous: ManifestE
       if (seen.hash !== prev.hash || seen.size !== prev.size) return await copyChanged(ctx, entry, base, 'changed', place);
       return unchangedFile(ctx, entry, prev, cur);
     }
-    return await copyChanged(ctx, entry, base, verdict);
+    return await copyChanged(ctx, entry, base, verdict, place);
   } catch (error) {
     if (error instanceof BackupError) throw error;
     return keepPrevious(previous?.kind === 'file' ? previous : undefined, toFileProblem(entry.path, error));
   } finally {
     place?.release();
   }
+}
+
+/** The hard-link group of a file with more than one name, or undefined. */
+function groupKey(s: EntryStats): string | undefined {
+  return (s.nlink ?? 1) > 1 && s.dev !== undefined && s.ino !== undefined ? `${s.dev}:${s.ino}` : undefined;
+}
+
+/** The entry that can stand as its group's content: a file entry of this name, not itself a link. */
+function asHead(rel: string, outcome: EntryOutcome): LinkHead | undefined {
+  const e = outcome.entry;
+  return e !== undefined && e.kind === 'file' && e.link === undefined && e.path === rel ? { path: rel, entry: e } : undefined;
+}
+
+/**
+ * A file with more than one name. The first name met stores the content as any file; a later
+ * name records `link` (and the first name's content fields) and stores nothing, unless the first
+ * name could not be stored (then it stores its own content and heads the group from there on).
+ * Its place in the sink is kept in walk order while it waits for the group's head.
+ */
+function storeGroupMember(ctx: StoreContext, entry: ScanEntry, previous: ManifestEntry | undefined, key: string): EntryOutcome | Promise<EntryOutcome> {
+  const nlink = entry.stats.nlink ?? 1;
+  const group = ctx.links.get(key);
+  if (group === undefined) {
+    const outcome = storeFile(ctx, entry, previous);
+    ctx.links.set(key, { head: Promise.resolve(outcome).then((o) => asHead(entry.path, o), () => undefined), seen: 1 });
+    return outcome;
+  }
+  if (++group.seen >= nlink) ctx.links.delete(key);
+  const place = ctx.sink.reserve();
+  const outcome = group.head.then((head) => (head === undefined ? storeFile(ctx, entry, previous, place) : linkedName(ctx, entry, previous, head, place)));
+  const before = group.head;
+  group.head = outcome.then(
+    (o) => asHead(entry.path, o) ?? before,
+    () => before,
+  );
+  return outcome;
+}
+
+function linkedName(ctx: StoreContext, entry: ScanEntry, previous: ManifestEntry | undefined, head: LinkHead, place: StorePlace): EntryOutcome {
+  const s = entry.stats;
+  const { size, hash, in: holder } = head.entry;
+  // The archive holds a hard-link member only where the first name's bytes are in the same archive.
+  if (holder === ctx.backupId) place.link(entry.path, head.path, s);
+  else place.release();
+  const linked: ManifestEntry = { ...metadataEntry(entry.path, 'file', s), size, hash, in: holder, link: head.path };
+  let counted: EntryOutcome['counted'] = 'unchanged';
+  if (previous === undefined) counted = 'added';
+  else if (previous.kind !== 'file' || previous.link !== head.path || previous.hash !== hash || previous.size !== size || previous.in !== holder) counted = 'changed';
+  else if (modeOrOwnerChanged(previous, currentState(entry as ScanEntry & { kind: 'file' })) || previous.mtime !== s.mtimeMs) counted = 'changed';
+  return { entry: linked, counted, stored: false, storedBytes: 0, scannedBytes: s.size };
 }
 
 async function copyChanged(ctx: StoreContext, entry: ScanEntry, base: ManifestEntry, counted: 'added' | 'changed', place?: StorePlace): Promise<EntryOutcome> {
@@ -160,10 +232,15 @@ export function storeEntry(ctx: StoreContext, pair: WalkPair): EntryOutcome | Pr
     const problem = { path: current.path, code: 'ESPECIAL', message: `${current.special ?? 'a special file'} is not backed up` };
     return { counted: previous === undefined ? 'none' : 'deleted', stored: false, storedBytes: 0, scannedBytes: 0, problem };
   }
-  if (current.kind === 'file') return storeFile(ctx, current, previous);
+  if (current.kind === 'file') {
+    const key = groupKey(current.stats);
+    return key === undefined ? storeFile(ctx, current, previous) : storeGroupMember(ctx, current, previous, key);
+  }
   const entry = metadataEntry(current.path, current.kind, current.stats);
   if (current.kind === 'symlink') entry.target = current.target;
   withXattrs(ctx, entry, previous);
+  // In walk order, so `tar xzf` of the archive gives folders and symlinks too.
+  ctx.sink.tree(current.path, current.stats, current.kind === 'dir' ? { type: 'dir' } : { type: 'symlink', linkname: current.target });
   const verdict = decideEntry(previous, currentState(current as ScanEntry & { kind: 'dir' | 'symlink' }), ctx.compare).verdict;
   const counted = verdict === 'recheck' ? 'unchanged' : verdict;
   return { entry, counted: counted === 'unchanged' && previous !== undefined && xattrsChanged(ctx, previous, entry) ? 'changed' : counted, stored: false, storedBytes: 0, scannedBytes: 0, problem: current.listProblem };

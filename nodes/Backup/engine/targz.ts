@@ -12,10 +12,12 @@
  * - one regular-file member per file this backup stores, named by its exact relative path (posix,
  *   no leading `./`, backslashes and colons kept as they are), in walk order: the manifest's order
  *   (a file whose content is re-checked before it is stored keeps its place: DataSink.reserve()).
- *   There are no folder, symlink or hard-link members: the manifest describes those, and every
- *   file's metadata; a member header carries the file's permission bits, mtime (whole seconds,
- *   clamped to 1970..2038) and uid/gid for people who run `tar xzf` by hand, but restore takes
- *   mode and mtime from the manifest.
+ *   Between them, in the same order, a member without data for every folder (type 5) and symlink
+ *   (type 2, the link text as link name), and a hard-link member (type 1, link name: the group's
+ *   first name) for each further name of a hard-link group whose first name's bytes are in this
+ *   archive, so `tar xzf` of a full backup gives the whole tree. Headers carry permission bits,
+ *   mtime (whole seconds, clamped to 1970..2038) and uid/gid for people who extract by hand;
+ *   restore takes everything but file bytes from the manifest and reads regular-file members only.
  * - a member's bytes are what the manifest's `size` and `hash` (sha256) describe. The size in the
  *   header is the size of the open file (fstat after open), so a file that grows while it is stored
  *   is stored up to that size. A file that shrinks while it is streamed (or whose read fails
@@ -151,6 +153,8 @@ function memberMeta(stats: HeaderStats): MemberMeta {
 interface HeaderPlan {
   ustar?: [name: string, prefix: string];
   pax?: Buffer;
+  /** Hard link or symlink: the link name (in the ustar field, or as a pax `linkpath`). */
+  linkname?: string;
   /** Bytes of header before the member's data. */
   length: number;
 }
@@ -178,15 +182,23 @@ function paxRecord(text: string): string {
   return `${len + digits}${text}`;
 }
 
-function planHeader(rel: string): HeaderPlan {
+function planHeader(rel: string, linkname?: string): HeaderPlan {
   const ustar = ustarName(rel);
-  if (ustar !== undefined) return { ustar, length: TAR_BLOCK };
-  const pax = Buffer.from(paxRecord(` path=${rel}\n`));
-  return { pax, length: 2 * TAR_BLOCK + padded(pax.length) };
+  // tar-stream: a link name over 100 bytes (or a name that does not fit ustar) takes the pax form, `path` and `linkpath`.
+  if (ustar !== undefined && (linkname === undefined || Buffer.byteLength(linkname) <= 100)) return { ustar, linkname, length: TAR_BLOCK };
+  const pax = Buffer.from(paxRecord(` path=${rel}\n`) + (linkname ? paxRecord(` linkpath=${linkname}\n`) : ''));
+  return { pax, linkname, length: 2 * TAR_BLOCK + padded(pax.length) };
 }
 
-/** One 512-byte ustar header at `buffer[at]`; typeflag 0 is a file, 72 (`x`) a pax header. */
-function writeUstar(buffer: Buffer, at: number, name: string, prefix: string, meta: MemberMeta, size: number, typeflag: number): void {
+/** ustar type flags the archive uses: a regular file, a hard link, a symlink, a folder, a pax header. */
+const TYPE_FILE = 0;
+const TYPE_LINK = 1;
+const TYPE_SYMLINK = 2;
+const TYPE_DIR = 5;
+const TYPE_PAX = 72;
+
+/** One 512-byte ustar header at `buffer[at]`. */
+function writeUstar(buffer: Buffer, at: number, name: string, prefix: string, meta: MemberMeta, size: number, typeflag: number, linkname?: string): void {
   buffer.fill(0, at, at + TAR_BLOCK);
   buffer.write(name, at, 'latin1');
   buffer.write(octal(meta.mode, 6), at + 100, 'latin1');
@@ -205,6 +217,7 @@ function writeUstar(buffer: Buffer, at: number, name: string, prefix: string, me
   }
   buffer.write(octal(meta.mtime, 11), at + 136, 'latin1');
   buffer[at + 156] = 0x30 + typeflag;
+  if (linkname) buffer.write(linkname, at + 157, 100, 'utf8');
   buffer.write('ustar\u000000', at + 257, 'latin1');
   buffer.write(octal(0, 6), at + 329, 'latin1');
   buffer.write(octal(0, 6), at + 337, 'latin1');
@@ -216,19 +229,21 @@ function writeUstar(buffer: Buffer, at: number, name: string, prefix: string, me
   buffer.write(octal(sum, 6), at + 148, 'latin1');
 }
 
-/** Writes `plan.length` bytes of header for a member of `size` bytes at `buffer[at]`. */
-function writeHeader(buffer: Buffer, at: number, plan: HeaderPlan, meta: MemberMeta, size: number): void {
+/** Writes `plan.length` bytes of header for a member of `size` bytes (type `typeflag`) at `buffer[at]`. */
+function writeHeader(buffer: Buffer, at: number, plan: HeaderPlan, meta: MemberMeta, size: number, typeflag = TYPE_FILE): void {
   if (plan.ustar !== undefined) {
-    writeUstar(buffer, at, plan.ustar[0], plan.ustar[1], meta, size, 0);
+    writeUstar(buffer, at, plan.ustar[0], plan.ustar[1], meta, size, typeflag, plan.linkname);
     return;
   }
-  // tar-stream's pax form: a `PaxHeader` header, the record, padding, then the member's header, also named `PaxHeader`.
+  // tar-stream's pax form: a `PaxHeader` header, the record, padding, then the member's header, also
+  // named `PaxHeader` (both with the link name `PaxHeader` when the member has a link name).
   const pax = plan.pax as Buffer;
-  writeUstar(buffer, at, 'PaxHeader', '', meta, pax.length, 72);
+  const linkname = plan.linkname ? 'PaxHeader' : undefined;
+  writeUstar(buffer, at, 'PaxHeader', '', meta, pax.length, TYPE_PAX, linkname);
   pax.copy(buffer, at + TAR_BLOCK);
   const next = at + TAR_BLOCK + padded(pax.length);
   buffer.fill(0, at + TAR_BLOCK + pax.length, next);
-  writeUstar(buffer, next, 'PaxHeader', '', meta, size, 0);
+  writeUstar(buffer, next, 'PaxHeader', '', meta, size, typeflag, linkname);
 }
 
 /** The header bytes (ustar, or pax and ustar) that precede a member of `size` bytes named `rel`. */
@@ -237,6 +252,31 @@ export function tarHeader(rel: string, stats: HeaderStats, size: number): Buffer
   const header = Buffer.allocUnsafe(plan.length);
   writeHeader(header, 0, plan, memberMeta(stats), size);
   return header;
+}
+
+/**
+ * A member without data: a folder, a symlink (`linkname`: its text) or a hard link (`linkname`:
+ * the path of the first name of the inode, a member earlier in the same archive).
+ */
+export interface TreeMember {
+  type: 'dir' | 'symlink' | 'link';
+  linkname?: string;
+}
+
+const TREE_TYPES = { dir: TYPE_DIR, symlink: TYPE_SYMLINK, link: TYPE_LINK } as const;
+
+/** The header bytes of a folder, symlink or hard-link member, as tar-stream writes them. */
+export function treeHeader(rel: string, stats: HeaderStats, member: TreeMember): Buffer {
+  const plan = planHeader(rel, member.linkname);
+  const header = Buffer.allocUnsafe(plan.length);
+  writeHeader(header, 0, plan, treeMeta(stats, member.type), 0, TREE_TYPES[member.type]);
+  return header;
+}
+
+/** tar-stream writes 0755 for a folder of mode 0 (and 0644 for anything else). */
+function treeMeta(stats: HeaderStats, type: TreeMember['type']): MemberMeta {
+  const meta = memberMeta(stats);
+  return type === 'dir' && (stats.mode & 0o7777) === 0 ? { ...meta, mode: 0o755 } : meta;
 }
 
 /** A compression error (as opposed to a write error): the archive is broken, not the destination. */
@@ -436,6 +476,8 @@ interface Claim {
   rel: string;
   source: string;
   stats: EntryStats | undefined;
+  /** A folder, symlink or hard link: a header without data (nothing to read, nothing to resolve). */
+  tree?: TreeMember;
   resolve: (copied: CopiedFile) => void;
   reject: (error: unknown) => void;
 }
@@ -539,7 +581,28 @@ export class TarGzSink implements DataSink {
         claim.state = DONE;
         this.kick();
       },
+      link: (rel, firstName, stats) => this.fillTree(claim, rel, stats, { type: 'link', linkname: firstName }),
     };
+  }
+
+  /** A folder or symlink, in walk order: a member without data. */
+  tree(rel: string, stats: EntryStats, member: TreeMember): void {
+    const claim: Claim = { state: OPEN, rel: '', source: '', stats: undefined, resolve: nothing, reject: nothing };
+    this.claims.push(claim);
+    this.fillTree(claim, rel, stats, member);
+  }
+
+  private fillTree(claim: Claim, rel: string, stats: EntryStats, member: TreeMember): void {
+    if (claim.state !== OPEN) return;
+    if (this.failure !== undefined || this.closing) {
+      claim.state = DONE;
+      return;
+    }
+    claim.rel = rel;
+    claim.stats = stats;
+    claim.tree = member;
+    claim.state = FILLED;
+    this.kick();
   }
 
   /** Finalizes the archive, waits until data.tar.gz is written and fsynced; returns its size. */
@@ -620,7 +683,8 @@ export class TarGzSink implements DataSink {
             break;
           }
         }
-        if (!this.storeSmall(claim)) await this.storeLarge(claim);
+        if (claim.tree !== undefined) this.storeTree(claim, claim.tree);
+        else if (!this.storeSmall(claim)) await this.storeLarge(claim);
       }
       if (this.closing && this.failure === undefined && this.head >= this.claims.length) this.drained?.();
     } catch (error) {
@@ -628,6 +692,20 @@ export class TarGzSink implements DataSink {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /** Appends the header of a folder, symlink or hard link (no data), straight into the block. */
+  private storeTree(claim: Claim, member: TreeMember): void {
+    const header = treeHeader(claim.rel, claim.stats as EntryStats, member);
+    const place = this.gzip.space(header.length);
+    if (place === undefined) {
+      this.gzip.markHeader();
+      this.gzip.write(header);
+      return;
+    }
+    header.copy(place[0], place[1]);
+    this.gzip.markHeader(place[1]);
+    this.gzip.commit(header.length);
   }
 
   /**

@@ -56,6 +56,13 @@ export interface ManifestEntry {
   target?: string;
   /** Extended attributes (POSIX ACLs included), name -> base64 value; absent when it has none or they were not read. */
   xattrs?: Record<string, string>;
+  /**
+   * file: a hard link. The path of the first name of the same inode in this manifest (earlier in
+   * walk order); the content fields above are that name's, and the bytes are stored in backup
+   * `in` under that path, not this one. Restore links this name to the first one (a copy where
+   * the target cannot link). Absent in backups made before hard links were kept.
+   */
+  link?: string;
 }
 
 export interface FileCounts {

@@ -6,6 +6,7 @@ import { BackupError, errnoCode, errorMessage } from './errors';
 import { humanBytes, humanDuration } from './format';
 import { keyForReading } from './encryption';
 import { ManifestReader, manifestPath } from './manifest';
+import { compareWalkOrder } from './paths';
 import { whileReading } from './readers';
 import type { SetKey } from './sealed';
 import { DATA_DIR } from './storage';
@@ -170,7 +171,8 @@ async function checkArchives(check: ArchiveCheck, setDir: string, holders: strin
       manifest = await ManifestReader.open(check.backupDir, check.key);
       for await (const entry of manifest.entries()) {
         if (check.signal?.aborted === true) throw new BackupError('CANCELLED', 'Verification was cancelled.');
-        if (entry.kind !== 'file' || !check.mine(entry)) continue;
+        // Hard links are checked with their first names (checkLinks).
+        if (entry.kind !== 'file' || entry.link !== undefined || !check.mine(entry)) continue;
         const archive = group.get(entry.in as string);
         if (archive === undefined) continue;
         const found = await checkMember(check, archive, entry);
@@ -186,6 +188,67 @@ async function checkArchives(check: ArchiveCheck, setDir: string, holders: strin
     } finally {
       await manifest?.close();
       for (const archive of group.values()) archive.reader.close();
+    }
+  }
+}
+
+type LinkEntry = ManifestEntry & { link: string };
+
+/** What says a first name's entry holds the same bytes as a hard link to it. */
+const contentKey = (e: ManifestEntry): string => `${e.in ?? ''}:${e.hash ?? ''}:${e.size ?? 0}`;
+
+/**
+ * Hard links: each names its group's first name, whose entry (earlier in the same manifest) must
+ * describe the same stored bytes; those bytes were checked with it (and a link to a name that
+ * failed is reported as well). A link whose first name is not
+ * there with the same bytes (a folder that could not be listed carried an older entry) has its
+ * bytes checked where the manifest says they are: in backup `in`, under the first name.
+ */
+async function checkLinks(check: ArchiveCheck, setDir: string, storage: Map<string, StorageFormat>, links: LinkEntry[], failed: ReadonlySet<string>): Promise<void> {
+  const wanted = new Set(links.map((l) => l.link));
+  const heads = new Map<string, string>();
+  const manifest = await ManifestReader.open(check.backupDir, check.key);
+  try {
+    for await (const entry of manifest.entries()) {
+      if (entry.kind === 'file' && entry.link === undefined && wanted.has(entry.path)) heads.set(entry.path, contentKey(entry));
+    }
+  } finally {
+    await manifest.close();
+  }
+  const archived = new Map<string, LinkEntry[]>();
+  for (const entry of links) {
+    if (heads.get(entry.link) === contentKey(entry)) {
+      // Restore could not make this name either: it is named too, so the list is what a restore would lose.
+      if (failed.has(entry.link)) {
+        check.problem({ backupId: check.id, path: entry.path, code: 'CORRUPT', message: `a hard link to ${entry.link}, whose stored bytes failed their check` });
+      }
+      continue;
+    }
+    const holder = entry.in as string;
+    if (storage.get(holder) === 'tar.gz') {
+      archived.set(holder, [...(archived.get(holder) ?? []), entry]);
+      continue;
+    }
+    const found = await checkStoredFile(setDir, { ...entry, path: entry.link }, check.full);
+    check.report.filesChecked++;
+    check.report.bytesChecked += entry.size ?? 0;
+    if (found !== undefined) check.problem({ backupId: check.id, ...found, path: entry.path, message: `(its first name ${entry.link}) ${found.message}` });
+  }
+  for (const [holder, entries] of archived) {
+    const name = path.basename(archivePath(setDir, check.key));
+    const archive: OpenArchive = { reader: TarReader.forBackup(setDir, holder, check.key), where: holder === check.id ? name : `${holder}/${name}`, reported: false };
+    try {
+      entries.sort((a, b) => compareWalkOrder(a.link, b.link));
+      let last: { link: string; found: Found | undefined } | undefined;
+      for (const entry of entries) {
+        // The reader moves forward only: names of one group share the first name's result.
+        if (last?.link !== entry.link) last = { link: entry.link, found: await checkMember(check, archive, { ...entry, path: entry.link }) };
+        check.report.filesChecked++;
+        check.report.bytesChecked += entry.size ?? 0;
+        if (last.found !== undefined) check.problem({ backupId: check.id, ...last.found, path: entry.path, message: `(its first name ${entry.link}) ${last.found.message}` });
+      }
+    } finally {
+      archive.reader.close();
     }
   }
 }
@@ -236,6 +299,12 @@ async function verifyUnguarded(options: VerifyOptions): Promise<VerifyReport> {
     }
     // With `all`, each backup checks the bytes it holds; a single backup checks everything it needs.
     const mine = (e: ManifestEntry): boolean => which !== 'all' || e.in === id;
+    // Paths of this backup that failed their check: a hard link to one of them fails with it.
+    const failed = new Set<string>();
+    const fileProblem = (p: VerifyProblem): void => {
+      failed.add(p.path);
+      problem(p);
+    };
     let reader: ManifestReader | undefined;
     const backupDir = path.join(setDir, id);
     // tar.gz archives to read: this backup's own (even when it holds no file), and those of holders it needs.
@@ -243,6 +312,7 @@ async function verifyUnguarded(options: VerifyOptions): Promise<VerifyReport> {
     try {
       reader = await ManifestReader.open(backupDir, key);
       const missingRefs = new Set<string>();
+      const links: LinkEntry[] = [];
       for await (const entry of reader.entries()) {
         if (options.signal?.aborted === true) throw new BackupError('CANCELLED', 'Verification was cancelled.');
         if (entry.kind !== 'file') continue;
@@ -253,6 +323,11 @@ async function verifyUnguarded(options: VerifyOptions): Promise<VerifyReport> {
           continue;
         }
         if (!mine(entry)) continue;
+        if (entry.link !== undefined) {
+          // A hard link: its bytes are its first name's; checked below, once, with that name.
+          links.push(entry as LinkEntry);
+          continue;
+        }
         if (storage.get(holder) === 'tar.gz') {
           archives.add(holder);
           continue;
@@ -260,11 +335,13 @@ async function verifyUnguarded(options: VerifyOptions): Promise<VerifyReport> {
         const found = await checkStoredFile(setDir, entry, full);
         report.filesChecked++;
         report.bytesChecked += entry.size ?? 0;
-        if (found !== undefined) problem({ backupId: id, ...found });
+        if (found !== undefined) fileProblem({ backupId: id, ...found });
       }
       await reader.close();
       reader = undefined;
-      if (archives.size > 0) await checkArchives({ id, backupDir, key, full, mine, signal: options.signal, report, problem }, setDir, [...archives].sort());
+      const check: ArchiveCheck = { id, backupDir, key, full, mine, signal: options.signal, report, problem: fileProblem };
+      if (archives.size > 0) await checkArchives(check, setDir, [...archives].sort());
+      if (links.length > 0) await checkLinks(check, setDir, storage, links, failed);
     } catch (error) {
       if (error instanceof BackupError && error.code === 'CANCELLED') throw error;
       problem({ backupId: id, path: manifestName, code: 'MANIFEST_CORRUPT', message: errorMessage(error) });

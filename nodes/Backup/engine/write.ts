@@ -113,7 +113,7 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
     previous = plan.parent === null ? undefined : await openParent(setDir, plan.parent, key);
     xattrs.carry = readXattrs && previous?.header.xattrs === true;
     const ctx: StoreContext = {
-      sourceRoot: job.realSource, sink, pool, backupId, signal: job.signal,
+      sourceRoot: job.realSource, links: new Map(), sink, pool, backupId, signal: job.signal,
       compare: { racySinceMs: previous === undefined ? Infinity : Date.parse(previous.header.startedAt) - RACY_WINDOW_MS, compareContent: settings.compareContent },
       xattrs,
     };
