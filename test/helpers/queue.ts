@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { installPackage, N8N_BIN, n8nBaseEnv } from './n8n';
+import { freePort } from './servers';
 
 type Json = Record<string, unknown>;
 
@@ -35,18 +36,6 @@ export interface QueueCluster {
   /** Which worker (index) logged "Worker started execution <id>", once per start. */
   startsOf: (executionId: string) => number[];
   stop: () => Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
