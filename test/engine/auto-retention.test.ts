@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { BackupOptions, BackupReport } from '../../nodes/Backup/engine';
 import { listDestination, pruneSet, restoreBackup, runBackup } from '../../nodes/Backup/engine';
-import { LOCK_DIR, LOCK_OWNER_FILE } from '../../nodes/Backup/engine/lock';
+import { LOCK_DIR, LOCK_OWNER_FILE } from '../../nodes/Backup/engine/set/lock';
 import { tempDirs, writeTree } from '../helpers/fixtures';
 
 const dirs = tempDirs();

@@ -1,5 +1,5 @@
-import type { CompareContext, CurrentState } from '../../nodes/Backup/engine/compare';
-import { decideEntry } from '../../nodes/Backup/engine/compare';
+import type { CompareContext, CurrentState } from '../../nodes/Backup/engine/scan/compare';
+import { decideEntry } from '../../nodes/Backup/engine/scan/compare';
 import type { ManifestEntry } from '../../nodes/Backup/engine/types';
 
 const T = 1_700_000_000_000;

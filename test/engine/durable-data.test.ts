@@ -7,13 +7,13 @@
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import * as durable from '../../nodes/Backup/engine/durable';
+import * as durable from '../../nodes/Backup/engine/destination/durable';
 import { runBackup } from '../../nodes/Backup/engine';
-import type { JobRunner } from '../../nodes/Backup/engine/copyPool';
-import type { FileJob, FileJobResult } from '../../nodes/Backup/engine/fileJobs';
-import { runFileJob } from '../../nodes/Backup/engine/fileJobs';
-import type { EntryStats } from '../../nodes/Backup/engine/scan';
-import { FolderSink } from '../../nodes/Backup/engine/storage';
+import type { JobRunner } from '../../nodes/Backup/engine/store/copyPool';
+import type { FileJob, FileJobResult } from '../../nodes/Backup/engine/store/fileJobs';
+import { runFileJob } from '../../nodes/Backup/engine/store/fileJobs';
+import type { EntryStats } from '../../nodes/Backup/engine/scan/walk';
+import { FolderSink } from '../../nodes/Backup/engine/store/folderSink';
 import { tempDirs, writeTree } from '../helpers/fixtures';
 
 const dirs = tempDirs();

@@ -11,7 +11,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { BackupOptions, BackupReport, BackupType } from '../../nodes/Backup/engine';
 import { BackupError, listDestination, pruneSet, restoreBackup, runBackup, verifyBackups } from '../../nodes/Backup/engine';
-import { SEAL_CHUNK_BYTES, SEAL_HEADER_BYTES, SEAL_TAG_BYTES } from '../../nodes/Backup/engine/sealed';
+import { SEAL_CHUNK_BYTES, SEAL_HEADER_BYTES, SEAL_TAG_BYTES } from '../../nodes/Backup/engine/formats/sealed';
 import { tempDirs, writeTree } from '../helpers/fixtures';
 import { expectSameTree, snapshotTree } from '../helpers/tree';
 

@@ -71,9 +71,9 @@ async function capture(src: string): Promise<{ tree: TreeSnapshot; groups: strin
 
 /** The manifest's entries (header and trailer left out), decrypted with the engine's own reader. */
 async function manifestEntries(v: Variant, dest: string, id: string): Promise<Record<string, unknown>[]> {
-  const { ManifestReader } = await import('../../nodes/Backup/engine/manifest');
-  const { keyForReading } = await import('../../nodes/Backup/engine/encryption');
-  const { listBackups } = await import('../../nodes/Backup/engine/catalog');
+  const { ManifestReader } = await import('../../nodes/Backup/engine/formats/manifest');
+  const { keyForReading } = await import('../../nodes/Backup/engine/set/encryption');
+  const { listBackups } = await import('../../nodes/Backup/engine/set/catalog');
   const setDir = path.join(dest, SET);
   const key = v.passphrase === undefined ? undefined : await keyForReading(setDir, await listBackups(setDir), v.passphrase);
   const reader = await ManifestReader.open(path.join(setDir, id), key);

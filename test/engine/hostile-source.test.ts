@@ -7,9 +7,9 @@ import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { BackupOptions, BackupReport, StorageFormat } from '../../nodes/Backup/engine';
 import { restoreBackup, runBackup, verifyBackups } from '../../nodes/Backup/engine';
-import type { EntryStats } from '../../nodes/Backup/engine/scan';
-import { FolderSink } from '../../nodes/Backup/engine/storage';
-import { TarGzSink } from '../../nodes/Backup/engine/targz';
+import type { EntryStats } from '../../nodes/Backup/engine/scan/walk';
+import { FolderSink } from '../../nodes/Backup/engine/store/folderSink';
+import { TarGzSink } from '../../nodes/Backup/engine/formats/tar/sink';
 import { mknodUnavailable, testIf } from '../helpers/capabilities';
 import { readManifestLines, tempDirs, writeTree } from '../helpers/fixtures';
 

@@ -9,9 +9,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { listDestination, runBackup } from '../../nodes/Backup/engine';
-import type { LeaseNote, LeaseTiming } from '../../nodes/Backup/engine/lease';
-import { DEFAULT_TIMING, machineIdentity } from '../../nodes/Backup/engine/lease';
-import { LOCK_DIR, LOCK_OWNER_FILE, lockSet } from '../../nodes/Backup/engine/lock';
+import type { LeaseNote, LeaseTiming } from '../../nodes/Backup/engine/set/lease';
+import { DEFAULT_TIMING, machineIdentity } from '../../nodes/Backup/engine/set/lease';
+import { LOCK_DIR, LOCK_OWNER_FILE, lockSet } from '../../nodes/Backup/engine/set/lock';
 import { tempDirs, writeTree } from '../helpers/fixtures';
 
 const dirs = tempDirs('lease-');

@@ -2,7 +2,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { VerifyReport } from '../../nodes/Backup/engine';
 import { BackupError, listDestination, restoreBackup, runBackup, verifyBackups } from '../../nodes/Backup/engine';
-import { readManifestEnds } from '../../nodes/Backup/engine/manifest';
+import { readManifestEnds } from '../../nodes/Backup/engine/formats/manifest';
 import { tempDirs, writeTree } from '../helpers/fixtures';
 import { dirEntry, fileEntry, forgeBackup } from '../helpers/forge';
 import { headerLine, streamManifest, trailerLine } from '../helpers/forgeArchive';

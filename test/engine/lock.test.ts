@@ -9,8 +9,8 @@ import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { machineIdentity } from '../../nodes/Backup/engine/lease';
-import { breakLock, identify, LOCK_DIR, LOCK_OWNER_FILE, lockSet } from '../../nodes/Backup/engine/lock';
+import { machineIdentity } from '../../nodes/Backup/engine/set/lease';
+import { breakLock, identify, LOCK_DIR, LOCK_OWNER_FILE, lockSet } from '../../nodes/Backup/engine/set/lock';
 
 let setDir: string;
 beforeEach(() => {

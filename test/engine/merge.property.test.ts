@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import type { Stats } from 'node:fs';
-import type { WalkPair } from '../../nodes/Backup/engine/compare';
-import { mergeWalk } from '../../nodes/Backup/engine/compare';
+import type { WalkPair } from '../../nodes/Backup/engine/scan/compare';
+import { mergeWalk } from '../../nodes/Backup/engine/scan/compare';
 import { compareWalkOrder } from '../../nodes/Backup/engine/paths';
-import type { ScanItem } from '../../nodes/Backup/engine/scan';
+import type { ScanItem } from '../../nodes/Backup/engine/scan/walk';
 import type { ManifestEntry } from '../../nodes/Backup/engine/types';
 
 // Names chosen so that walk order differs from plain string order ("a-b" and "a.b" sort before "a/").

@@ -1,5 +1,5 @@
-import { formatBackupId, nextBackupId } from '../../nodes/Backup/engine/catalog';
-import { planBackup } from '../../nodes/Backup/engine/plan';
+import { formatBackupId, nextBackupId } from '../../nodes/Backup/engine/set/catalog';
+import { planBackup } from '../../nodes/Backup/engine/set/plan';
 import type { BackupSummary, BackupType } from '../../nodes/Backup/engine/types';
 
 function summary(id: string, base: string | null, parent: string | null, complete = true): BackupSummary {

@@ -11,10 +11,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { BackupOptions, BackupReport } from '../../nodes/Backup/engine';
 import { listDestination, pruneSet, restoreBackup, runBackup, verifyBackups } from '../../nodes/Backup/engine';
-import type { LeaseNote } from '../../nodes/Backup/engine/lease';
-import { DEFAULT_TIMING, machineIdentity } from '../../nodes/Backup/engine/lease';
-import { LOCK_DIR, LOCK_OWNER_FILE } from '../../nodes/Backup/engine/lock';
-import { whileReading } from '../../nodes/Backup/engine/readers';
+import type { LeaseNote } from '../../nodes/Backup/engine/set/lease';
+import { DEFAULT_TIMING, machineIdentity } from '../../nodes/Backup/engine/set/lease';
+import { LOCK_DIR, LOCK_OWNER_FILE } from '../../nodes/Backup/engine/set/lock';
+import { whileReading } from '../../nodes/Backup/engine/set/readers';
 import { tempDirs, writeTree } from '../helpers/fixtures';
 import { diffTrees, snapshotTree } from '../helpers/tree';
 

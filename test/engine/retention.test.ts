@@ -1,5 +1,5 @@
-import type { RetentionPolicy } from '../../nodes/Backup/engine/retention';
-import { applyRetention } from '../../nodes/Backup/engine/retention';
+import type { RetentionPolicy } from '../../nodes/Backup/engine/set/retention';
+import { applyRetention } from '../../nodes/Backup/engine/set/retention';
 import type { BackupSummary, BackupType } from '../../nodes/Backup/engine/types';
 
 // A set as compact text: "F1 I1 I2 D1 F2 I3" (oldest first). Incrementals reference every earlier

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import fc from 'fast-check';
-import { openStream, SEAL_HEADER_BYTES, SEAL_TAG_BYTES, Sealer, SetKey } from '../../nodes/Backup/engine/sealed';
+import { openStream, SEAL_HEADER_BYTES, SEAL_TAG_BYTES, Sealer, SetKey } from '../../nodes/Backup/engine/formats/sealed';
 
 const CHUNK = 64;
 const key = new SetKey(randomBytes(32), '{}');

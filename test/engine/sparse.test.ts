@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { restoreBackup, runBackup } from '../../nodes/Backup/engine';
-import { dataRuns, HOLE_BLOCK } from '../../nodes/Backup/engine/sparse';
+import { dataRuns, HOLE_BLOCK } from '../../nodes/Backup/engine/store/sparse';
 import { tempDirs } from '../helpers/fixtures';
 
 const dirs = tempDirs();

@@ -6,8 +6,8 @@
  * through the encoder (ustar, ustar prefix split, pax), and for modes, owners, mtimes and sizes.
  */
 import { pack } from 'tar-stream';
-import type { TreeMember } from '../../nodes/Backup/engine/targz';
-import { tarHeader, treeHeader } from '../../nodes/Backup/engine/targz';
+import type { TreeMember } from '../../nodes/Backup/engine/formats/tar/header';
+import { tarHeader, treeHeader } from '../../nodes/Backup/engine/formats/tar/header';
 
 interface Case {
   title: string;

@@ -11,12 +11,12 @@ import * as path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { BackupOptions, BackupReport, BackupType } from '../../nodes/Backup/engine';
 import { restoreBackup, runBackup, verifyBackups } from '../../nodes/Backup/engine';
-import { listBackups } from '../../nodes/Backup/engine/catalog';
-import { keyForReading } from '../../nodes/Backup/engine/encryption';
-import type { SetKey } from '../../nodes/Backup/engine/sealed';
-import { openStream, SEAL_CHUNK_BYTES, SEAL_HEADER_BYTES, SEAL_TAG_BYTES } from '../../nodes/Backup/engine/sealed';
-import type { MemberIndex, MemberRecord } from '../../nodes/Backup/engine/tarIndex';
-import { readIndex } from '../../nodes/Backup/engine/tarIndex';
+import { listBackups } from '../../nodes/Backup/engine/set/catalog';
+import { keyForReading } from '../../nodes/Backup/engine/set/encryption';
+import type { SetKey } from '../../nodes/Backup/engine/formats/sealed';
+import { openStream, SEAL_CHUNK_BYTES, SEAL_HEADER_BYTES, SEAL_TAG_BYTES } from '../../nodes/Backup/engine/formats/sealed';
+import type { MemberIndex, MemberRecord } from '../../nodes/Backup/engine/formats/tar/memberIndex';
+import { readIndex } from '../../nodes/Backup/engine/formats/tar/memberIndex';
 import { tempDirs, textPattern, writeTree } from '../helpers/fixtures';
 
 const dirs = tempDirs('n8n-backup-damage-');

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import type { LeaseNote } from '../../nodes/Backup/engine/lease';
+import type { LeaseNote } from '../../nodes/Backup/engine/set/lease';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const CLI_BIN = path.join(REPO_ROOT, 'bin', 'n8n-backup.js');

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { BackupError } from './errors';
-import type { RetentionPolicy } from './retention';
+import type { RetentionPolicy } from './set/retention';
 import type { BackupOperation, Progress, StorageFormat } from './types';
 
 /** Public options of a backup run (CLI flags and node parameters map onto these). */

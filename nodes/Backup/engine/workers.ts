@@ -2,8 +2,9 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 
 /**
- * The compiled file of a worker thread: beside this module, or in dist/ when the engine runs from
- * its TypeScript sources (the tests, which build first).
+ * The compiled file of a worker thread, `name` relative to the engine folder (`scan/walkWorker`):
+ * under this module's folder, or in dist/ when the engine runs from its TypeScript sources (the
+ * tests, which build first).
  */
 export function workerFile(name: string): string {
   const candidates = [path.join(__dirname, `${name}.js`), path.resolve(__dirname, `../../../dist/nodes/Backup/engine/${name}.js`)];

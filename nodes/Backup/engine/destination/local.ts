@@ -1,7 +1,7 @@
 import { constants as C, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { fsyncDir, writeAll } from '../durable';
+import { fsyncDir, writeAll } from './durable';
 import { errnoCode, errorMessage } from '../errors';
 import { DestinationError, notFound } from './faults';
 import type { TreeOps, TreeStat } from './fileTree';

@@ -1,0 +1,29 @@
+/** What can be wrong with a tar.gz archive, as restore and verify report it. */
+import { errnoCode, errorMessage } from '../../errors';
+import { SealedFileError } from '../sealed';
+
+export type ArchiveDamageCode = 'MISSING' | 'TRUNCATED' | 'CORRUPT' | 'UNREADABLE';
+
+/** Part or all of an archive cannot be read: missing, truncated, damaged or unreadable. */
+export class ArchiveDamage extends Error {
+  constructor(
+    readonly code: ArchiveDamageCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ArchiveDamage';
+  }
+}
+
+/** An error met while reading the archive named `label`, as ArchiveDamage. */
+export function classify(error: unknown, label: string): ArchiveDamage {
+  if (error instanceof ArchiveDamage) return error;
+  if (error instanceof SealedFileError) return new ArchiveDamage(error.code === 'SEAL_TRUNCATED' ? 'TRUNCATED' : 'CORRUPT', error.message, { cause: error });
+  const code = errnoCode(error);
+  const why = errorMessage(error);
+  if (code === 'ENOENT') return new ArchiveDamage('MISSING', `${label} is missing`, { cause: error });
+  if (code === 'Z_BUF_ERROR' || /unexpected end/i.test(why)) return new ArchiveDamage('TRUNCATED', `${label} is truncated (${why})`, { cause: error });
+  if (code !== undefined && /^E[A-Z]+$/.test(code)) return new ArchiveDamage('UNREADABLE', `${label} cannot be read (${why})`, { cause: error });
+  return new ArchiveDamage('CORRUPT', `${label} is damaged (${why})`, { cause: error });
+}

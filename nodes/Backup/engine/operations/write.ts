@@ -1,0 +1,194 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { PARTIAL_PREFIX, writeSummary } from '../set/catalog';
+import { mergeWalk, RACY_WINDOW_MS } from '../scan/compare';
+import { OrderedWindow } from '../concurrency';
+import { sharedFilePool } from '../store/copyPool';
+import { fsyncDir } from '../destination/durable';
+import { BackupError, DamagedParentError, errorMessage, isDestinationFatal } from '../errors';
+import { writeKeyFile } from '../set/keyfile';
+import { ManifestReader, ManifestWriter } from '../formats/manifest';
+import type { BackupPlan } from '../set/plan';
+import type { SetKey } from '../formats/sealed';
+import { scanTree } from '../scan/walk';
+import type { BackupSettings } from '../settings';
+import { openSink } from '../store/openSink';
+import type { DataSink } from '../store/sink';
+import type { EntryOutcome, StoreContext, XattrScan } from '../store/storeEntry';
+import { storeEntry } from '../store/storeEntry';
+import type { BackupSummary, FileCounts, FileProblem, ManifestEntry, ManifestHeader } from '../types';
+import { emptyFileCounts, FORMAT_VERSION, HASH_ALGORITHM, MANIFEST_MAGIC, MAX_RECORDED_ERRORS } from '../types';
+import { xattrsUnavailable } from '../store/xattrs';
+
+/** What one run found, whether or not it was kept. */
+export interface Tally {
+  files: FileCounts;
+  scannedBytes: number;
+  storedBytes: number;
+  errors: FileProblem[];
+  errorCount: number;
+  entries: number;
+  references: Set<string>;
+  xattrs: XattrScan;
+}
+
+export type WriteResult = { written: true; summary: BackupSummary; tally: Tally } | { written: false; tally: Tally };
+
+export interface WriteJob {
+  settings: BackupSettings;
+  source: string;
+  realSource: string;
+  set: string;
+  setDir: string;
+  backupId: string;
+  plan: BackupPlan;
+  startedAt: Date;
+  signal: AbortSignal | undefined;
+  /** The set's key when it is encrypted: manifest and archive are sealed, key.json is copied in. */
+  key: SetKey | undefined;
+  /** Throws unless this run still holds the set's lock (LOCK_LOST): called right before the commit. */
+  confirmLock?: () => Promise<void>;
+}
+
+const PROGRESS_EVERY = 1000;
+/** Results held in walk order behind a file still being copied (a large one, say). */
+const HELD_RESULTS = 4096;
+
+function record(tally: Tally, problem: FileProblem | undefined): void {
+  if (problem === undefined) return;
+  tally.errorCount++;
+  if (tally.errors.length < MAX_RECORDED_ERRORS) tally.errors.push(problem);
+}
+
+async function* noEntries(): AsyncGenerator<ManifestEntry[]> {}
+
+/** A damaged parent manifest (bad gzip, no trailer, a forged line) says which backup it is, so auto can make a full instead. */
+function asDamagedParent(error: unknown, parentId: string): unknown {
+  const damaged = error instanceof BackupError && (error.code === 'MANIFEST_CORRUPT' || error.code === 'UNSAFE_PATH');
+  return damaged && !(error instanceof DamagedParentError) ? new DamagedParentError(parentId, error) : error;
+}
+
+async function openParent(setDir: string, parentId: string, key: SetKey | undefined): Promise<ManifestReader> {
+  try {
+    return await ManifestReader.open(path.join(setDir, parentId), key);
+  } catch (error) {
+    throw asDamagedParent(error, parentId);
+  }
+}
+
+async function* parentBatches(reader: ManifestReader, parentId: string): AsyncGenerator<ManifestEntry[]> {
+  try {
+    yield* reader.batches();
+  } catch (error) {
+    throw asDamagedParent(error, parentId);
+  }
+}
+
+/**
+ * Writes one backup: scan -> decide -> store -> record, in `.partial-<id>`, then renames it to
+ * `<id>` (the commit point). Returns written: false, leaving nothing, when skipUnchanged finds no
+ * change. On any error the partial folder is removed before the error is raised.
+ */
+export async function writeBackup(job: WriteJob): Promise<WriteResult> {
+  const { settings, plan, backupId, setDir } = job;
+  const partial = path.join(setDir, `${PARTIAL_PREFIX}${backupId}`);
+  const header: ManifestHeader = {
+    manifest: MANIFEST_MAGIC, version: FORMAT_VERSION, id: backupId, type: plan.type, base: plan.base, parent: plan.parent,
+    source: job.source, set: job.set, storage: settings.format, hash: HASH_ALGORITHM, startedAt: job.startedAt.toISOString(), exclude: settings.exclude,
+  };
+  const readXattrs = xattrsUnavailable() === undefined;
+  if (readXattrs) header.xattrs = true;
+  const xattrs: XattrScan = { read: readXattrs, carry: false, unreadable: 0, codes: new Set() };
+  const tally: Tally = { files: emptyFileCounts(), scannedBytes: 0, storedBytes: 0, errors: [], errorCount: 0, entries: 0, references: new Set(), xattrs };
+  let writer: ManifestWriter | undefined;
+  let sink: DataSink | undefined;
+  let previous: ManifestReader | undefined;
+  try {
+    await fsp.mkdir(partial);
+    const key = job.key;
+    // Every backup carries the key file, so one backup folder copied alone can still be restored.
+    if (key !== undefined) await writeKeyFile(partial, key.keyFileText);
+    const pool = sharedFilePool();
+    sink = await openSink(settings.format, partial, settings.compressionLevel, pool, key === undefined ? undefined : { key, backupId });
+    previous = plan.parent === null ? undefined : await openParent(setDir, plan.parent, key);
+    xattrs.carry = readXattrs && previous?.header.xattrs === true;
+    const ctx: StoreContext = {
+      sourceRoot: job.realSource, links: new Map(), sink, pool, backupId, signal: job.signal,
+      compare: { racySinceMs: previous === undefined ? Infinity : Date.parse(previous.header.startedAt) - RACY_WINDOW_MS, compareContent: settings.compareContent },
+      xattrs,
+    };
+    writer = await ManifestWriter.create(partial, header, key);
+    const scan = scanTree(job.realSource, settings.exclude);
+    const results = new OrderedWindow<EntryOutcome>(settings.concurrency, HELD_RESULTS);
+    const book = (outcome: EntryOutcome): void => {
+      const problem = outcome.problem;
+      if (problem !== undefined) record(tally, problem);
+      if (outcome.counted !== 'none') tally.files[outcome.counted]++;
+      const entry = outcome.entry;
+      if (entry === undefined) return;
+      (writer as ManifestWriter).writeEntry(entry);
+      if (entry.in !== undefined && entry.in !== backupId) tally.references.add(entry.in);
+      tally.entries++;
+      tally.files.scanned++;
+      tally.scannedBytes += outcome.scannedBytes;
+      if (outcome.stored) {
+        tally.files.stored++;
+        tally.storedBytes += outcome.storedBytes;
+      }
+      if (tally.entries % PROGRESS_EVERY === 0) settings.onProgress({ source: job.source, phase: 'scan', entries: tally.entries, bytes: tally.scannedBytes });
+    };
+    try {
+      for await (const pairs of mergeWalk(scan, previous === undefined || plan.parent === null ? noEntries() : parentBatches(previous, plan.parent))) {
+        for (const pair of pairs) {
+          const full = results.push(storeEntry(ctx, pair), book);
+          if (full !== undefined) await full;
+        }
+        await writer.flushIfFull();
+      }
+      await results.finish(book);
+    } catch (error) {
+      await results.settle();
+      throw error;
+    }
+    const f = tally.files;
+    if (settings.skipUnchanged && plan.parent !== null && f.added + f.changed + f.deleted === 0) {
+      await writer.abort();
+      await sink.abort();
+      await fsp.rm(partial, { recursive: true, force: true });
+      return { written: false, tally };
+    }
+    const finishedAt = settings.now();
+    const references = [...tally.references].sort();
+    // Data first, then the manifest, then the summary, then the rename: a crash never leaves a
+    // backup folder whose manifest names bytes that were not written.
+    const bytes = { scanned: tally.scannedBytes, stored: tally.storedBytes, written: await sink.close() };
+    bytes.written += await writer.finish({
+      trailer: true, complete: true, finishedAt: finishedAt.toISOString(), entries: tally.entries, files: f, bytes, errorCount: tally.errorCount, references, errors: tally.errors,
+    });
+    const summary: BackupSummary = {
+      backupId, set: job.set, source: job.source, type: plan.type, base: plan.base, parent: plan.parent, storage: settings.format, startedAt: header.startedAt,
+      finishedAt: finishedAt.toISOString(), files: f, bytes, errorCount: tally.errorCount, complete: true, references,
+    };
+    // backup.json is not encrypted (listing and retention need no key): the source path stays in the sealed manifest.
+    const onDisk: BackupSummary = key === undefined ? summary : { ...summary, source: '', encrypted: true };
+    await writeSummary(partial, onDisk);
+    if (job.signal?.aborted === true) {
+      const reason: unknown = job.signal.reason; // a LOCK_LOST BackupError when the lock was lost
+      throw reason instanceof BackupError ? reason : new BackupError('CANCELLED', 'The backup was cancelled; its partial folder was removed.');
+    }
+    // The names in the partial folder (data/, data.tar.gz, manifest, backup.json) on disk before the commit.
+    await fsyncDir(partial);
+    await job.confirmLock?.();
+    await fsp.rename(partial, path.join(setDir, backupId));
+    await fsyncDir(setDir);
+    return { written: true, summary, tally };
+  } catch (error) {
+    await writer?.abort();
+    await sink?.abort();
+    await fsp.rm(partial, { recursive: true, force: true }).catch(() => undefined);
+    if (error instanceof BackupError) throw error;
+    throw isDestinationFatal(error) ?? new BackupError('IO_ERROR', `Backup of ${job.source} failed: ${errorMessage(error)}`, { cause: error });
+  } finally {
+    await previous?.close();
+  }
+}

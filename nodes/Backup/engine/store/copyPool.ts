@@ -1,0 +1,144 @@
+import * as os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { BatchResult, JobBatch } from './copyWorker';
+import type { FileJob, FileJobResult } from './fileJobs';
+import { workerFile } from '../workers';
+
+/** Jobs per message: enough to make the message cost vanish, few enough to keep every worker busy. */
+const BATCH_JOBS = 32;
+/** ... and bytes per message, so one worker does not get all the large files of a folder. */
+const BATCH_BYTES = 8 << 20;
+/** Batches a worker holds at once: the next is ready when one finishes. */
+const BATCHES_PER_WORKER = 2;
+
+interface Waiting {
+  job: FileJob;
+  resolve: (result: FileJobResult) => void;
+  reject: (error: unknown) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  outstanding: Map<number, Waiting[]>;
+}
+
+export function defaultWorkerCount(): number {
+  return Math.min(4, Math.max(2, os.availableParallelism()));
+}
+
+/** What runs file jobs: the thread pool, or (in tests) anything that keeps the same contract. */
+export interface JobRunner {
+  /** Resolves with the job's result; errors of the job are results, not rejections. */
+  run(job: FileJob): Promise<FileJobResult>;
+}
+
+/**
+ * Worker threads that copy and hash files with synchronous system calls, fed in batches.
+ * Keeps the event loop free (n8n runs other workflows meanwhile) and avoids one promise and one
+ * thread-pool round trip per system call. Usually the shared one (sharedFilePool()); close() ends a pool.
+ */
+export class FilePool implements JobRunner {
+  private readonly slots: Slot[] = [];
+  private readonly queue: Waiting[] = [];
+  private queueHead = 0;
+  private nextBatch = 0;
+  private pumpScheduled = false;
+  private failure: unknown;
+
+  constructor(private readonly workers = defaultWorkerCount()) {}
+
+  /** Threads start on the first job: a backup with nothing to copy starts none. */
+  private start(): void {
+    const file = workerFile('store/copyWorker');
+    for (let i = 0; i < this.workers; i++) {
+      const slot: Slot = { worker: new Worker(file), outstanding: new Map() };
+      slot.worker.on('message', (message: BatchResult) => this.settle(slot, message));
+      slot.worker.on('error', (error) => this.fail(error));
+      slot.worker.on('exit', (code) => this.fail(new Error(`a copy worker stopped (exit code ${code})`)));
+      // An idle pool must not keep the process alive (the CLI exits, a test runner ends). After
+      // the listeners: adding a 'message' listener refs the thread's port again.
+      slot.worker.unref();
+      this.slots.push(slot);
+    }
+  }
+
+  /** Runs one job on some worker; resolves with its result (errors are results, not rejections). */
+  run(job: FileJob): Promise<FileJobResult> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.slots.length === 0) this.start();
+    return new Promise((resolve, reject) => {
+      this.queue.push({ job, resolve, reject });
+      if (!this.pumpScheduled) {
+        this.pumpScheduled = true;
+        // Lets the caller queue everything it has this turn, so batches fill up.
+        setImmediate(() => {
+          this.pumpScheduled = false;
+          this.pump();
+        });
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    this.failure ??= new Error('the copy pool is closed');
+    const slots = this.slots.splice(0);
+    for (const slot of slots) slot.worker.removeAllListeners('exit');
+    await Promise.all(slots.map((slot) => slot.worker.terminate()));
+    for (const slot of slots) for (const batch of slot.outstanding.values()) for (const w of batch) w.reject(this.failure);
+  }
+
+  private pump(): void {
+    for (const slot of this.slots) {
+      while (slot.outstanding.size < BATCHES_PER_WORKER && this.queueHead < this.queue.length) {
+        const batch: Waiting[] = [];
+        let bytes = 0;
+        while (this.queueHead < this.queue.length && batch.length < BATCH_JOBS && (batch.length === 0 || bytes < BATCH_BYTES)) {
+          const next = this.queue[this.queueHead++];
+          batch.push(next);
+          bytes += next.job.sizeHint;
+        }
+        const id = this.nextBatch++;
+        if (slot.outstanding.size === 0) slot.worker.ref();
+        slot.outstanding.set(id, batch);
+        slot.worker.postMessage({ id, jobs: batch.map((w) => w.job) } satisfies JobBatch);
+      }
+    }
+    if (this.queueHead === this.queue.length) {
+      this.queue.length = 0;
+      this.queueHead = 0;
+    }
+  }
+
+  private settle(slot: Slot, message: BatchResult): void {
+    const batch = slot.outstanding.get(message.id);
+    if (batch === undefined) return;
+    slot.outstanding.delete(message.id);
+    if (slot.outstanding.size === 0) slot.worker.unref();
+    batch.forEach((waiting, i) => waiting.resolve(message.results[i]));
+    this.pump();
+  }
+
+  private fail(error: unknown): void {
+    this.failure ??= error;
+    if (shared === this) shared = undefined;
+    for (const slot of this.slots) {
+      for (const batch of slot.outstanding.values()) for (const w of batch) w.reject(error);
+      slot.outstanding.clear();
+    }
+    for (let i = this.queueHead; i < this.queue.length; i++) this.queue[i].reject(error);
+    this.queue.length = 0;
+    this.queueHead = 0;
+  }
+}
+
+let shared: FilePool | undefined;
+
+/**
+ * The pool every backup and restore of this process shares: started on first use (starting
+ * threads for every run made a run of many small backups ten times slower), idle threads do not
+ * keep the process alive, and a pool whose thread died is replaced.
+ */
+export function sharedFilePool(): FilePool {
+  shared ??= new FilePool();
+  return shared;
+}
