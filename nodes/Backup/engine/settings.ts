@@ -1,4 +1,6 @@
 import * as path from 'node:path';
+import type { DestinationOptions } from './destination';
+import { parseDestinationUrl } from './destination/url';
 import { BackupError } from './errors';
 import type { RetentionPolicy } from './set/retention';
 import type { BackupOperation, Progress, StorageFormat } from './types';
@@ -7,7 +9,10 @@ import type { BackupOperation, Progress, StorageFormat } from './types';
 export interface BackupOptions {
   /** Folders to back up; each becomes its own set in the destination. */
   sources: string[];
+  /** A local folder, `s3://<bucket>/<prefix>` or `sftp://<user>@<host>[:port]/<path>`. */
   destination: string;
+  /** Settings of a remote destination (endpoint, region, credentials, keys, known hosts); no effect on a folder. */
+  destinationOptions?: DestinationOptions;
   /** full, differential, incremental, or auto (the rules below decide). */
   type: BackupOperation;
   /** auto: a new full when the newest full is this many days old (0 = only when there is none). Default 7. */
@@ -50,7 +55,9 @@ export interface BackupOptions {
 /** The validated, defaulted form the engine reads (fast-glob's Options -> Settings idea). */
 export interface BackupSettings {
   sources: string[];
+  /** A resolved local path, or the remote URL as given. */
   destination: string;
+  destinationOptions: DestinationOptions;
   type: BackupOperation;
   fullEveryDays: number;
   differentialEveryDays: number;
@@ -92,6 +99,12 @@ export function toRetentionPolicy(o: { keepFull?: number; keepDifferential?: num
   };
 }
 
+/** A folder resolved to an absolute path; a remote URL checked and kept as given (it names no secret: the parser refuses one). */
+export function destinationText(destination: string): string {
+  const url = parseDestinationUrl(destination);
+  return url.kind === 'local' ? url.path : destination.trim();
+}
+
 export function toBackupSettings(options: BackupOptions): BackupSettings {
   const sources = options.sources.map((s) => s.trim()).filter((s) => s.length > 0);
   if (sources.length === 0) throw invalidOption('No source folder given.');
@@ -110,7 +123,8 @@ export function toBackupSettings(options: BackupOptions): BackupSettings {
   }
   return {
     sources: sources.map((s) => path.resolve(s)),
-    destination: path.resolve(options.destination),
+    destination: destinationText(options.destination),
+    destinationOptions: options.destinationOptions ?? {},
     type: options.type,
     fullEveryDays: wholeNumber('fullEveryDays', options.fullEveryDays, 7, 0, 36_500),
     differentialEveryDays: wholeNumber('differentialEveryDays', options.differentialEveryDays, 0, 0, 36_500),

@@ -35,8 +35,8 @@ export interface Destination {
   delete(name: string): Promise<void>;
   /** Removes every object under the folder `prefix` (which ends with `/`), the folder too where there are folders. */
   deleteAll(prefix: string): Promise<number>;
-  /** Removes interrupted uploads older than `olderThanMs` (S3 multipart uploads, temp files); how many. */
-  sweep(olderThanMs: number): Promise<number>;
+  /** Removes interrupted uploads older than `olderThanMs` (S3 multipart uploads, temp files), only under `prefix` when given; how many. */
+  sweep(olderThanMs: number, prefix?: string): Promise<number>;
   /** Drops connections; the destination may not be used afterwards. */
   close(): Promise<void>;
 }

@@ -1,16 +1,17 @@
 import { promises as fsp } from 'node:fs';
-import { listBackups, nextBackupId, setDirectory } from '../set/catalog';
-import { BackupError, DamagedParentError, errnoCode, errorMessage, isDestinationFatal } from '../errors';
+import { nextBackupId } from '../set/catalog';
+import { BackupError, DamagedParentError, errnoCode, errorMessage } from '../errors';
 import { keyForBackup } from '../set/encryption';
 import { humanBytes, summarizeBackup } from '../humanize';
-import { lockSet } from '../set/lock';
 import { assertSeparate, defaultSetName, realpathLoose } from '../paths';
 import type { BackupPlan } from '../set/plan';
 import { fullAfterDamagedParent, planBackup } from '../set/plan';
-import { pruneLocked, removeLeftovers } from './prune';
-import { deleteGuard } from '../set/readers';
+import { pruneLocked } from './prune';
+import type { OpenedDestination } from '../set/openSetStore';
+import { closeDestination, openDestinationFor, setStoreIn } from '../set/openSetStore';
 import type { BackupOptions, BackupSettings } from '../settings';
 import { toBackupSettings } from '../settings';
+import type { SetStore } from '../set/setStore';
 import type { BackupReport, BackupSummary, BackupWarning } from '../types';
 import { emptyFileCounts } from '../types';
 import type { Tally, WriteJob, WriteResult } from './write';
@@ -37,22 +38,6 @@ async function resolveSource(source: string): Promise<string> {
     throw new BackupError('SOURCE_NOT_DIRECTORY', `The source ${source} is not a folder.`, { hint: 'Give the folder that contains the file instead.', path: source });
   }
   return real;
-}
-
-async function prepareSetDir(setDir: string): Promise<void> {
-  try {
-    await fsp.mkdir(setDir, { recursive: true });
-    await fsp.access(setDir, fsp.constants.W_OK);
-  } catch (error) {
-    throw (
-      isDestinationFatal(error) ??
-      new BackupError('DESTINATION_UNUSABLE', `Cannot write to the destination ${setDir}: ${errorMessage(error)}`, {
-        hint: 'Create the destination folder and give the user running the backup write access to it.',
-        path: setDir,
-        cause: error,
-      })
-    );
-  }
 }
 
 /** True when the source has no entries; fails clearly when it cannot be listed at all. */
@@ -137,21 +122,29 @@ async function writeOrFullOnDamage(
  * Backs up one source into its set, under the set's lock: clean up what an interrupted run left,
  * plan (type, base, parent), write, then apply retention, which runs only after a backup was written.
  */
-export async function backupSource(settings: BackupSettings, source: string): Promise<BackupReport> {
+export async function backupSource(settings: BackupSettings, source: string, opened?: OpenedDestination): Promise<BackupReport> {
   const startedAt = settings.now();
   const realSource = await resolveSource(source);
-  assertSeparate(realSource, await realpathLoose(settings.destination));
-  const set = settings.setName ?? defaultSetName(source);
-  const setDir = setDirectory(settings.destination, set);
-  await prepareSetDir(setDir);
+  const where = opened ?? (await openDestinationFor(settings.destination, settings.destinationOptions));
+  try {
+    if (where.kind === 'local') assertSeparate(realSource, await realpathLoose(where.path));
+    return await backupInto(settings, setStoreIn(where, settings.setName ?? defaultSetName(source)), source, realSource, startedAt);
+  } finally {
+    if (opened === undefined) await closeDestination(where);
+  }
+}
+
+async function backupInto(settings: BackupSettings, store: SetStore, source: string, realSource: string, startedAt: Date): Promise<BackupReport> {
+  const set = store.set;
+  await store.prepare();
   const isEmpty = await isEmptyFolder(realSource);
 
-  const lock = await lockSet(setDir, `backup of ${source}`, settings.lockTimeoutMs, settings.signal);
+  const lock = await store.lock(`backup of ${source}`, settings.lockTimeoutMs, settings.signal);
   try {
-    const removedPartials = await removeLeftovers(setDir);
-    const backups = await listBackups(setDir);
+    const removedPartials = await store.removeLeftovers();
+    const backups = await store.listBackups();
     // First, before anything is written: the set's encryption must match this run's.
-    const key = await keyForBackup(setDir, backups, settings.passphrase, startedAt);
+    const key = await keyForBackup(store, backups, settings.passphrase, startedAt);
     const noRetention = { removed: [], keptReferenced: [] };
     if (settings.skipEmptySource && isEmpty) {
       const o = { source, set, startedAt, decision: 'the source folder has no entries', removedPartials };
@@ -159,12 +152,12 @@ export async function backupSource(settings: BackupSettings, source: string): Pr
     }
     const planned = planBackup(settings.type, backups, { fullEveryDays: settings.fullEveryDays, differentialEveryDays: settings.differentialEveryDays, now: startedAt });
     const signal = settings.signal === undefined ? lock.lost : AbortSignal.any([settings.signal, lock.lost]);
-    const job = { settings, source, realSource, set, setDir, startedAt, signal, key, confirmLock: lock.confirm };
+    const job = { settings, source, realSource, set, store, startedAt, signal, key, confirmLock: lock.confirm };
     const { result, plan, warnings } = await writeOrFullOnDamage(settings, job, planned, backups[backups.length - 1]?.backupId);
     const o: Outcome = { source, set, startedAt, decision: plan.decision, removedPartials, tally: result.tally, warnings };
     if (!result.written) return buildReport(settings, { ...o, decision: `${plan.decision}; nothing changed` }, undefined, 'no changes', noRetention, setTotal(backups));
-    const pruned = await pruneLocked(setDir, settings.retention, false, [], deleteGuard(setDir, lock, settings.lockTimeoutMs, 'skip', settings.signal));
-    const after = await listBackups(setDir);
+    const pruned = await pruneLocked(store, settings.retention, false, [], store.deleteGuard(lock, settings.lockTimeoutMs, 'skip', settings.signal));
+    const after = await store.listBackups();
     const retention = { removed: pruned.remove, keptReferenced: pruned.keptReferenced, ...(pruned.skipped === undefined ? {} : { skipped: pruned.skipped }) };
     return buildReport(settings, o, result.summary, null, retention, setTotal(after));
   } finally {
@@ -176,14 +169,26 @@ export async function backupSource(settings: BackupSettings, source: string): Pr
 export async function runBackup(options: BackupOptions): Promise<SourceOutcome[]> {
   const settings = toBackupSettings(options);
   const outcomes: SourceOutcome[] = [];
-  for (const source of settings.sources) {
-    try {
-      outcomes.push({ ok: true, report: await backupSource(settings, source) });
-    } catch (error) {
-      const fatal = error instanceof BackupError ? error : new BackupError('IO_ERROR', errorMessage(error), { cause: error });
-      outcomes.push({ ok: false, source, error: fatal });
-      if (fatal.code === 'CANCELLED') break;
+  const failed = (source: string, error: unknown): SourceOutcome => ({ ok: false, source, error: error instanceof BackupError ? error : new BackupError('IO_ERROR', errorMessage(error), { cause: error }) });
+  let opened: OpenedDestination;
+  try {
+    opened = await openDestinationFor(settings.destination, settings.destinationOptions);
+  } catch (error) {
+    // An unreachable or refused destination fails every source the same way.
+    return settings.sources.map((source) => failed(source, error));
+  }
+  try {
+    for (const source of settings.sources) {
+      try {
+        outcomes.push({ ok: true, report: await backupSource(settings, source, opened) });
+      } catch (error) {
+        const outcome = failed(source, error);
+        outcomes.push(outcome);
+        if (!outcome.ok && outcome.error.code === 'CANCELLED') break;
+      }
     }
+  } finally {
+    await closeDestination(opened);
   }
   return outcomes;
 }

@@ -1,17 +1,15 @@
-import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { PARTIAL_PREFIX, writeSummary } from '../set/catalog';
+import { summaryText } from '../set/catalog';
 import { mergeWalk, RACY_WINDOW_MS } from '../scan/compare';
 import { OrderedWindow } from '../concurrency';
 import { sharedFilePool } from '../store/copyPool';
-import { fsyncDir } from '../destination/durable';
 import { BackupError, DamagedParentError, errorMessage, isDestinationFatal } from '../errors';
-import { writeKeyFile } from '../set/keyfile';
 import { ManifestReader, ManifestWriter } from '../formats/manifest';
 import type { BackupPlan } from '../set/plan';
 import type { SetKey } from '../formats/sealed';
 import { scanTree } from '../scan/walk';
 import type { BackupSettings } from '../settings';
+import type { BackupOutput, SetStore } from '../set/setStore';
 import { openSink } from '../store/openSink';
 import type { DataSink } from '../store/sink';
 import type { EntryOutcome, StoreContext, XattrScan } from '../store/storeEntry';
@@ -39,7 +37,7 @@ export interface WriteJob {
   source: string;
   realSource: string;
   set: string;
-  setDir: string;
+  store: SetStore;
   backupId: string;
   plan: BackupPlan;
   startedAt: Date;
@@ -68,9 +66,10 @@ function asDamagedParent(error: unknown, parentId: string): unknown {
   return damaged && !(error instanceof DamagedParentError) ? new DamagedParentError(parentId, error) : error;
 }
 
-async function openParent(setDir: string, parentId: string, key: SetKey | undefined): Promise<ManifestReader> {
+async function openParent(store: SetStore, parentId: string, key: SetKey | undefined): Promise<ManifestReader> {
   try {
-    return await ManifestReader.open(path.join(setDir, parentId), key);
+    if (store.localDir === undefined) throw remoteNotYet(store);
+    return await ManifestReader.open(path.join(store.localDir, parentId), key);
   } catch (error) {
     throw asDamagedParent(error, parentId);
   }
@@ -84,14 +83,18 @@ async function* parentBatches(reader: ManifestReader, parentId: string): AsyncGe
   }
 }
 
+function remoteNotYet(store: SetStore): BackupError {
+  return new BackupError('DESTINATION_UNAVAILABLE', `Writing backups to ${store.where} is not available in this build.`);
+}
+
 /**
- * Writes one backup: scan -> decide -> store -> record, in `.partial-<id>`, then renames it to
- * `<id>` (the commit point). Returns written: false, leaving nothing, when skipUnchanged finds no
- * change. On any error the partial folder is removed before the error is raised.
+ * Writes one backup: scan -> decide -> store -> record, into what store.beginBackup() gives (local:
+ * `.partial-<id>`), then commits it (local: the rename to `<id>`; remote: backup.json written last).
+ * Returns written: false, leaving nothing, when skipUnchanged finds no change. On any error what
+ * was written is removed before the error is raised.
  */
 export async function writeBackup(job: WriteJob): Promise<WriteResult> {
-  const { settings, plan, backupId, setDir } = job;
-  const partial = path.join(setDir, `${PARTIAL_PREFIX}${backupId}`);
+  const { settings, plan, backupId, store } = job;
   const header: ManifestHeader = {
     manifest: MANIFEST_MAGIC, version: FORMAT_VERSION, id: backupId, type: plan.type, base: plan.base, parent: plan.parent,
     source: job.source, set: job.set, storage: settings.format, hash: HASH_ALGORITHM, startedAt: job.startedAt.toISOString(), exclude: settings.exclude,
@@ -103,14 +106,17 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
   let writer: ManifestWriter | undefined;
   let sink: DataSink | undefined;
   let previous: ManifestReader | undefined;
+  let output: BackupOutput | undefined;
   try {
-    await fsp.mkdir(partial);
+    output = await store.beginBackup(backupId);
+    const partial = output.localDir;
+    if (partial === undefined) throw remoteNotYet(store);
     const key = job.key;
     // Every backup carries the key file, so one backup folder copied alone can still be restored.
-    if (key !== undefined) await writeKeyFile(partial, key.keyFileText);
+    if (key !== undefined) await output.writeKeyText(key.keyFileText);
     const pool = sharedFilePool();
     sink = await openSink(settings.format, partial, settings.compressionLevel, pool, key === undefined ? undefined : { key, backupId });
-    previous = plan.parent === null ? undefined : await openParent(setDir, plan.parent, key);
+    previous = plan.parent === null ? undefined : await openParent(store, plan.parent, key);
     xattrs.carry = readXattrs && previous?.header.xattrs === true;
     const ctx: StoreContext = {
       sourceRoot: job.realSource, links: new Map(), sink, pool, backupId, signal: job.signal,
@@ -154,7 +160,7 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
     if (settings.skipUnchanged && plan.parent !== null && f.added + f.changed + f.deleted === 0) {
       await writer.abort();
       await sink.abort();
-      await fsp.rm(partial, { recursive: true, force: true });
+      await output.discard();
       return { written: false, tally };
     }
     const finishedAt = settings.now();
@@ -171,21 +177,16 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
     };
     // backup.json is not encrypted (listing and retention need no key): the source path stays in the sealed manifest.
     const onDisk: BackupSummary = key === undefined ? summary : { ...summary, source: '', encrypted: true };
-    await writeSummary(partial, onDisk);
     if (job.signal?.aborted === true) {
       const reason: unknown = job.signal.reason; // a LOCK_LOST BackupError when the lock was lost
       throw reason instanceof BackupError ? reason : new BackupError('CANCELLED', 'The backup was cancelled; its partial folder was removed.');
     }
-    // The names in the partial folder (data/, data.tar.gz, manifest, backup.json) on disk before the commit.
-    await fsyncDir(partial);
-    await job.confirmLock?.();
-    await fsp.rename(partial, path.join(setDir, backupId));
-    await fsyncDir(setDir);
+    await output.commit(summaryText(onDisk), job.confirmLock);
     return { written: true, summary, tally };
   } catch (error) {
     await writer?.abort();
     await sink?.abort();
-    await fsp.rm(partial, { recursive: true, force: true }).catch(() => undefined);
+    await output?.discard();
     if (error instanceof BackupError) throw error;
     throw isDestinationFatal(error) ?? new BackupError('IO_ERROR', `Backup of ${job.source} failed: ${errorMessage(error)}`, { cause: error });
   } finally {

@@ -42,33 +42,44 @@ function typeOfId(id: string): BackupType {
   return id.slice(id.lastIndexOf('-') + 1) as BackupType;
 }
 
-function incompleteSummary(setDir: string, id: string): BackupSummary {
+/** How a backup that cannot be read (no or a damaged summary and manifest) is listed. */
+export function incompleteSummary(set: string, id: string): BackupSummary {
   const zero = { scanned: 0, added: 0, changed: 0, deleted: 0, unchanged: 0, stored: 0 };
   return {
-    backupId: id, set: path.basename(setDir), source: '', type: typeOfId(id), base: null, parent: null, storage: 'folder',
+    backupId: id, set, source: '', type: typeOfId(id), base: null, parent: null, storage: 'folder',
     startedAt: backupIdTime(id).toISOString(), finishedAt: '', files: zero, bytes: { scanned: 0, stored: 0, written: 0 }, errorCount: 0, complete: false,
   };
+}
+
+/** backup.json of backup `id`, when it is one: whole JSON, the same id, complete. */
+export function parseSummary(text: string, id: string): BackupSummary | undefined {
+  try {
+    const parsed = JSON.parse(text) as BackupSummary;
+    return parsed.backupId === id && parsed.complete === true ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function readSummary(setDir: string, id: string): Promise<BackupSummary> {
   const dir = path.join(setDir, id);
   try {
-    const parsed = JSON.parse(await fsp.readFile(path.join(dir, SUMMARY_FILE), 'utf8')) as BackupSummary;
-    if (parsed.backupId === id && parsed.complete === true) return parsed;
+    const parsed = parseSummary(await fsp.readFile(path.join(dir, SUMMARY_FILE), 'utf8'), id);
+    if (parsed !== undefined) return parsed;
   } catch {
     // Missing or unreadable summary: fall back to the manifest, the source of truth (a plain set's;
     // an encrypted backup without its summary lists as incomplete: listing has no key).
   }
   try {
     const { header, trailer } = await readManifestEnds(dir);
-    if (header.id !== id) return incompleteSummary(setDir, id);
+    if (header.id !== id) return incompleteSummary(path.basename(setDir), id);
     return {
       backupId: id, set: header.set, source: header.source, type: header.type, base: header.base, parent: header.parent, storage: header.storage,
       startedAt: header.startedAt, finishedAt: trailer.finishedAt, files: trailer.files, bytes: trailer.bytes, errorCount: trailer.errorCount, complete: true,
       references: trailer.references,
     };
   } catch {
-    return incompleteSummary(setDir, id);
+    return incompleteSummary(path.basename(setDir), id);
   }
 }
 
@@ -124,9 +135,12 @@ export async function findBackup(destination: string, setName: string, backupId:
   return { setDir, summary: found };
 }
 
-export async function writeSummary(dir: string, summary: BackupSummary): Promise<number> {
-  const file = path.join(dir, SUMMARY_FILE);
-  const text = `${JSON.stringify(summary, null, 2)}\n`;
-  await writeNewFileSynced(file, text, 0o644);
-  return Buffer.byteLength(text);
+/** backup.json's text. */
+export function summaryText(summary: BackupSummary): string {
+  return `${JSON.stringify(summary, null, 2)}\n`;
+}
+
+/** Creates `<dir>/backup.json`, fsynced. */
+export async function writeSummaryText(dir: string, text: string): Promise<void> {
+  await writeNewFileSynced(path.join(dir, SUMMARY_FILE), text, 0o644);
 }

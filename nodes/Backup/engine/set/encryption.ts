@@ -5,7 +5,10 @@
  */
 import * as path from 'node:path';
 import { BackupError } from '../errors';
-import { createSetKey, KEY_FILE, readKeyFile, unlockKeyFile, writeKeyFile } from './keyfile';
+import type { KeyFile } from './keyfile';
+import { createSetKey, KEY_FILE, parseKeyText, unlockKeyFile } from './keyfile';
+import { LocalSetStore } from './localSetStore';
+import type { SetStore } from './setStore';
 import type { SetKey } from '../formats/sealed';
 import type { BackupSummary } from '../types';
 
@@ -13,19 +16,31 @@ export { SetKey } from '../formats/sealed';
 
 const PASSPHRASE_HINT = 'n8n: turn on Encrypt and choose the Backup Encryption credential; CLI: set N8N_BACKUP_PASSPHRASE or give --passphrase-file.';
 
+/** Where a set's key files are: the set's store (a set folder path is taken for a local set). */
+export type KeyPlace = Pick<SetStore, 'set' | 'where' | 'readKeyText' | 'writeKeyText'>;
+
+function keyPlace(place: KeyPlace | string): KeyPlace {
+  return typeof place === 'string' ? new LocalSetStore(path.dirname(place), path.basename(place)) : place;
+}
+
+async function readKey(place: KeyPlace, backupId?: string): Promise<{ file: KeyFile; text: string } | undefined> {
+  const text = await place.readKeyText(backupId);
+  return text === undefined ? undefined : parseKeyText(`${place.where}/${backupId === undefined ? '' : `${backupId}/`}${KEY_FILE}`, text);
+}
+
 /**
  * The set's key file, from the set folder or else from the newest backup folder that holds a copy;
  * and whether the set is encrypted (a key file, or a backup.json that says so).
  */
 async function findKeyFile(
-  setDir: string,
+  place: KeyPlace,
   backups: readonly BackupSummary[],
-): Promise<{ keyFile: Awaited<ReturnType<typeof readKeyFile>>; inSet: boolean; encrypted: boolean }> {
+): Promise<{ keyFile: { file: KeyFile; text: string } | undefined; inSet: boolean; encrypted: boolean }> {
   const marked = backups.some((b) => b.encrypted === true);
-  const inSet = await readKeyFile(path.join(setDir, KEY_FILE));
+  const inSet = await readKey(place);
   if (inSet !== undefined) return { keyFile: inSet, inSet: true, encrypted: true };
   for (const b of [...backups].reverse()) {
-    const copy = await readKeyFile(path.join(setDir, b.backupId, KEY_FILE)).catch(() => undefined);
+    const copy = await readKey(place, b.backupId).catch(() => undefined);
     if (copy !== undefined) return { keyFile: copy, inSet: false, encrypted: true };
   }
   return { keyFile: undefined, inSet: false, encrypted: marked };
@@ -49,16 +64,17 @@ function passphraseRequired(set: string, forBackup: boolean): BackupError {
  * already holds plain backups is refused: encryption covers a whole set, and half a set in the
  * clear is not what someone turning it on expects.
  */
-export async function keyForBackup(setDir: string, backups: readonly BackupSummary[], passphrase: string | undefined, now: Date): Promise<SetKey | undefined> {
-  const set = path.basename(setDir);
-  const { keyFile, inSet, encrypted } = await findKeyFile(setDir, backups);
+export async function keyForBackup(where: KeyPlace | string, backups: readonly BackupSummary[], passphrase: string | undefined, now: Date): Promise<SetKey | undefined> {
+  const place = keyPlace(where);
+  const set = place.set;
+  const { keyFile, inSet, encrypted } = await findKeyFile(place, backups);
   if (passphrase === undefined) {
     if (encrypted) throw passphraseRequired(set, true);
     return undefined;
   }
   if (keyFile !== undefined) {
     const key = await unlockKeyFile(keyFile, passphrase, set);
-    if (!inSet) await writeKeyFile(setDir, key.keyFileText); // put the lost set copy back
+    if (!inSet) await place.writeKeyText(key.keyFileText); // put the lost set copy back
     return key;
   }
   if (encrypted) throw lostKey(set);
@@ -69,7 +85,7 @@ export async function keyForBackup(setDir: string, backups: readonly BackupSumma
     });
   }
   const key = await createSetKey(passphrase, now);
-  await writeKeyFile(setDir, key.keyFileText);
+  await place.writeKeyText(key.keyFileText);
   return key;
 }
 
@@ -77,9 +93,10 @@ export async function keyForBackup(setDir: string, backups: readonly BackupSumma
  * The key restore and verify read with (undefined for a plain set). A passphrase given for a
  * plain set is not needed and does no harm: restore goes on. An empty one counts as none.
  */
-export async function keyForReading(setDir: string, backups: readonly BackupSummary[], passphrase: string | undefined): Promise<SetKey | undefined> {
-  const set = path.basename(setDir);
-  const { keyFile, encrypted } = await findKeyFile(setDir, backups);
+export async function keyForReading(where: KeyPlace | string, backups: readonly BackupSummary[], passphrase: string | undefined): Promise<SetKey | undefined> {
+  const place = keyPlace(where);
+  const set = place.set;
+  const { keyFile, encrypted } = await findKeyFile(place, backups);
   if (!encrypted) return undefined;
   if (passphrase === undefined || passphrase === '') throw passphraseRequired(set, false);
   if (keyFile === undefined) throw lostKey(set);

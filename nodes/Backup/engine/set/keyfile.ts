@@ -86,8 +86,8 @@ function parseKeyFile(file: string, text: string): KeyFile {
   return v as unknown as KeyFile;
 }
 
-/** The key file at `file`, or undefined when there is none. */
-export async function readKeyFile(file: string): Promise<{ file: KeyFile; text: string } | undefined> {
+/** The text of the key file at `file` (at most MAX_KEY_FILE_BYTES + 1 bytes read), or undefined when there is none. */
+export async function readKeyText(file: string): Promise<string | undefined> {
   let handle: fsp.FileHandle;
   try {
     handle = await fsp.open(file, 'r');
@@ -98,12 +98,22 @@ export async function readKeyFile(file: string): Promise<{ file: KeyFile; text: 
   try {
     const buffer = Buffer.alloc(MAX_KEY_FILE_BYTES + 1);
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    if (bytesRead > MAX_KEY_FILE_BYTES) throw damaged(file, 'it is far too large');
-    const text = buffer.toString('utf8', 0, bytesRead);
-    return { file: parseKeyFile(file, text), text };
+    return buffer.toString('utf8', 0, bytesRead);
   } finally {
     await handle.close();
   }
+}
+
+/** A key file's text, checked (`label` names it in errors: a path or a remote name). */
+export function parseKeyText(label: string, text: string): { file: KeyFile; text: string } {
+  if (Buffer.byteLength(text) > MAX_KEY_FILE_BYTES) throw damaged(label, 'it is far too large');
+  return { file: parseKeyFile(label, text), text };
+}
+
+/** The key file at `file`, or undefined when there is none. */
+export async function readKeyFile(file: string): Promise<{ file: KeyFile; text: string } | undefined> {
+  const text = await readKeyText(file);
+  return text === undefined ? undefined : parseKeyText(file, text);
 }
 
 /** Unwraps the data key; WRONG_PASSPHRASE when the key check (the wrap's tag) fails. */

@@ -131,6 +131,12 @@ export interface DeleteGuard {
  * is skipped with the reason in the output (the backup itself is good; the next run catches up).
  */
 export function deleteGuard(setDir: string, lock: SetLock, timeoutMs: number, onReaders: 'fail' | 'skip', signal?: AbortSignal, timing: LeaseTiming = DEFAULT_TIMING): DeleteGuard {
+  return deleteGuardOver(() => liveReaders(setDir, timing), setDir, lock, timeoutMs, onReaders, signal);
+}
+
+/** deleteGuard over any place readers leave markers: `readers` lists the live ones (removing expired ones). */
+export function deleteGuardOver(readers: () => Promise<LeaseNote[]>, where: string, lock: SetLock, timeoutMs: number, onReaders: 'fail' | 'skip', signal?: AbortSignal): DeleteGuard {
+  const setDir = where;
   return {
     begin: async () => {
       try {
@@ -142,7 +148,7 @@ export function deleteGuard(setDir: string, lock: SetLock, timeoutMs: number, on
       }
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const live = await liveReaders(setDir, timing);
+        const live = await readers();
         if (live.length === 0) return undefined;
         if (signal?.aborted === true || Date.now() >= deadline) {
           await lock.setDeleting(false);

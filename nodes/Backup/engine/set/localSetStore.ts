@@ -1,0 +1,101 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { fsyncDir } from '../destination/durable';
+import { BackupError, errorMessage, isDestinationFatal } from '../errors';
+import { listBackups, PARTIAL_PREFIX, REMOVING_PREFIX, setDirectory, writeSummaryText } from './catalog';
+import { KEY_FILE, readKeyText, writeKeyFile } from './keyfile';
+import { lockSet } from './lock';
+import { deleteGuard } from './readers';
+import type { BackupOutput, SetStore } from './setStore';
+
+/**
+ * A set in a local folder: the layout and rules of every earlier release (README, "On disk"),
+ * `.partial-<id>` renamed to `<id>` as the commit, `.removing-<id>` as the first step of a delete.
+ */
+export class LocalSetStore implements SetStore {
+  readonly localDir: string;
+  readonly where: string;
+
+  constructor(
+    readonly destination: string,
+    readonly set: string,
+  ) {
+    this.localDir = setDirectory(destination, set);
+    this.where = this.localDir;
+  }
+
+  async prepare(): Promise<void> {
+    try {
+      await fsp.mkdir(this.localDir, { recursive: true });
+      await fsp.access(this.localDir, fsp.constants.W_OK);
+    } catch (error) {
+      throw (
+        isDestinationFatal(error) ??
+        new BackupError('DESTINATION_UNUSABLE', `Cannot write to the destination ${this.localDir}: ${errorMessage(error)}`, {
+          hint: 'Create the destination folder and give the user running the backup write access to it.',
+          path: this.localDir,
+          cause: error,
+        })
+      );
+    }
+  }
+
+  lock(purpose: string, timeoutMs: number, signal?: AbortSignal): ReturnType<SetStore['lock']> {
+    return lockSet(this.localDir, purpose, timeoutMs, signal);
+  }
+
+  /** `.partial-<id>` folders of unfinished backups, `.removing-<id>` of half-deleted ones, key file temps. */
+  async removeLeftovers(): Promise<string[]> {
+    const names = await fsp.readdir(this.localDir);
+    // A key file being written when a run was killed (writeKeyFile renames it into place when whole).
+    for (const name of names.filter((n) => /^key\.json\.[0-9a-f]+\.tmp$/.test(n))) await fsp.rm(path.join(this.localDir, name), { force: true });
+    const leftovers = names.filter((name) => name.startsWith(PARTIAL_PREFIX) || name.startsWith(REMOVING_PREFIX));
+    for (const name of leftovers) await fsp.rm(path.join(this.localDir, name), { recursive: true, force: true });
+    return leftovers.map((name) => name.slice(name.indexOf('-') + 1));
+  }
+
+  listBackups(): ReturnType<SetStore['listBackups']> {
+    return listBackups(this.localDir);
+  }
+
+  readKeyText(backupId?: string): Promise<string | undefined> {
+    return readKeyText(path.join(this.localDir, ...(backupId === undefined ? [] : [backupId]), KEY_FILE));
+  }
+
+  writeKeyText(text: string): Promise<void> {
+    return writeKeyFile(this.localDir, text);
+  }
+
+  async beginBackup(id: string): Promise<BackupOutput> {
+    const partial = path.join(this.localDir, `${PARTIAL_PREFIX}${id}`);
+    await fsp.mkdir(partial);
+    const setDir = this.localDir;
+    return {
+      id,
+      localDir: partial,
+      remote: undefined,
+      writeKeyText: (text) => writeKeyFile(partial, text),
+      async commit(summaryText, confirmLock) {
+        await writeSummaryText(partial, summaryText);
+        // The names in the partial folder (data/, data.tar.gz, manifest, backup.json) on disk before the commit.
+        await fsyncDir(partial);
+        await confirmLock?.();
+        await fsp.rename(partial, path.join(setDir, id));
+        await fsyncDir(setDir);
+      },
+      discard: () => fsp.rm(partial, { recursive: true, force: true }).catch(() => undefined),
+    };
+  }
+
+  async removeBackup(id: string): Promise<void> {
+    // Renamed first (atomic), then deleted: a run killed here leaves a `.removing-<id>` folder
+    // that the next backup sweeps, never a half-deleted backup that lists as damaged.
+    const doomed = path.join(this.localDir, `${REMOVING_PREFIX}${id}`);
+    await fsp.rename(path.join(this.localDir, id), doomed);
+    await fsp.rm(doomed, { recursive: true, force: true });
+  }
+
+  deleteGuard(...args: Parameters<SetStore['deleteGuard']>): ReturnType<SetStore['deleteGuard']> {
+    return deleteGuard(this.localDir, ...args);
+  }
+}
