@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import type { BackupOperation, OverwritePolicy, StorageFormat } from '../nodes/Backup/engine';
+import type { BackupOperation, DestinationOptions, OverwritePolicy, StorageFormat } from '../nodes/Backup/engine';
+import { REMOTE_FLAGS, REMOTE_OPTIONS, REMOTE_USAGE, remoteOptions } from './remote';
 
 /** A mistake in how the CLI was called: exit code 2. */
 export class UsageError extends Error {}
@@ -8,6 +9,8 @@ export interface BackupCommand {
   command: 'backup';
   sources: string[];
   dest: string;
+  /** Settings of an s3:// or sftp:// --dest (flags and variables; see remote.ts). */
+  remote: DestinationOptions;
   type: BackupOperation;
   exclude: string[];
   set?: string;
@@ -33,10 +36,10 @@ export type Command =
   | { command: 'help' }
   | { command: 'version' }
   | BackupCommand
-  | { command: 'restore'; dest: string; set: string; backup: string; target: string; overwrite: OverwritePolicy; passphraseFile?: string; json: boolean }
-  | { command: 'list'; dest: string; set?: string; json: boolean }
-  | { command: 'verify'; dest: string; set: string; backup: string; full: boolean; passphraseFile?: string; json: boolean }
-  | { command: 'prune'; dest: string; set: string; keepFull?: number; keepDifferential?: number; keepIncremental?: number; dryRun: boolean; lockTimeout?: number; json: boolean };
+  | { command: 'restore'; dest: string; remote: DestinationOptions; set: string; backup: string; target: string; overwrite: OverwritePolicy; passphraseFile?: string; json: boolean }
+  | { command: 'list'; dest: string; remote: DestinationOptions; set?: string; json: boolean }
+  | { command: 'verify'; dest: string; remote: DestinationOptions; set: string; backup: string; full: boolean; passphraseFile?: string; json: boolean }
+  | { command: 'prune'; dest: string; remote: DestinationOptions; set: string; keepFull?: number; keepDifferential?: number; keepIncremental?: number; dryRun: boolean; lockTimeout?: number; json: boolean };
 
 export const USAGE = `n8n-backup: back up folders (auto, full, differential, incremental), list, restore, verify and prune backups.
 
@@ -57,6 +60,8 @@ Usage:
   n8n-backup prune   --dest <dir> --set <name> [--keep-full N] [--keep-differential N]
                     [--keep-incremental N] [--dry-run] [--lock-timeout SECONDS] [--json]
   n8n-backup --help | --version
+
+${REMOTE_USAGE}
 
 Encrypted sets (tar.gz only; backup, restore and verify): the passphrase comes from the
 environment variable N8N_BACKUP_PASSPHRASE or from the first line of --passphrase-file <file>,
@@ -108,6 +113,7 @@ const OPTIONS = {
   'dry-run': { type: 'boolean' },
   'passphrase-file': { type: 'string' },
   json: { type: 'boolean' },
+  ...REMOTE_OPTIONS,
 } as const;
 
 type Flag = keyof typeof OPTIONS;
@@ -117,12 +123,12 @@ const KEEP: Flag[] = ['keep-full', 'keep-differential', 'keep-incremental'];
 const ALLOWED: Record<'backup' | 'restore' | 'list' | 'verify' | 'prune', Flag[]> = {
   backup: [
     'dest', 'type', 'exclude', 'set', 'compare-content', 'no-skip-empty', 'skip-unchanged', 'no-skip-unchanged', 'full-every-days', 'differential-every-days',
-    ...KEEP, 'format', 'compression-level', 'lock-timeout', 'fail-on-file-errors', 'passphrase-file', 'json',
+    ...KEEP, 'format', 'compression-level', 'lock-timeout', 'fail-on-file-errors', 'passphrase-file', 'json', ...REMOTE_FLAGS,
   ],
-  restore: ['dest', 'set', 'backup', 'target', 'overwrite', 'skip-existing', 'passphrase-file', 'json'],
-  list: ['dest', 'set', 'json'],
-  verify: ['dest', 'set', 'backup', 'full', 'passphrase-file', 'json'],
-  prune: ['dest', 'set', ...KEEP, 'dry-run', 'lock-timeout', 'json'],
+  restore: ['dest', 'set', 'backup', 'target', 'overwrite', 'skip-existing', 'passphrase-file', 'json', ...REMOTE_FLAGS],
+  list: ['dest', 'set', 'json', ...REMOTE_FLAGS],
+  verify: ['dest', 'set', 'backup', 'full', 'passphrase-file', 'json', ...REMOTE_FLAGS],
+  prune: ['dest', 'set', ...KEEP, 'dry-run', 'lock-timeout', 'json', ...REMOTE_FLAGS],
 };
 
 const OPERATIONS: readonly string[] = ['auto', 'full', 'differential', 'incremental'];
@@ -171,7 +177,7 @@ const keeps = (v: Values): { keepFull?: number; keepDifferential?: number; keepI
 });
 
 /** Parses argv (without node and script) into a command; throws UsageError on any mistake. */
-export function parseCommand(argv: string[]): Command {
+export function parseCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Command {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') return { command: 'help' };
   if (command === '--version' || command === '-V') return { command: 'version' };
@@ -191,12 +197,13 @@ export function parseCommand(argv: string[]): Command {
   if (name !== 'backup' && parsed.positionals.length > 0) throw new UsageError(`unexpected argument "${parsed.positionals[0]}"`);
   const json = v.json === true;
   const lockTimeout = count(v, 'lock-timeout', 86_400);
+  const remote = remoteOptions(v, env);
   switch (name) {
     case 'backup': {
       if (parsed.positionals.length === 0) throw new UsageError('backup needs at least one source folder');
       exclusive(v, 'skip-unchanged', 'no-skip-unchanged');
       return {
-        command: name, sources: parsed.positionals, dest: required(v, 'dest'), type: oneOf(v, 'type', OPERATIONS, 'auto') as BackupOperation,
+        command: name, sources: parsed.positionals, dest: required(v, 'dest'), remote, type: oneOf(v, 'type', OPERATIONS, 'auto') as BackupOperation,
         exclude: (v.exclude as string[] | undefined) ?? [], set: text(v, 'set'), compareContent: v['compare-content'] === true, skipEmpty: v['no-skip-empty'] !== true,
         skipUnchanged: v['skip-unchanged'] === true ? true : v['no-skip-unchanged'] === true ? false : undefined,
         fullEveryDays: count(v, 'full-every-days', 36_500), differentialEveryDays: count(v, 'differential-every-days', 36_500), ...keeps(v),
@@ -207,13 +214,13 @@ export function parseCommand(argv: string[]): Command {
     case 'restore': {
       exclusive(v, 'overwrite', 'skip-existing');
       const overwrite: OverwritePolicy = v.overwrite === true ? 'overwrite' : v['skip-existing'] === true ? 'skip' : 'fail';
-      return { command: name, dest: required(v, 'dest'), set: required(v, 'set'), backup: text(v, 'backup') ?? 'latest', target: required(v, 'target'), overwrite, passphraseFile: passphraseFile(v), json };
+      return { command: name, dest: required(v, 'dest'), remote, set: required(v, 'set'), backup: text(v, 'backup') ?? 'latest', target: required(v, 'target'), overwrite, passphraseFile: passphraseFile(v), json };
     }
     case 'list':
-      return { command: name, dest: required(v, 'dest'), set: text(v, 'set'), json };
+      return { command: name, dest: required(v, 'dest'), remote, set: text(v, 'set'), json };
     case 'verify':
-      return { command: name, dest: required(v, 'dest'), set: required(v, 'set'), backup: text(v, 'backup') ?? 'all', full: v.full === true, passphraseFile: passphraseFile(v), json };
+      return { command: name, dest: required(v, 'dest'), remote, set: required(v, 'set'), backup: text(v, 'backup') ?? 'all', full: v.full === true, passphraseFile: passphraseFile(v), json };
     case 'prune':
-      return { command: name, dest: required(v, 'dest'), set: required(v, 'set'), ...keeps(v), dryRun: v['dry-run'] === true, lockTimeout, json };
+      return { command: name, dest: required(v, 'dest'), remote, set: required(v, 'set'), ...keeps(v), dryRun: v['dry-run'] === true, lockTimeout, json };
   }
 }

@@ -11,7 +11,7 @@ async function execute(cmd: Runnable, io: Io, signal: AbortSignal, passphrase: s
   switch (cmd.command) {
     case 'backup': {
       const outcomes = await runBackup({
-        sources: cmd.sources, destination: cmd.dest, type: cmd.type, exclude: cmd.exclude, setName: cmd.set, compareContent: cmd.compareContent,
+        sources: cmd.sources, destination: cmd.dest, destinationOptions: cmd.remote, type: cmd.type, exclude: cmd.exclude, setName: cmd.set, compareContent: cmd.compareContent,
         skipEmptySource: cmd.skipEmpty, skipUnchanged: cmd.skipUnchanged, fullEveryDays: cmd.fullEveryDays, differentialEveryDays: cmd.differentialEveryDays,
         keepFull: cmd.keepFull, keepDifferential: cmd.keepDifferential, keepIncremental: cmd.keepIncremental,
         // An encrypted set must be tar.gz: the default then; an explicit --format folder is refused by the engine.
@@ -22,19 +22,19 @@ async function execute(cmd: Runnable, io: Io, signal: AbortSignal, passphrase: s
     }
     case 'restore':
       return printRestore(
-        await restoreBackup({ destination: cmd.dest, setName: cmd.set, backupId: cmd.backup, target: cmd.target, overwrite: cmd.overwrite, passphrase, signal }),
+        await restoreBackup({ destination: cmd.dest, destinationOptions: cmd.remote, setName: cmd.set, backupId: cmd.backup, target: cmd.target, overwrite: cmd.overwrite, passphrase, signal }),
         cmd.json,
         io,
       );
     case 'list':
-      printList(await listDestination(cmd.dest, cmd.set), cmd.json, io);
+      printList(await listDestination(cmd.dest, cmd.set, cmd.remote), cmd.json, io);
       return 0;
     case 'verify':
-      return printVerify(await verifyBackups({ destination: cmd.dest, setName: cmd.set, backupId: cmd.backup, full: cmd.full, passphrase, signal }), cmd.json, io);
+      return printVerify(await verifyBackups({ destination: cmd.dest, destinationOptions: cmd.remote, setName: cmd.set, backupId: cmd.backup, full: cmd.full, passphrase, signal }), cmd.json, io);
     case 'prune':
       printPrune(
         await pruneSet({
-          destination: cmd.dest, setName: cmd.set, keepFull: cmd.keepFull, keepDifferential: cmd.keepDifferential, keepIncremental: cmd.keepIncremental,
+          destination: cmd.dest, destinationOptions: cmd.remote, setName: cmd.set, keepFull: cmd.keepFull, keepDifferential: cmd.keepDifferential, keepIncremental: cmd.keepIncremental,
           dryRun: cmd.dryRun, lockTimeoutSeconds: cmd.lockTimeout, signal,
         }),
         cmd.json,
@@ -55,7 +55,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal, version:
   let cmd: Command;
   let passphrase: string | undefined;
   try {
-    cmd = parseCommand(argv);
+    cmd = parseCommand(argv, env);
     if (cmd.command !== 'help' && cmd.command !== 'version') passphrase = passphraseOf(cmd, env, io);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;

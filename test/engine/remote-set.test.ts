@@ -13,7 +13,7 @@ import { allSubjects } from '../helpers/destinations';
 
 /** The lock is another file's business (set/destinationLeaseStore.ts); these cases hold it by construction. */
 const held: SetLock = { release: async () => undefined, lost: new AbortController().signal, confirm: async () => undefined, setDeleting: async () => undefined };
-const locking = { lock: async (): Promise<SetLock> => held, liveReaders: async () => [] };
+const locking = { lock: async (): Promise<SetLock> => held, liveReaders: async () => [], whileReading: <T>(_purpose: string, read: () => Promise<T>): Promise<T> => read() };
 
 function summary(id: string): BackupSummary {
   const zero = { scanned: 1, added: 1, changed: 0, deleted: 0, unchanged: 0, stored: 1 };

@@ -13,6 +13,7 @@ export type { ListedBackup } from './operations/list';
 export { toBackupSettings } from './settings';
 export type { BackupOptions, BackupSettings } from './settings';
 export { BackupError } from './errors';
+export type { DestinationOptions } from './destination';
 export type { FatalCode } from './errors';
 export { humanBytes } from './humanize';
 export { isSameOrInside, relativeInside } from './paths';

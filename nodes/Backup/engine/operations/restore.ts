@@ -1,3 +1,4 @@
+import type { DestinationOptions } from '../destination';
 import { createHash } from 'node:crypto';
 import { constants as C, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
@@ -11,7 +12,8 @@ import { humanBytes, humanDuration } from '../humanize';
 import { keyForReading } from '../set/encryption';
 import { ManifestReader } from '../formats/manifest';
 import { isSameOrInside, parentOf, realpathLoose } from '../paths';
-import { whileReading } from '../set/readers';
+import { closeDestination, openDestinationFor, setStoreIn } from '../set/openSetStore';
+import type { SetStore } from '../set/setStore';
 import type { TarMember } from '../formats/tar/reader';
 import type { SetKey } from '../formats/sealed';
 import { ArchiveDamage } from '../formats/tar/damage';
@@ -26,7 +28,9 @@ import { MAX_RECORDED_ERRORS } from '../types';
 export type OverwritePolicy = 'fail' | 'overwrite' | 'skip';
 
 export interface RestoreOptions {
+  /** A local folder, s3:// or sftp:// (see BackupOptions.destination). */
   destination: string;
+  destinationOptions?: DestinationOptions;
   setName: string;
   /** A backup id, or `latest` (default). */
   backupId?: string;
@@ -512,16 +516,23 @@ async function restoreFromArchives(run: RestoreRun, holders: string[]): Promise<
  */
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreReport> {
   const purpose = `restore of ${options.backupId ?? 'latest'} into ${options.target}`;
-  return whileReading(path.resolve(options.destination), options.setName, purpose, () => restoreUnguarded(options), { signal: options.signal });
+  const opened = await openDestinationFor(options.destination, options.destinationOptions);
+  try {
+    const store = setStoreIn(opened, options.setName);
+    return await store.whileReading(purpose, () => restoreUnguarded(options, store), { signal: options.signal });
+  } finally {
+    await closeDestination(opened);
+  }
 }
 
-async function restoreUnguarded(options: RestoreOptions): Promise<RestoreReport> {
+async function restoreUnguarded(options: RestoreOptions, store: SetStore): Promise<RestoreReport> {
   const started = Date.now();
   const policy = options.overwrite ?? 'fail';
-  const destination = path.resolve(options.destination);
-  const { setDir, summary } = await findBackup(destination, options.setName, options.backupId ?? 'latest');
+  const { summary } = await findBackup(store, options.backupId ?? 'latest');
   // The key check comes first: a wrong passphrase fails before the target is touched.
-  const key = await keyForReading(setDir, [summary], options.passphrase);
+  const key = await keyForReading(store, [summary], options.passphrase);
+  const setDir = store.localDir;
+  if (setDir === undefined) throw new BackupError('DESTINATION_UNAVAILABLE', `Restoring from ${store.where} is not available in this build.`);
   const target = await realpathLoose(options.target);
   if (isSameOrInside(target, await realpathLoose(setDir)) || isSameOrInside(await realpathLoose(setDir), target)) {
     throw new BackupError('TARGET_INSIDE_BACKUP', `The restore target ${target} overlaps the backup set ${setDir}.`, { hint: 'Restore into a folder outside the backup destination.' });

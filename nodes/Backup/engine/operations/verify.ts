@@ -1,13 +1,15 @@
+import type { DestinationOptions } from '../destination';
 import { createHash } from 'node:crypto';
 import { constants as C, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { findBackup, isBackupId, listBackups, setDirectory } from '../set/catalog';
+import { findBackup, isBackupId } from '../set/catalog';
 import { BackupError, errnoCode, errorMessage } from '../errors';
 import { humanBytes, humanDuration } from '../humanize';
 import { keyForReading } from '../set/encryption';
 import { ManifestReader, manifestPath } from '../formats/manifest';
 import { compareWalkOrder } from '../paths';
-import { whileReading } from '../set/readers';
+import { closeDestination, openDestinationFor, setStoreIn } from '../set/openSetStore';
+import type { SetStore } from '../set/setStore';
 import type { SetKey } from '../formats/sealed';
 import { DATA_DIR } from '../store/folderSink';
 import type { ArchiveDamage } from '../formats/tar/damage';
@@ -17,7 +19,9 @@ import type { BackupSummary, ManifestEntry, StorageFormat } from '../types';
 import { MAX_RECORDED_ERRORS } from '../types';
 
 export interface VerifyOptions {
+  /** A local folder, s3:// or sftp:// (see BackupOptions.destination). */
   destination: string;
+  destinationOptions?: DestinationOptions;
   setName: string;
   /** `all` (default): every backup checks its own stored files; an id or `latest`: every file that backup needs. */
   backupId?: string;
@@ -259,23 +263,29 @@ async function checkLinks(check: ArchiveCheck, setDir: string, storage: Map<stri
  * with the right size (quick) or the right sha256 (full), every referenced backup present.
  */
 export async function verifyBackups(options: VerifyOptions): Promise<VerifyReport> {
-  // As a registered reader: retention or prune never deletes a backup while it is being verified.
-  return whileReading(path.resolve(options.destination), options.setName, `verify of ${options.backupId ?? 'all'}`, () => verifyUnguarded(options), { signal: options.signal });
+  const opened = await openDestinationFor(options.destination, options.destinationOptions);
+  try {
+    const store = setStoreIn(opened, options.setName);
+    // As a registered reader: retention or prune never deletes a backup while it is being verified.
+    return await store.whileReading(`verify of ${options.backupId ?? 'all'}`, () => verifyUnguarded(options, store), { signal: options.signal });
+  } finally {
+    await closeDestination(opened);
+  }
 }
 
-async function verifyUnguarded(options: VerifyOptions): Promise<VerifyReport> {
+async function verifyUnguarded(options: VerifyOptions, store: SetStore): Promise<VerifyReport> {
   const started = Date.now();
   const full = options.full ?? false;
   const which = options.backupId ?? 'all';
-  const destination = path.resolve(options.destination);
-  const setDir = setDirectory(destination, options.setName);
-  const all = await listBackups(setDir);
-  if (all.length === 0) throw new BackupError('SET_NOT_FOUND', `There is no backup set "${options.setName}" in ${destination}.`);
-  const key = await keyForReading(setDir, all, options.passphrase);
+  const all = await store.listBackups();
+  if (all.length === 0) throw new BackupError('SET_NOT_FOUND', `There is no backup set "${options.setName}" in ${path.dirname(store.where)}.`);
+  const key = await keyForReading(store, all, options.passphrase);
+  const setDir = store.localDir;
+  if (setDir === undefined) throw new BackupError('DESTINATION_UNAVAILABLE', `Verifying backups on ${store.where} is not available in this build.`);
   // In an encrypted set every backup is tar.gz, whatever a (plain, unauthenticated) backup.json claims.
   const manifestName = path.basename(manifestPath(setDir, key));
   let targets: BackupSummary[] = all;
-  if (which === 'latest') targets = [(await findBackup(destination, options.setName, which)).summary];
+  if (which === 'latest') targets = [(await findBackup(store, which)).summary];
   else if (which !== 'all') {
     const named = all.find((b) => b.backupId === which);
     if (named === undefined) throw new BackupError('BACKUP_NOT_FOUND', `Set "${options.setName}" has no backup ${which}.`, { hint: 'Use `all`, `latest` or an id that `list` shows.' });

@@ -5,6 +5,7 @@ import { BackupError, errnoCode } from '../errors';
 import { readManifestEnds } from '../formats/manifest';
 import { assertSetName } from '../paths';
 import type { BackupSummary, BackupType } from '../types';
+import type { SetStore } from './setStore';
 
 export { DATA_DIR } from '../store/folderSink';
 
@@ -114,25 +115,25 @@ export function setDirectory(destination: string, setName: string): string {
 }
 
 /** Resolves `latest` or an id to a complete backup of the set. */
-export async function findBackup(destination: string, setName: string, backupId: string): Promise<{ setDir: string; summary: BackupSummary }> {
-  const setDir = setDirectory(destination, setName);
-  const backups = await listBackups(setDir);
+export async function findBackup(store: Pick<SetStore, 'set' | 'where' | 'listBackups'>, backupId: string): Promise<{ summary: BackupSummary; all: BackupSummary[] }> {
+  const backups = await store.listBackups();
+  const setName = store.set;
   if (backups.length === 0) {
-    throw new BackupError('SET_NOT_FOUND', `There is no backup set "${setName}" in ${destination}.`, {
+    throw new BackupError('SET_NOT_FOUND', `There is no backup set "${setName}" in ${path.dirname(store.where)}.`, {
       hint: 'Run `n8n-backup list --dest <destination>` to see the set names.',
     });
   }
   if (backupId === 'latest') {
     const complete = backups.filter((b) => b.complete);
     if (complete.length === 0) throw new BackupError('BACKUP_NOT_FOUND', `Set "${setName}" has no complete backup.`);
-    return { setDir, summary: complete[complete.length - 1] };
+    return { summary: complete[complete.length - 1], all: backups };
   }
   const found = backups.find((b) => b.backupId === backupId);
   if (found === undefined) {
     throw new BackupError('BACKUP_NOT_FOUND', `Set "${setName}" has no backup ${backupId}.`, { hint: 'Use `latest` or an id that `list` shows.' });
   }
   if (!found.complete) throw new BackupError('BACKUP_INCOMPLETE', `Backup ${backupId} is incomplete or damaged (its manifest has no trailer).`);
-  return { setDir, summary: found };
+  return { summary: found, all: backups };
 }
 
 /** backup.json's text. */

@@ -5,7 +5,7 @@ import { BackupError, errorMessage, isDestinationFatal } from '../errors';
 import { listBackups, PARTIAL_PREFIX, REMOVING_PREFIX, setDirectory, writeSummaryText } from './catalog';
 import { KEY_FILE, readKeyText, writeKeyFile } from './keyfile';
 import { lockSet } from './lock';
-import { deleteGuard } from './readers';
+import { deleteGuard, whileReading } from './readers';
 import type { BackupOutput, SetStore } from './setStore';
 
 /**
@@ -93,6 +93,10 @@ export class LocalSetStore implements SetStore {
     const doomed = path.join(this.localDir, `${REMOVING_PREFIX}${id}`);
     await fsp.rename(path.join(this.localDir, id), doomed);
     await fsp.rm(doomed, { recursive: true, force: true });
+  }
+
+  whileReading<T>(purpose: string, read: () => Promise<T>, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<T> {
+    return whileReading(this.destination, this.set, purpose, read, options);
   }
 
   deleteGuard(...args: Parameters<SetStore['deleteGuard']>): ReturnType<SetStore['deleteGuard']> {

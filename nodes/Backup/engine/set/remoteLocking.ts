@@ -8,5 +8,6 @@ export function remoteLocking(dest: Destination, set: string): RemoteSetLocking 
   return {
     lock: () => Promise.reject(unavailable()),
     liveReaders: () => Promise.reject(unavailable()),
+    whileReading: () => Promise.reject(unavailable()),
   };
 }

@@ -19,6 +19,8 @@ export interface RemoteSetLocking {
   lock(purpose: string, timeoutMs: number, signal?: AbortSignal): Promise<SetLock>;
   /** Readers' markers that still count (expired ones removed on the way). */
   liveReaders(): Promise<LeaseNote[]>;
+  /** Runs `read` with a reader marker of its own left in the set. */
+  whileReading<T>(purpose: string, read: () => Promise<T>, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<T>;
 }
 
 async function readAll(stream: AsyncIterable<unknown>, limit: number): Promise<Buffer> {
@@ -155,6 +157,10 @@ export class RemoteSetStore implements SetStore {
     // The summary first: from then on the backup is not listed, and what is left of it is a leftover.
     await this.dest.delete(this.name(id, SUMMARY_FILE));
     await this.dest.deleteAll(`${this.name(id)}/`);
+  }
+
+  whileReading<T>(purpose: string, read: () => Promise<T>, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<T> {
+    return this.locking.whileReading(purpose, read, options);
   }
 
   deleteGuard(lock: SetLock, timeoutMs: number, onReaders: 'fail' | 'skip', signal?: AbortSignal): ReturnType<SetStore['deleteGuard']> {

@@ -36,6 +36,8 @@ export interface SetStore {
   beginBackup(id: string): Promise<BackupOutput>;
   /** Deletes a backup (the caller holds the lock): unlisted first, so an interruption never leaves half a backup listed. */
   removeBackup(id: string): Promise<void>;
+  /** Runs `read` as a registered reader of the set, so no retention or prune deletes what it reads (readers.ts). */
+  whileReading<T>(purpose: string, read: () => Promise<T>, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<T>;
   /** The handshake with readers around deletes (readers.ts). */
   deleteGuard(lock: SetLock, timeoutMs: number, onReaders: 'fail' | 'skip', signal?: AbortSignal): DeleteGuard;
 }
