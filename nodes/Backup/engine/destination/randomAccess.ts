@@ -52,6 +52,8 @@ interface Window {
 export class RemoteRandomAccess implements RandomAccess {
   private current: Window | undefined;
   private ahead: Window | undefined;
+  /** Where the last read ended: a read starting there is sequential. */
+  private lastEnd = 0;
   private closed = false;
 
   private constructor(
@@ -70,20 +72,26 @@ export class RemoteRandomAccess implements RandomAccess {
   async read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
     if (this.closed) throw new Error(`${this.name}: read after close`);
     let done = 0;
+    const sequential = position === this.lastEnd;
     // A read may straddle two windows: served from both, so a caller never sees a short read before the end.
     while (done < length && position + done < this.size) {
       const at = position + done;
-      const window = this.windowAt(at);
+      const window = this.windowAt(at, sequential);
       const bytes = await window.bytes;
       const n = bytes.copy(buffer, offset + done, at - window.at, Math.min(bytes.length, at - window.at + length - done));
       if (n === 0) throw changed(this.dest.describe(), this.name, `no bytes at offset ${at}`);
       done += n;
     }
+    this.lastEnd = position + done;
     return { bytesRead: done };
   }
 
-  /** The window holding `at`: the current one, the one fetched ahead, or a new one (a jump). */
-  private windowAt(at: number): Window {
+  /**
+   * The window holding `at`: the current one, the one fetched ahead, or a new one. The next window
+   * is fetched ahead only while the reads go front to back (a read starting where the last one
+   * ended): a jump elsewhere (the index's resync, a seek) costs one range request, not two.
+   */
+  private windowAt(at: number, sequential: boolean): Window {
     const holds = (w: Window | undefined): w is Window => w !== undefined && at >= w.at && at < Math.min(w.at + this.windowBytes, this.size);
     if (!holds(this.current)) {
       if (holds(this.ahead)) {
@@ -95,7 +103,7 @@ export class RemoteRandomAccess implements RandomAccess {
       this.ahead = undefined;
     }
     const next = this.current.at + this.windowBytes;
-    if (this.ahead === undefined && next < this.size) this.ahead = this.fetch(next);
+    if (sequential && this.ahead === undefined && next < this.size) this.ahead = this.fetch(next);
     return this.current;
   }
 
