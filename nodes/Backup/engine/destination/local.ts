@@ -7,6 +7,7 @@ import { DestinationError, notFound } from './faults';
 import type { TreeOps, TreeStat } from './fileTree';
 import { FileTreeDestination } from './fileTree';
 import { bodyStream } from './streams';
+import { checkName } from './names';
 import type { ByteRange } from './types';
 
 /** Turns an fs error into a destination fault: the paths are the user's own, no secrets here. */
@@ -125,12 +126,23 @@ export const localOps: TreeOps = {
   close: () => Promise.resolve(),
 };
 
+/** A local folder: a file tree that also names its files, for the formats' FileHandle paths. */
+export class LocalDestination extends FileTreeDestination {
+  constructor(private readonly folder: string) {
+    super(localOps, folder, folder);
+  }
+
+  localPath(name: string): string {
+    return path.join(this.folder, checkName(name));
+  }
+}
+
 /** A local folder as a destination; `folder` must exist (a missing one is DESTINATION_NOT_FOUND). */
-export async function openLocal(folder: string): Promise<FileTreeDestination> {
+export async function openLocal(folder: string): Promise<LocalDestination> {
   const root = path.resolve(folder);
   const stat = await fsp.stat(root).catch(() => undefined);
   if (stat === undefined || !stat.isDirectory()) {
     throw new DestinationError('DESTINATION_NOT_FOUND', `The destination folder ${root} does not exist.`, { hint: 'Create it first, or check the path.' });
   }
-  return new FileTreeDestination(localOps, root, root);
+  return new LocalDestination(root);
 }

@@ -154,5 +154,6 @@ export function withRetries(inner: Destination, options: Partial<RetryOptions> =
     deleteAll: (prefix) => policy.run(() => inner.deleteAll(prefix)),
     sweep: (olderThanMs) => policy.run(() => inner.sweep(olderThanMs)),
     close: () => inner.close(),
+    ...(inner.localPath === undefined ? {} : { localPath: (name: string) => inner.localPath?.(name) }),
   };
 }

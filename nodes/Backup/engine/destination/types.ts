@@ -39,6 +39,11 @@ export interface Destination {
   sweep(olderThanMs: number, prefix?: string): Promise<number>;
   /** Drops connections; the destination may not be used afterwards. */
   close(): Promise<void>;
+  /**
+   * Local folders only: the file that holds `name`, so the formats read and write it with a
+   * FileHandle as before destinations existed (randomAccess.ts, appender.ts). Absent elsewhere.
+   */
+  localPath?(name: string): string | undefined;
 }
 
 export interface Capabilities {

@@ -1,8 +1,14 @@
 import { once } from 'node:events';
-import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
+import type { Appender } from '../destination/appender';
+import { openAppender, openLocalAppender } from '../destination/appender';
+import { DestinationError } from '../destination/faults';
+import type { Destination } from '../destination/types';
 import { BackupError, errorMessage } from '../errors';
 import { compareWalkOrder, unsafePathReason } from '../paths';
 import type { SetKey } from './sealed';
@@ -16,6 +22,11 @@ export const MANIFEST_FILE = 'manifest.jsonl.gz';
 /** Where a backup's manifest is: `manifest.jsonl.gz`, or `manifest.jsonl.gz.enc` in an encrypted set. */
 export function manifestPath(backupDir: string, key: SetKey | undefined): string {
   return path.join(backupDir, key === undefined ? MANIFEST_FILE : `${MANIFEST_FILE}${SEALED_SUFFIX}`);
+}
+
+/** The manifest's object name in the backup `backupPrefix` (`<set>/<id>`) of a destination. */
+export function manifestName(backupPrefix: string, key: SetKey | undefined): string {
+  return `${backupPrefix}/${key === undefined ? MANIFEST_FILE : `${MANIFEST_FILE}${SEALED_SUFFIX}`}`;
 }
 
 /** What a sealed manifest is bound to: its backup and its name (a manifest moved elsewhere fails to open). */
@@ -34,25 +45,44 @@ const MAX_LINE_CHARS = 1 << 20;
 const FLUSH_CHARS = 1 << 20;
 const BACKLOG_BYTES = 8 << 20;
 
-/** Streams `manifest.jsonl.gz`: header, one line per entry, trailer; fsynced on finish. */
+/** A Writable over an Appender (its back-pressure is the write callback's). */
+function appenderStream(output: Appender): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      output.write(chunk).then(() => callback(), callback);
+    },
+  });
+}
+
+/** Streams `manifest.jsonl.gz`: header, one line per entry, trailer; durable on finish (fsynced, or uploaded). */
 export class ManifestWriter {
   private pending = '';
   private readonly done: Promise<void>;
+  private readonly gzip = zlib.createGzip({ level: 6, chunkSize: 1 << 18 });
 
   private constructor(
-    private readonly filePath: string,
-    private readonly gzip: zlib.Gzip,
+    private readonly output: Appender,
     key: SetKey | undefined,
     backupId: string,
   ) {
-    const file = createWriteStream(filePath, { flags: 'wx', mode: 0o644 });
-    this.done = key === undefined ? pipeline(gzip, file) : pipeline(gzip, sealStream(key, sealLabel(backupId)), file);
+    const file = appenderStream(output);
+    this.done = key === undefined ? pipeline(this.gzip, file) : pipeline(this.gzip, sealStream(key, sealLabel(backupId)), file);
     this.done.catch(() => undefined);
   }
 
-  /** Writes `manifestPath(backupDir, key)`: sealed when the set has a key. */
+  /** Writes `manifestPath(backupDir, key)` (created new, `wx`): sealed when the set has a key. */
   static async create(backupDir: string, header: ManifestHeader, key?: SetKey): Promise<ManifestWriter> {
-    const writer = new ManifestWriter(manifestPath(backupDir, key), zlib.createGzip({ level: 6, chunkSize: 1 << 18 }), key, header.id);
+    return ManifestWriter.open(await openLocalAppender(manifestPath(backupDir, key)), header, key);
+  }
+
+  /** Writes `manifestName(backupPrefix, key)` on a destination (remote: one streamed upload, listed only once finished). */
+  static async createOn(dest: Destination, backupPrefix: string, header: ManifestHeader, key?: SetKey): Promise<ManifestWriter> {
+    return ManifestWriter.open(await openAppender(dest, manifestName(backupPrefix, key)), header, key);
+  }
+
+  /** Writes the manifest to an opened output. */
+  static open(output: Appender, header: ManifestHeader, key?: SetKey): ManifestWriter {
+    const writer = new ManifestWriter(output, key, header.id);
     writer.pending = `${JSON.stringify(header)}\n`;
     return writer;
   }
@@ -67,24 +97,24 @@ export class ManifestWriter {
     if (this.pending.length >= FLUSH_CHARS) await this.flush();
   }
 
-  /** Writes the trailer, closes and fsyncs; returns the manifest's size on disk. */
+  /** Writes the trailer, closes and makes it durable (fsync; remote: the upload completed); returns its size. */
   async finish(trailer: ManifestTrailer): Promise<number> {
     this.pending += `${JSON.stringify(trailer)}\n`;
-    await this.flush();
-    this.gzip.end();
-    await this.done;
-    const handle = await fsp.open(this.filePath, 'r');
     try {
-      await handle.sync();
-      return (await handle.stat()).size;
-    } finally {
-      await handle.close();
+      await this.flush();
+      this.gzip.end();
+      await this.done;
+    } catch (error) {
+      await this.output.abort();
+      throw error;
     }
+    return (await this.output.finish()).bytes;
   }
 
   async abort(): Promise<void> {
     this.gzip.destroy();
     await this.done.catch(() => undefined);
+    await this.output.abort();
   }
 
   private async flush(): Promise<void> {
@@ -108,14 +138,23 @@ function corrupt(file: string, why: string, cause?: unknown): BackupError {
 // no-change backup of the bench set mostly idle, waiting for the next chunk of the old manifest.
 const READ_CHUNK = 1 << 20;
 
-/** The lines of a gzip file (opened first when sealed), in batches (one per inflated chunk). */
-async function* readLines(file: string, seal: { key: SetKey; label: string } | undefined): AsyncGenerator<string[]> {
-  const input = createReadStream(file, { highWaterMark: READ_CHUNK });
+/**
+ * The lines of a gzip file (opened first when sealed), in batches (one per inflated chunk). `file`
+ * names it in messages; `open` gives its bytes (a local read stream, or a destination's read).
+ */
+async function* readLines(file: string, open: () => Promise<Readable>, seal: { key: SetKey; label: string } | undefined): AsyncGenerator<string[]> {
+  let input: Readable;
+  try {
+    input = await open();
+  } catch (error) {
+    if (error instanceof DestinationError && error.code === 'OBJECT_NOT_FOUND') throw corrupt(file, 'the file is missing', error);
+    throw error;
+  }
   const gunzip = zlib.createGunzip({ chunkSize: READ_CHUNK });
   input.on('error', (error) => gunzip.destroy(error));
   if (seal === undefined) input.pipe(gunzip);
   else {
-    const opener = openStream(seal.key, seal.label, path.basename(file));
+    const opener = openStream(seal.key, seal.label, path.posix.basename(file));
     opener.on('error', (error) => gunzip.destroy(error));
     input.pipe(opener).pipe(gunzip);
   }
@@ -139,10 +178,11 @@ async function* readLines(file: string, seal: { key: SetKey; label: string } | u
       yield more.length === 0 ? lines : lines.concat(more);
     }
   } catch (error) {
-    if (error instanceof BackupError) throw error;
+    // A store that keeps failing is not a damaged manifest (DestinationError is a BackupError).
+    if (error instanceof BackupError && !(error instanceof DestinationError && error.code === 'OBJECT_NOT_FOUND')) throw error;
     const code = (error as { code?: string }).code;
-    if (code === 'ENOENT') throw corrupt(file, 'the file is missing', error);
-    if (error instanceof SealedFileError) throw corrupt(file, error.message.slice(path.basename(file).length + 1), error);
+    if (code === 'ENOENT' || code === 'OBJECT_NOT_FOUND') throw corrupt(file, 'the file is missing', error);
+    if (error instanceof SealedFileError) throw corrupt(file, error.message.slice(path.posix.basename(file).length + 1), error);
     throw corrupt(file, `it cannot be decompressed (${errorMessage(error)}); it is truncated or damaged`, error);
   } finally {
     input.destroy();
@@ -221,7 +261,22 @@ export class ManifestReader {
   /** Opens the manifest of the backup folder `backupDir`; `key` when the set is encrypted. */
   static async open(backupDir: string, key?: SetKey): Promise<ManifestReader> {
     const file = manifestPath(backupDir, key);
-    const lines = readLines(file, key === undefined ? undefined : { key, label: sealLabel(path.basename(backupDir)) });
+    return ManifestReader.start(file, () => Promise.resolve(createReadStream(file, { highWaterMark: READ_CHUNK })), key, path.basename(backupDir));
+  }
+
+  /**
+   * Opens the manifest of the backup `backupPrefix` (`<set>/<id>`) of a destination, streamed (one
+   * whole read, resumed by the retry wrapper if it breaks). A local folder reads it as open() does.
+   */
+  static async openOn(dest: Destination, backupPrefix: string, key?: SetKey): Promise<ManifestReader> {
+    const name = manifestName(backupPrefix, key);
+    const local = dest.localPath?.(name);
+    if (local !== undefined) return ManifestReader.open(path.dirname(local), key);
+    return ManifestReader.start(name, () => dest.read(name), key, path.posix.basename(backupPrefix));
+  }
+
+  private static async start(file: string, open: () => Promise<Readable>, key: SetKey | undefined, backupId: string): Promise<ManifestReader> {
+    const lines = readLines(file, open, key === undefined ? undefined : { key, label: sealLabel(backupId) });
     const first = await lines.next();
     if (first.done === true || first.value.length === 0) throw corrupt(file, 'it is empty');
     const [headerLine, ...rest] = first.value;
@@ -272,7 +327,15 @@ export class ManifestReader {
 
 /** Reads a whole manifest just to check it and get its header and trailer. */
 export async function readManifestEnds(backupDir: string, key?: SetKey): Promise<{ header: ManifestHeader; trailer: ManifestTrailer }> {
-  const reader = await ManifestReader.open(backupDir, key);
+  return readEnds(await ManifestReader.open(backupDir, key));
+}
+
+/** readManifestEnds for the backup `backupPrefix` of a destination. */
+export async function readManifestEndsOn(dest: Destination, backupPrefix: string, key?: SetKey): Promise<{ header: ManifestHeader; trailer: ManifestTrailer }> {
+  return readEnds(await ManifestReader.openOn(dest, backupPrefix, key));
+}
+
+async function readEnds(reader: ManifestReader): Promise<{ header: ManifestHeader; trailer: ManifestTrailer }> {
   for await (const entry of reader.entries()) void entry;
   return { header: reader.header, trailer: reader.trailer as ManifestTrailer };
 }

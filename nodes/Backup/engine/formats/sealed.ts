@@ -16,7 +16,7 @@
  * A reader releases a chunk's bytes only after its tag checked: nothing unauthenticated comes out.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
+import type { RandomAccess } from '../destination/randomAccess';
 import { Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
 
@@ -171,8 +171,8 @@ export type SealedPiece = { at: number; bytes: Buffer } | { at: number; lostUnti
  * out. A cut file ends with a lost part; so does a file cut exactly at a chunk boundary (its new
  * last chunk was sealed as not last: its bytes are good, the rest is missing).
  */
-export async function* openChunks(handle: FileHandle, setKey: SetKey, label: string, name: string): AsyncGenerator<SealedPiece> {
-  const size = (await handle.stat()).size;
+export async function* openChunks(handle: Pick<RandomAccess, 'size' | 'read'>, setKey: SetKey, label: string, name: string): AsyncGenerator<SealedPiece> {
+  const size = handle.size;
   const h = Buffer.alloc(SEAL_HEADER_BYTES);
   const { bytesRead } = await handle.read(h, 0, SEAL_HEADER_BYTES, 0);
   if (bytesRead < SEAL_HEADER_BYTES) throw new SealedFileError('SEAL_TRUNCATED', `${name} is truncated (shorter than its ${SEAL_HEADER_BYTES}-byte header)`);

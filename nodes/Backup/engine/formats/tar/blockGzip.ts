@@ -1,8 +1,7 @@
 import * as os from 'node:os';
 import * as zlib from 'node:zlib';
-import type { FileHandle } from 'node:fs/promises';
+import type { Appender } from '../../destination/appender';
 import { errorMessage } from '../../errors';
-import { writeAll } from '../../destination/durable';
 import type { Sealer } from '../sealed';
 import type { IndexWriter } from './memberIndex';
 import { NO_HEADER } from './memberIndex';
@@ -53,7 +52,8 @@ export class BlockGzip {
 
   constructor(
     private readonly level: number,
-    private readonly output: FileHandle,
+    /** The archive's bytes, in order: a local file (writeAll) or a remote upload (destination/appender.ts). */
+    private readonly output: Pick<Appender, 'write'>,
     private readonly onError: (error: unknown) => void,
     /** Seals the compressed stream on its way to the file (an encrypted set). */
     private readonly sealer: Sealer | undefined,
@@ -125,7 +125,7 @@ export class BlockGzip {
     const sealer = this.sealer;
     this.written = this.written.then(async () => {
       if (this.stopped) return;
-      if (sealer !== undefined) await writeAll(this.output, sealer.finish());
+      if (sealer !== undefined) await this.output.write(sealer.finish());
       await this.index.finish(this.compressedSize, this.base);
     });
     return this.written;
@@ -195,8 +195,8 @@ export class BlockGzip {
   }
 
   private async writeOut(out: Buffer): Promise<void> {
-    if (this.sealer === undefined) return writeAll(this.output, out);
-    for (const sealed of this.sealer.seal(out)) await writeAll(this.output, sealed);
+    if (this.sealer === undefined) return this.output.write(out);
+    for (const sealed of this.sealer.seal(out)) await this.output.write(sealed);
   }
 
 

@@ -1,4 +1,5 @@
 /** What can be wrong with a tar.gz archive, as restore and verify report it. */
+import { DestinationError } from '../../destination/faults';
 import { errnoCode, errorMessage } from '../../errors';
 import { SealedFileError } from '../sealed';
 
@@ -20,6 +21,8 @@ export class ArchiveDamage extends Error {
 export function classify(error: unknown, label: string): ArchiveDamage {
   if (error instanceof ArchiveDamage) return error;
   if (error instanceof SealedFileError) return new ArchiveDamage(error.code === 'SEAL_TRUNCATED' ? 'TRUNCATED' : 'CORRUPT', error.message, { cause: error });
+  // A remote archive: gone, or a store that kept failing or changed it under the reader.
+  if (error instanceof DestinationError) return new ArchiveDamage(error.code === 'OBJECT_NOT_FOUND' ? 'MISSING' : 'UNREADABLE', error.code === 'OBJECT_NOT_FOUND' ? `${label} is missing` : `${label} cannot be read (${error.message})`, { cause: error });
   const code = errnoCode(error);
   const why = errorMessage(error);
   if (code === 'ENOENT') return new ArchiveDamage('MISSING', `${label} is missing`, { cause: error });

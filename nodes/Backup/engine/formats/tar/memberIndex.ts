@@ -18,10 +18,13 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Appender } from '../../destination/appender';
+import { openAppender, openLocalAppender } from '../../destination/appender';
+import { DestinationError } from '../../destination/faults';
+import type { Destination } from '../../destination/types';
 import type { SetKey } from '../sealed';
-import { writeAll } from '../../destination/durable';
 import { openStream, SEALED_SUFFIX, Sealer } from '../sealed';
 
 export const INDEX_FILE = 'data.tar.idx';
@@ -37,6 +40,11 @@ export const NO_HEADER = Number.MAX_SAFE_INTEGER;
 /** Where a backup's index is: `data.tar.idx`, or `data.tar.idx.enc` in an encrypted set. */
 export function indexPath(backupDir: string, key: SetKey | undefined): string {
   return path.join(backupDir, key === undefined ? INDEX_FILE : `${INDEX_FILE}${SEALED_SUFFIX}`);
+}
+
+/** The index's object name in the backup `backupPrefix` of a destination. */
+export function indexName(backupPrefix: string, key: SetKey | undefined): string {
+  return `${backupPrefix}/${key === undefined ? INDEX_FILE : `${INDEX_FILE}${SEALED_SUFFIX}`}`;
 }
 
 /** What a sealed index is bound to: its backup and its name. */
@@ -65,21 +73,31 @@ export class IndexWriter {
   private closed = false;
 
   private constructor(
-    private readonly output: FileHandle,
+    private readonly output: Appender,
     private readonly sealer: Sealer | undefined,
   ) {}
 
+  /** Creates `indexPath(backupDir, key)` (never over an existing file). */
   static async create(backupDir: string, key: SetKey | undefined, backupId: string): Promise<IndexWriter> {
-    const output = await fsp.open(indexPath(backupDir, key), 'wx', 0o644);
+    return IndexWriter.open(await openLocalAppender(indexPath(backupDir, key)), key, backupId);
+  }
+
+  /** Writes `indexName(backupPrefix, key)` on a destination. */
+  static async createOn(dest: Destination, backupPrefix: string, key: SetKey | undefined, backupId: string): Promise<IndexWriter> {
+    return IndexWriter.open(await openAppender(dest, indexName(backupPrefix, key)), key, backupId);
+  }
+
+  /** Writes the index to `output`; on failure here `output` is aborted. */
+  static async open(output: Appender, key: SetKey | undefined, backupId: string): Promise<IndexWriter> {
     const writer = new IndexWriter(output, key === undefined ? undefined : new Sealer(key, indexSealLabel(backupId)));
     try {
-      if (writer.sealer !== undefined) await writeAll(writer.output, writer.sealer.header);
+      if (writer.sealer !== undefined) await output.write(writer.sealer.header);
       const header = Buffer.alloc(HEADER_BYTES);
       MAGIC.copy(header, 0);
       header[8] = INDEX_VERSION;
       await writer.writePlain(header);
     } catch (error) {
-      await output.close().catch(() => undefined);
+      await output.abort();
       throw error;
     }
     return writer;
@@ -90,23 +108,25 @@ export class IndexWriter {
     if (this.count === FLUSH_RECORDS) await this.flush();
   }
 
-  /** The end record, the hash, fsync, close. */
+  /** The end record, the hash, then durable (local: fsync, close; remote: the upload completed). */
   async finish(compressedSize: number, uncompressedSize: number): Promise<void> {
     try {
       await this.add({ compressed: compressedSize, uncompressed: uncompressedSize, header: NO_HEADER });
       await this.flush();
       await this.writePlain(this.hash.copy().digest(), false);
-      if (this.sealer !== undefined) await writeAll(this.output, this.sealer.finish());
-      await this.output.sync();
+      if (this.sealer !== undefined) await this.output.write(this.sealer.finish());
+      this.closed = true;
+      await this.output.finish();
     } finally {
       await this.close();
     }
   }
 
+  /** Gives the index up (an abandoned archive): nothing is kept of it on a remote store. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.output.close();
+    await this.output.abort();
   }
 
   private async flush(): Promise<void> {
@@ -118,8 +138,8 @@ export class IndexWriter {
 
   private async writePlain(bytes: Buffer, hashed = true): Promise<void> {
     if (hashed) this.hash.update(bytes);
-    if (this.sealer === undefined) return writeAll(this.output, bytes);
-    for (const sealed of this.sealer.seal(bytes)) await writeAll(this.output, sealed);
+    if (this.sealer === undefined) return this.output.write(bytes);
+    for (const sealed of this.sealer.seal(bytes)) await this.output.write(sealed);
   }
 }
 
@@ -145,11 +165,22 @@ export class MemberIndex {
 
 async function readWhole(file: string, key: SetKey | undefined, label: string): Promise<Buffer> {
   if (key === undefined) return fsp.readFile(file);
+  return openWhole(createReadStream(file), key, label, path.basename(file));
+}
+
+async function openWhole(input: Readable, key: SetKey, label: string, name: string): Promise<Buffer> {
   const parts: Buffer[] = [];
-  const opener = openStream(key, label, path.basename(file));
-  const input = createReadStream(file);
+  const opener = openStream(key, label, name);
   input.on('error', (error) => opener.destroy(error));
   for await (const part of input.pipe(opener) as AsyncIterable<Buffer>) parts.push(part);
+  return Buffer.concat(parts);
+}
+
+async function readWholeOn(dest: Destination, name: string, key: SetKey | undefined, label: string): Promise<Buffer> {
+  const input = await dest.read(name);
+  if (key !== undefined) return openWhole(input, key, label, path.posix.basename(name));
+  const parts: Buffer[] = [];
+  for await (const part of input) parts.push(part as Buffer);
   return Buffer.concat(parts);
 }
 
@@ -171,7 +202,7 @@ function plausible(index: MemberIndex): boolean {
  * The index of the backup folder `backupDir`: `absent` for a backup written before the index,
  * `damaged` when it does not open or fails its hash (readers then scan, as for an old backup).
  */
-export async function readIndex(backupDir: string, key: SetKey | undefined, backupId: string): Promise<{ index: MemberIndex } | { absent: true } | { damaged: string }> {
+export async function readIndex(backupDir: string, key: SetKey | undefined, backupId: string): Promise<IndexFound> {
   const file = indexPath(backupDir, key);
   let bytes: Buffer;
   try {
@@ -180,7 +211,34 @@ export async function readIndex(backupDir: string, key: SetKey | undefined, back
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { absent: true };
     return { damaged: `${path.basename(file)} cannot be read (${(error as Error).message})` };
   }
-  const name = path.basename(file);
+  return parseIndex(bytes, path.basename(file));
+}
+
+export type IndexFound = { index: MemberIndex } | { absent: true } | { damaged: string };
+
+/**
+ * The index of the backup `backupPrefix` on a destination (one whole read: 24 bytes per MiB of
+ * archive). A fault of the destination itself (a connection that keeps failing) is thrown, not
+ * taken for a damaged index.
+ */
+export async function readIndexOn(dest: Destination, backupPrefix: string, key: SetKey | undefined, backupId: string): Promise<IndexFound> {
+  const name = indexName(backupPrefix, key);
+  const local = dest.localPath?.(name);
+  if (local !== undefined) return readIndex(path.dirname(local), key, backupId);
+  let bytes: Buffer;
+  try {
+    bytes = await readWholeOn(dest, name, key, indexSealLabel(backupId));
+  } catch (error) {
+    if (error instanceof DestinationError) {
+      if (error.code === 'OBJECT_NOT_FOUND') return { absent: true };
+      throw error;
+    }
+    return { damaged: `${path.posix.basename(name)} cannot be read (${(error as Error).message})` };
+  }
+  return parseIndex(bytes, path.posix.basename(name));
+}
+
+function parseIndex(bytes: Buffer, name: string): IndexFound {
   const body = bytes.length - TRAILER_BYTES;
   if (body < HEADER_BYTES + RECORD_BYTES || (body - HEADER_BYTES) % RECORD_BYTES !== 0) return { damaged: `${name} has an impossible size` };
   if (!bytes.subarray(0, 8).equals(MAGIC) || bytes[8] !== INDEX_VERSION) return { damaged: `${name} is not a version ${INDEX_VERSION} member index` };

@@ -9,7 +9,7 @@
  * is read by looking for the gzip header this writer (and zlib) puts at each member's start; after a
  * loss, the tar reader then looks for the next tar header itself.
  */
-import type { FileHandle } from 'node:fs/promises';
+import type { RandomAccess } from '../../destination/randomAccess';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { ArchiveDamage } from './damage';
@@ -46,7 +46,7 @@ const gunzip = promisify<zlib.InputType, zlib.ZlibOptions, Buffer>(zlib.gunzip);
 
 type Piece = { at: number; bytes: Buffer } | { at: number; lostUntil: number | undefined; error: SealedFileError | ArchiveDamage };
 
-async function* plainPieces(handle: FileHandle): AsyncGenerator<Piece> {
+async function* plainPieces(handle: Pick<RandomAccess, 'read'>): AsyncGenerator<Piece> {
   for (let at = 0; ; ) {
     const buffer = Buffer.allocUnsafe(READ_BYTES);
     const { bytesRead } = await handle.read(buffer, 0, READ_BYTES, at);
@@ -208,11 +208,11 @@ async function inflateMember(member: Buffer, expected: number | undefined): Prom
 
 /**
  * The members of one archive, inflated in order. `handle` is data.tar.gz (or data.tar.gz.enc with
- * `seal`); `index` is its member index when it has a good one. Errors reading the file itself
+ * `seal`), a local FileHandle or a remote object read by ranges (destination/randomAccess.ts); `index` is its member index when it has a good one. Errors reading the file itself
  * (EIO, a sealed header that does not open) are thrown: nothing after them can be trusted.
  */
 export async function* readMembers(
-  handle: FileHandle,
+  handle: Pick<RandomAccess, 'size' | 'read'>,
   label: string,
   index: MemberIndex | undefined,
   seal: { key: SetKey; label: string } | undefined,

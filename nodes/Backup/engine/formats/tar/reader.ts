@@ -9,17 +9,18 @@
  * places in this archive, between the last member read before a lost part and the first one after,
  * is lost (`{ lost }`), not absent.
  */
-import type { FileHandle } from 'node:fs/promises';
-import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
+import type { RandomAccess } from '../../destination/randomAccess';
+import { openLocalRandomAccess, openRandomAccess } from '../../destination/randomAccess';
+import type { Destination } from '../../destination/types';
 import { ArchiveDamage, classify } from './damage';
 import type { MemberEvent } from './memberReader';
 import { readMembers } from './memberReader';
 import { compareWalkOrder } from '../../paths';
 import type { SetKey } from '../sealed';
 import { SEALED_SUFFIX } from '../sealed';
-import type { MemberIndex } from './memberIndex';
-import { NO_HEADER, readIndex } from './memberIndex';
+import type { IndexFound, MemberIndex } from './memberIndex';
+import { NO_HEADER, readIndex, readIndexOn } from './memberIndex';
 
 const TAR_BLOCK = 512;
 const USTAR = Buffer.from('ustar', 'latin1');
@@ -115,8 +116,14 @@ interface Reading {
   left: number;
 }
 
+/** Where the archive's bytes and its index come from: a local file, or an object of a destination. */
+export interface ArchiveSource {
+  open(): Promise<RandomAccess>;
+  index(): Promise<IndexFound>;
+}
+
 export class TarReader {
-  private handle: Promise<FileHandle> | undefined;
+  private handle: Promise<RandomAccess> | undefined;
   private events: AsyncGenerator<MemberEvent> | undefined;
   private readonly parts: Buffer[] = [];
   private readonly flags: boolean[] = [];
@@ -143,12 +150,27 @@ export class TarReader {
     return new TarReader(file, `${backupId}/${path.basename(file)}`, key === undefined ? undefined : { key, label: `${backupId}/${ARCHIVE_FILE}` }, backupId);
   }
 
-  /** `label` names the archive in messages, e.g. `<id>/data.tar.gz`; the index is looked for beside `file`. */
+  /**
+   * The archive of the backup `backupPrefix` (`<set>/<id>`) of a destination: a local folder reads
+   * it with a FileHandle, a remote store by range requests with read-ahead (one front-to-back pass).
+   */
+  static onDestination(dest: Destination, backupPrefix: string, key: SetKey | undefined): TarReader {
+    const backupId = path.posix.basename(backupPrefix);
+    const name = `${backupPrefix}/${key === undefined ? ARCHIVE_FILE : `${ARCHIVE_FILE}${SEALED_SUFFIX}`}`;
+    const source: ArchiveSource = { open: () => openRandomAccess(dest, name), index: () => readIndexOn(dest, backupPrefix, key, backupId) };
+    return new TarReader(name, `${backupId}/${path.posix.basename(name)}`, key === undefined ? undefined : { key, label: `${backupId}/${ARCHIVE_FILE}` }, backupId, source);
+  }
+
+  /**
+   * `label` names the archive in messages, e.g. `<id>/data.tar.gz`; the index is looked for beside
+   * `file`, unless `source` says where both are.
+   */
   constructor(
     readonly file: string,
     readonly label: string,
     private readonly seal?: { key: SetKey; label: string },
-    private readonly backupId = path.basename(path.dirname(file)),
+    backupId = path.basename(path.dirname(file)),
+    private readonly source: ArchiveSource = { open: () => openLocalRandomAccess(file), index: () => readIndex(path.dirname(file), seal?.key, backupId) },
   ) {}
 
   /** The member named `name`, if the archive holds it. Names must come in walk order. */
@@ -211,15 +233,15 @@ export class TarReader {
   private async start(): Promise<void> {
     if (this.fatal !== undefined) throw this.fatal;
     if (this.events !== undefined) return;
-    this.handle = fsp.open(this.file, 'r');
+    this.handle = this.source.open();
     const handle = await this.handle;
     const index = await this.loadIndex(handle);
     this.events = readMembers(handle, this.label, index, this.seal);
   }
 
   /** The archive's index, when it has one that opens and fits the archive; a damaged one is reported. */
-  private async loadIndex(handle: FileHandle): Promise<MemberIndex | undefined> {
-    const found = await readIndex(path.dirname(this.file), this.seal?.key, this.backupId);
+  private async loadIndex(handle: RandomAccess): Promise<MemberIndex | undefined> {
+    const found = await this.source.index();
     if ('absent' in found) return undefined;
     if ('damaged' in found) {
       this.note(new ArchiveDamage('CORRUPT', `${found.damaged}; ${this.label} was read without it`));
@@ -227,7 +249,7 @@ export class TarReader {
     }
     const index = found.index;
     // An archive longer than its index says is not the one the index was written for.
-    if (this.seal === undefined && (await handle.stat()).size > index.record(index.members).compressed) {
+    if (this.seal === undefined && handle.size > index.record(index.members).compressed) {
       this.note(new ArchiveDamage('CORRUPT', `${this.label} does not match its index (more bytes than it lists); read without it`));
       return undefined;
     }

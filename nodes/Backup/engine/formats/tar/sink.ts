@@ -40,6 +40,9 @@ import type { Stats } from 'node:fs';
 import { closeSync, constants as C, fstatSync, openSync, promises as fsp, readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
+import type { Appender } from '../../destination/appender';
+import { openAppender, openLocalAppender } from '../../destination/appender';
+import type { Destination } from '../../destination/types';
 import type { CopiedFile } from '../../store/copy';
 import { BackupError, destinationError, errorMessage } from '../../errors';
 import { isSameFile, swappedSource } from '../../store/fileJobs';
@@ -57,6 +60,11 @@ export const TAR_FILE = 'data.tar.gz';
 /** Where a backup's archive is: `data.tar.gz`, or `data.tar.gz.enc` in an encrypted set. */
 export function archivePath(backupDir: string, key: SetKey | undefined): string {
   return path.join(backupDir, key === undefined ? TAR_FILE : `${TAR_FILE}${SEALED_SUFFIX}`);
+}
+
+/** The archive's object name in the backup `backupPrefix` (`<set>/<id>`) of a destination. */
+export function archiveName(backupPrefix: string, key: SetKey | undefined): string {
+  return `${backupPrefix}/${key === undefined ? TAR_FILE : `${TAR_FILE}${SEALED_SUFFIX}`}`;
 }
 
 /** What a sealed archive is bound to: its backup and its name. */
@@ -128,13 +136,13 @@ export class TarGzSink implements DataSink {
   private pumping = false;
   private closing = false;
   private drained: (() => void) | undefined;
-  private outputClosed: Promise<void> | undefined;
+  private outputClosed: Promise<number> | undefined;
   private closed: Promise<number> | undefined;
   private readonly gzip: BlockGzip;
 
   private constructor(
     private readonly file: string,
-    private readonly output: FileHandle,
+    private readonly output: Appender,
     level: number,
     sealer: Sealer | undefined,
     private readonly index: IndexWriter,
@@ -151,18 +159,40 @@ export class TarGzSink implements DataSink {
     );
   }
 
-  /** `key` seals the archive (data.tar.gz.enc), bound to the backup id `backupId`. */
+  /**
+   * Writes `<backupDir>/data.tar.gz` and its index, created new (`wx`) and fsynced at close. `key`
+   * seals the archive (data.tar.gz.enc), bound to the backup id `backupId`.
+   */
   static async create(backupDir: string, level: number, key?: SetKey, backupId = ''): Promise<TarGzSink> {
     const file = archivePath(backupDir, key);
+    return TarGzSink.start(file, level, key, backupId, () => openLocalAppender(file), () => IndexWriter.create(backupDir, key, backupId));
+  }
+
+  /**
+   * Writes the archive and its index into the backup `backupPrefix` (`<set>/<id>`) of a
+   * destination: a local folder as create() does, elsewhere two streamed uploads (S3: one multipart
+   * upload each, memory bounded by part size x concurrency; nothing is listed before close()).
+   */
+  static async createOn(dest: Destination, backupPrefix: string, level: number, key?: SetKey, backupId = path.posix.basename(backupPrefix)): Promise<TarGzSink> {
+    const name = archiveName(backupPrefix, key);
+    const where = `${name} in ${dest.describe()}`;
+    return TarGzSink.start(where, level, key, backupId, () => openAppender(dest, name), () => IndexWriter.createOn(dest, backupPrefix, key, backupId));
+  }
+
+  /** A sink over already opened outputs (the archive's, the index's): `label` names the archive in messages. */
+  static async open(label: string, output: Appender, index: IndexWriter, level: number, key?: SetKey, backupId = ''): Promise<TarGzSink> {
+    return TarGzSink.start(label, level, key, backupId, () => Promise.resolve(output), () => Promise.resolve(index));
+  }
+
+  private static async start(file: string, level: number, key: SetKey | undefined, backupId: string, output: () => Promise<Appender>, index: () => Promise<IndexWriter>): Promise<TarGzSink> {
     const sealer = key === undefined ? undefined : new Sealer(key, sealLabel(backupId));
-    let output: FileHandle | undefined;
+    let opened: Appender | undefined;
     try {
-      output = await fsp.open(file, 'wx', 0o644);
-      if (sealer !== undefined) await output.writeFile(sealer.header);
-      const index = await IndexWriter.create(backupDir, key, backupId);
-      return new TarGzSink(file, output, level, sealer, index);
+      opened = await output();
+      if (sealer !== undefined) await opened.write(sealer.header);
+      return new TarGzSink(file, opened, level, sealer, await index());
     } catch (error) {
-      await output?.close().catch(() => undefined);
+      await opened?.abort();
       throw destinationError(error, file);
     }
   }
@@ -250,10 +280,7 @@ export class TarGzSink implements DataSink {
     });
     this.throwIfFailed();
     try {
-      await this.output.sync();
-      const size = (await this.output.stat()).size;
-      await this.closeOutput(true);
-      return size;
+      return await this.closeOutput(true);
     } catch (error) {
       throw destinationError(error, this.file);
     }
@@ -267,11 +294,9 @@ export class TarGzSink implements DataSink {
     await this.index.close().catch(() => undefined);
   }
 
-  private closeOutput(strict: boolean): Promise<void> {
-    if (this.outputClosed === undefined) {
-      this.outputClosed = this.output.close();
-      if (!strict) this.outputClosed = this.outputClosed.catch(() => undefined);
-    }
+  /** strict: finish the output (durable; its size); otherwise abort it (nothing kept remotely). */
+  private closeOutput(strict: boolean): Promise<number> {
+    this.outputClosed ??= strict ? this.output.finish().then((done) => done.bytes) : this.output.abort().then(() => 0);
     return this.outputClosed;
   }
 

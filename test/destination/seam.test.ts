@@ -1,0 +1,122 @@
+/**
+ * The byte I/O seam the formats use (randomAccess.ts, appender.ts) on every destination: positioned
+ * reads with read-ahead and pinning, streamed writes that show nothing before they finish.
+ */
+import { randomBytes } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import { openAppender } from '../../nodes/Backup/engine/destination/appender';
+import { openRandomAccess } from '../../nodes/Backup/engine/destination/randomAccess';
+import { withRetries } from '../../nodes/Backup/engine/destination/retry';
+import type { ByteRange, Destination, ListEntry } from '../../nodes/Backup/engine/destination/types';
+import type { Subject } from '../helpers/destinations';
+import { allSubjects } from '../helpers/destinations';
+
+const MiB = 1024 * 1024;
+
+/** The destination, with every read() it is asked for recorded. */
+function counting(dest: Destination): { dest: Destination; reads: (ByteRange | undefined)[] } {
+  const reads: (ByteRange | undefined)[] = [];
+  const wrapped = new Proxy(dest, {
+    get(target, property, receiver) {
+      if (property === 'read') {
+        return (name: string, range?: ByteRange) => {
+          reads.push(range);
+          return target.read(name, range);
+        };
+      }
+      const value: unknown = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { dest: wrapped, reads };
+}
+
+async function listed(dest: Destination): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of dest.list('') as AsyncIterable<ListEntry>) names.push(entry.name);
+  return names.sort();
+}
+
+describe.each(allSubjects().map((s) => [s.label, s] as [string, Subject]))('byte I/O seam: %s', (label, subject) => {
+  const maybe = subject.unavailable === undefined ? test : test.skip;
+  const title = (t: string): string => (subject.unavailable === undefined ? t : `${t} - SKIPPED: ${subject.unavailable}`);
+  let dest: Destination;
+  const remote = label !== 'local';
+
+  beforeAll(async () => {
+    if (subject.unavailable === undefined) await subject.start();
+  }, 60_000);
+  afterAll(async () => {
+    if (subject.unavailable === undefined) await subject.stop();
+  });
+  beforeEach(async () => {
+    if (subject.unavailable !== undefined) return;
+    await subject.fresh();
+    dest = withRetries(await subject.open(), { attempts: 3, baseDelayMs: 50, maxDelayMs: 200 });
+  });
+  afterEach(async () => {
+    if (subject.unavailable === undefined) await dest.close();
+  });
+
+  maybe(title('front-to-back reads stream through bounded windows; a jump costs one range request; reads past the end read nothing'), async () => {
+    const bytes = randomBytes(6 * MiB + 123);
+    await dest.write('a/blob.bin', bytes);
+    const { dest: watched, reads } = counting(dest);
+    const file = await openRandomAccess(watched, 'a/blob.bin', { windowBytes: MiB });
+    try {
+      expect(file.size).toBe(bytes.length);
+      if (!remote) expect(typeof (file as unknown as { handle: FileHandle }).handle.fd).toBe('number');
+      const out = Buffer.alloc(bytes.length);
+      // Odd-sized reads that straddle windows, as the sealed reader's chunk + tag reads do.
+      for (let at = 0; at < bytes.length; ) {
+        const { bytesRead } = await file.read(out, at, Math.min(300_000, bytes.length - at), at);
+        expect(bytesRead).toBeGreaterThan(0);
+        at += bytesRead;
+      }
+      expect(out.equals(bytes)).toBe(true);
+      if (remote) {
+        // One range request per window: never the whole object, never a window twice.
+        expect(reads.length).toBe(7);
+        expect(reads.every((r) => r !== undefined && (r.length ?? Infinity) <= MiB)).toBe(true);
+      }
+      reads.length = 0;
+      const piece = Buffer.alloc(100);
+      expect(await file.read(piece, 0, 100, 3 * MiB + 17)).toEqual(expect.objectContaining({ bytesRead: 100 }));
+      expect(piece.equals(bytes.subarray(3 * MiB + 17, 3 * MiB + 117))).toBe(true);
+      if (remote) expect(reads).toEqual([{ offset: 3 * MiB + 17, length: MiB }]);
+      expect((await file.read(piece, 0, 100, bytes.length)).bytesRead).toBe(0);
+      const tail = await file.read(piece, 0, 100, bytes.length - 10);
+      expect(tail.bytesRead).toBe(10);
+    } finally {
+      await file.close();
+    }
+  }, 60_000);
+
+  maybe(title('an object that changes between two ranges fails OBJECT_CHANGED instead of mixing two versions'), async () => {
+    if (!remote) return; // a local FileHandle keeps the file it opened
+    await dest.write('blob.bin', randomBytes(4 * MiB));
+    const file = await openRandomAccess(dest, 'blob.bin', { windowBytes: MiB });
+    const out = Buffer.alloc(MiB);
+    await file.read(out, 0, MiB, 0);
+    await dest.write('blob.bin', randomBytes(2 * MiB + 5));
+    await expect(file.read(out, 0, MiB, 3 * MiB)).rejects.toMatchObject({ code: 'OBJECT_CHANGED' });
+    await file.close();
+  }, 60_000);
+
+  maybe(title('an appender shows nothing under its name before finish (remote), refuses an existing name, and abort leaves nothing'), async () => {
+    const bytes = randomBytes(7 * MiB);
+    const out = await openAppender(dest, 'x/archive.bin');
+    for (let at = 0; at < bytes.length; at += 256 * 1024) await out.write(bytes.subarray(at, at + 256 * 1024));
+    if (remote) expect(await listed(dest)).toEqual([]);
+    expect(await out.finish()).toEqual({ bytes: bytes.length });
+    const parts: Buffer[] = [];
+    for await (const chunk of await dest.read('x/archive.bin')) parts.push(chunk as Buffer);
+    expect(Buffer.concat(parts).equals(bytes)).toBe(true);
+    await expect(openAppender(dest, 'x/archive.bin')).rejects.toBeDefined();
+    const abandoned = await openAppender(dest, 'x/other.bin');
+    for (let at = 0; at < bytes.length; at += MiB) await abandoned.write(bytes.subarray(at, at + MiB));
+    await abandoned.abort();
+    expect(await listed(dest)).toEqual(['x/archive.bin']);
+    expect(await dest.sweep(0)).toBe(0);
+  }, 60_000);
+});
