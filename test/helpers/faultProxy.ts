@@ -12,6 +12,8 @@ export interface Fault {
   direction: 'up' | 'down';
   /** `once`: the next connection to reach the count, then the proxy heals; `every`: each connection. */
   scope: 'once' | 'every';
+  /** Runs when the fault hits (a test changes the store between a cut and the retry). */
+  onHit?: () => void;
 }
 
 export class FaultProxy {
@@ -83,6 +85,7 @@ export class FaultProxy {
             this[direction] += allowed;
             this.faultsHit++;
             halted = true;
+            fault.onHit?.();
             if (fault.scope === 'once') this.fault = undefined;
             if (fault.kind === 'cut') setImmediate(kill);
             return;

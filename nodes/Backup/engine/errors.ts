@@ -41,7 +41,8 @@ export type FatalCode =
   | 'DESTINATION_UNAVAILABLE'
   | 'HOST_KEY_UNKNOWN'
   | 'HOST_KEY_CHANGED'
-  | 'OBJECT_NOT_FOUND';
+  | 'OBJECT_NOT_FOUND'
+  | 'OBJECT_CHANGED';
 
 /** A problem that makes the operation meaningless: it aborts, cleans up and is raised. */
 export class BackupError extends Error {
