@@ -65,21 +65,57 @@ describe.each([['s3', s3Subject()] as const, ['sftp', sftpSubject()] as const])(
     expect(sha(await readAll(destination, 'set/file.bin'))).toBe(sha(bytes));
   });
 
-  // S3: once, under the load of all destination suites in parallel, the resumed bytes differed from
-  // the object from the cut on (same length); not understood yet, so only SFTP runs it for now.
-  (label === 's3' ? test.skip : maybe)(title(`a cut during a read is resumed from the last byte received${label === 's3' ? ' - SKIPPED: data mismatch after resume under load, under investigation' : ''}`), async () => {
-    const destination = await open();
-    const bytes = randomBytes(3 * 1024 * 1024);
-    await destination.write('set/read.bin', bytes);
-    proxy.arm({ kind: 'cut', afterBytes: 1024 * 1024, direction: 'down', scope: 'once' });
-    const back = await readAll(destination, 'set/read.bin');
-    expect(back.length).toBe(bytes.length);
-    let firstDiff = -1;
-    for (let i = 0; i < back.length && firstDiff < 0; i++) if (back[i] !== bytes[i]) firstDiff = i;
-    expect(firstDiff).toBe(-1);
-    expect(sha(back)).toBe(sha(bytes));
-    expect(proxy.faultsHit).toBeGreaterThanOrEqual(1);
-  });
+  // S3 once showed the right length and wrong bytes from the cut on, under load: the fault proxy
+  // forwarded chunks after the cut point (a hole no TCP connection makes); see faultProxy.test.ts.
+  // RESUME_REPEAT=30 runs it that many times (the check that it is gone under load).
+  maybe(title('a cut during a read is resumed from the last byte received'), async () => {
+    for (let round = 0; round < Number(process.env.RESUME_REPEAT ?? 1); round++) {
+      const destination = await open();
+      const bytes = randomBytes(3 * 1024 * 1024);
+      await destination.write('set/read.bin', bytes);
+      const hitBefore = proxy.faultsHit;
+      proxy.arm({ kind: 'cut', afterBytes: 1024 * 1024, direction: 'down', scope: 'once' });
+      const back = await readAll(destination, 'set/read.bin');
+      expect(back.length).toBe(bytes.length);
+      let firstDiff = -1;
+      for (let i = 0; i < back.length && firstDiff < 0; i++) if (back[i] !== bytes[i]) firstDiff = i;
+      expect(firstDiff).toBe(-1);
+      expect(sha(back)).toBe(sha(bytes));
+      expect(proxy.faultsHit).toBe(hitBefore + 1);
+    }
+  }, 30_000 * Number(process.env.RESUME_REPEAT ?? 1));
+
+  maybe(title('an object replaced between a cut and the resumed read fails with OBJECT_CHANGED; no bytes of two versions are mixed'), async () => {
+    // A long pause before the resume, so the replacement is surely in place when it asks.
+    const destination = withRetries(await subject.open(), { attempts: 4, baseDelayMs: 1500, maxDelayMs: 1500, random: () => 1 });
+    opened.push(destination);
+    const other = await open();
+    const before = randomBytes(3 * 1024 * 1024);
+    const after = randomBytes(before.length);
+    await destination.write('set/read.bin', before);
+    if (label === 'sftp') {
+      // A big file's version on a file tree is its size and mtime, and SFTP mtimes are whole
+      // seconds: the replacement must not land in the same second (README: resumed reads).
+      const stored = (await destination.stat('set/read.bin')) as { mtimeMs: number };
+      await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 50 + Math.max(0, stored.mtimeMs - Date.now())));
+    }
+    let replaced: Promise<unknown> | undefined;
+    const hitBefore = proxy.faultsHit;
+    proxy.arm({ kind: 'cut', afterBytes: 1024 * 1024, direction: 'down', scope: 'once', onHit: () => { replaced = other.write('set/read.bin', after); } });
+    const chunks: Buffer[] = [];
+    const failed = await (async () => {
+      for await (const chunk of await destination.read('set/read.bin')) chunks.push(chunk as Buffer);
+    })().catch((error: unknown) => error);
+    await replaced;
+    expect(proxy.faultsHit).toBe(hitBefore + 1);
+    expect(failed).toMatchObject({ code: 'OBJECT_CHANGED' });
+    expect((failed as Error).message).toMatch(/replaced while it was being read/);
+    // What was given out before the failure is a prefix of the first version, nothing of the second.
+    const got = Buffer.concat(chunks);
+    expect(got.length).toBeLessThan(before.length);
+    expect(got.equals(before.subarray(0, got.length))).toBe(true);
+    expect(sha(await readAll(destination, 'set/read.bin'))).toBe(sha(after));
+  }, 30_000);
 
   maybe(title('a stalled connection times out and is retried'), async () => {
     const destination = await open(label === 's3' ? { requestTimeoutMs: 1500 } : {});

@@ -54,10 +54,14 @@ export function localSubject(): Subject {
     },
     open: () => openLocal(root),
     // Monotonic: the temp file leaves .incoming when it is renamed into place at the end.
+    // Temp files sit in .incoming/<set>/ (and .incoming/ for names outside a folder).
     reached: () => {
       let total = 0;
-      for (const dir of [path.join(root, '.incoming'), root]) {
-        for (const name of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+      const incoming = path.join(root, '.incoming');
+      const sets = fs.existsSync(incoming) ? fs.readdirSync(incoming).map((name) => path.join(incoming, name)) : [];
+      for (const dir of [incoming, ...sets, root]) {
+        if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) continue;
+        for (const name of fs.readdirSync(dir)) {
           const stat = fs.statSync(path.join(dir, name), { throwIfNoEntry: false });
           if (stat?.isFile() === true) total += stat.size;
         }

@@ -12,6 +12,8 @@ export interface Fault {
   direction: 'up' | 'down';
   /** `once`: the next connection to reach the count, then the proxy heals; `every`: each connection. */
   scope: 'once' | 'every';
+  /** Runs when the fault hits (a test changes the store between a cut and the retry). */
+  onHit?: () => void;
 }
 
 export class FaultProxy {
@@ -57,14 +59,19 @@ export class FaultProxy {
     this.sockets.add(client);
     this.sockets.add(server);
     let perConnection = { generation: -1, up: 0, down: 0 };
-    let stalled = false;
+    // Set when the fault hits: nothing more is forwarded on this connection, either way. (A cut used
+    // to go on forwarding until its socket was destroyed a tick later: chunks already read from the
+    // server went through after the cut point while the rest of the cut chunk was dropped, so the
+    // client got a stream with a hole in it, which TCP never gives. The S3 resumed-read test then
+    // saw the right length and wrong bytes from the cut point on.)
+    let halted = false;
     const kill = (): void => {
       client.resetAndDestroy();
       server.resetAndDestroy();
     };
     const forward = (from: net.Socket, to: net.Socket, direction: 'up' | 'down'): void => {
       from.on('data', (chunk: Buffer) => {
-        if (stalled) return;
+        if (halted) return;
         const fault = this.fault;
         let allowed = chunk.length;
         if (fault !== undefined && fault.direction === direction) {
@@ -77,9 +84,10 @@ export class FaultProxy {
             if (allowed > 0) to.write(chunk.subarray(0, allowed));
             this[direction] += allowed;
             this.faultsHit++;
+            halted = true;
+            fault.onHit?.();
             if (fault.scope === 'once') this.fault = undefined;
             if (fault.kind === 'cut') setImmediate(kill);
-            else stalled = true;
             return;
           }
         }

@@ -48,6 +48,13 @@ export function notFound(what: string): DestinationError {
   return new DestinationError('OBJECT_NOT_FOUND', `${what} does not exist.`);
 }
 
+/** The object is not the version a read was pinned to: it was replaced or removed meanwhile. */
+export function objectChanged(what: string, how: 'replaced' | 'removed'): DestinationError {
+  return new DestinationError('OBJECT_CHANGED', `${what} was ${how} while it was being read; no bytes of two versions were mixed.`, {
+    hint: 'Something else writes to this destination at the same time (another run, a sync tool). Run again; if it keeps happening, find the other writer.',
+  });
+}
+
 /**
  * Removes every occurrence of the given secrets from a text, for the few places where a library's
  * words are worth showing (an SFTP server's status line). Short strings are not treated as secrets.

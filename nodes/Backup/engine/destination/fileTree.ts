@@ -1,8 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as posix from 'node:path/posix';
 import type { Readable } from 'node:stream';
-import { checkName, checkPrefix, INCOMING_DIR, splitPrefix } from './names';
-import type { Body, ByteRange, Capabilities, Destination, ListEntry, ListOptions, ObjectInfo, SmallBody, WriteOptions } from './types';
+import { DestinationError, notFound, objectChanged } from './faults';
+import { checkName, checkPrefix, checkSetFolder, INCOMING_DIR, splitPrefix, topFolder } from './names';
+import { bodyStream, withVersion } from './streams';
+import type { Body, ByteRange, Capabilities, Destination, ListEntry, ListOptions, ObjectInfo, ObjectStream, ReadOptions, SmallBody, WriteOptions } from './types';
 
 /** One entry of a folder, as both file systems (local, SFTP) report it. */
 export interface TreeStat {
@@ -26,12 +28,26 @@ export interface TreeOps {
   renameNoReplace(from: string, to: string): Promise<boolean>;
   /** Makes a rename or a new name in `dir` durable (local fsync; SFTP: the server's business). */
   syncDir(dir: string): Promise<void>;
-  read(path: string, range?: ByteRange): Promise<Readable>;
+  /** Opens a file for reading; OBJECT_NOT_FOUND when it is not there. */
+  open(path: string): Promise<OpenFile>;
   /** False when it did not exist. */
   unlink(path: string): Promise<boolean>;
   rmdir(path: string): Promise<void>;
   /** The folder's entries, streamed (flat memory); nothing when the folder does not exist. */
   readdir(path: string): AsyncIterable<{ name: string; stat: TreeStat }>;
+  close(): Promise<void>;
+}
+
+/**
+ * A file open for reading: its stat is the open file's own (fstat), so a version judged from it is
+ * the version of the bytes streamed, even if the name is replaced meanwhile (a rename over it
+ * leaves an open file alone on POSIX systems, local or behind an SFTP server).
+ */
+export interface OpenFile {
+  stat: TreeStat;
+  /** Its bytes, whole or a range; call it once. The file is closed when the stream ends or fails. */
+  stream(range?: ByteRange): Readable;
+  /** Closes it without reading. */
   close(): Promise<void>;
 }
 
@@ -54,9 +70,18 @@ const HASHED_UP_TO = 64 * 1024;
  * - version: sha256 of the contents for files up to 64 KiB, else size and mtime (SFTP mtimes are
  *   whole seconds, hence the hash for the small files that conditional writes are used on).
  */
+const sizeVersion = (stat: TreeStat): string => `size:${stat.size}:mtime:${Math.trunc(stat.mtimeMs)}`;
+const hashVersion = (bytes: Buffer): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
 export class FileTreeDestination implements Destination {
   readonly capabilities: Capabilities = { conditionalWrites: 'compare-token', folders: true };
-  private incomingReady: Promise<void> | undefined;
+  private readonly incomingReady = new Map<string, Promise<void>>();
 
   constructor(
     private readonly ops: TreeOps,
@@ -72,18 +97,27 @@ export class FileTreeDestination implements Destination {
     return posix.join(this.root, name);
   }
 
-  private async tempPath(kind: string): Promise<string> {
-    this.incomingReady ??= this.ops.mkdirp(posix.join(this.root, INCOMING_DIR)).catch((error: unknown) => {
-      this.incomingReady = undefined;
-      throw error;
-    });
-    await this.incomingReady;
-    return posix.join(this.root, INCOMING_DIR, `${randomBytes(12).toString('hex')}.${kind}`);
+  /**
+   * A temp name for writing `name`: in `.incoming/<its first folder>/` (the set), so that
+   * sweep(age, 'set/') finds that set's interrupted writes and no other's.
+   */
+  private async tempPath(kind: string, name: string): Promise<string> {
+    const dir = posix.join(this.root, INCOMING_DIR, topFolder(name));
+    let ready = this.incomingReady.get(dir);
+    if (ready === undefined) {
+      ready = this.ops.mkdirp(dir).catch((error: unknown) => {
+        this.incomingReady.delete(dir);
+        throw error;
+      });
+      this.incomingReady.set(dir, ready);
+    }
+    await ready;
+    return posix.join(dir, `${randomBytes(12).toString('hex')}.${kind}`);
   }
 
   /** Writes a temp file with `body`; the parent folder of `name` exists afterwards. */
   private async staged(name: string, body: Body, noSync: boolean): Promise<{ temp: string; size: number }> {
-    const temp = await this.tempPath('tmp');
+    const temp = await this.tempPath('tmp', name);
     try {
       const size = await this.ops.writeNew(temp, body, noSync);
       await this.ops.mkdirp(posix.dirname(this.path(name)));
@@ -99,10 +133,8 @@ export class FileTreeDestination implements Destination {
   }
 
   private async versionOf(file: string, stat: TreeStat): Promise<string> {
-    if (stat.size > HASHED_UP_TO) return `size:${stat.size}:mtime:${Math.trunc(stat.mtimeMs)}`;
-    const hash = createHash('sha256');
-    for await (const chunk of await this.ops.read(file)) hash.update(chunk as Buffer);
-    return `sha256:${hash.digest('hex')}`;
+    if (stat.size > HASHED_UP_TO) return sizeVersion(stat);
+    return hashVersion(await readAll((await this.ops.open(file)).stream()));
   }
 
   async write(name: string, body: Body, options: WriteOptions = {}): Promise<ObjectInfo> {
@@ -142,7 +174,7 @@ export class FileTreeDestination implements Destination {
     checkName(name);
     const file = this.path(name);
     const { temp } = await this.staged(name, body, false);
-    const aside = await this.tempPath('aside');
+    const aside = await this.tempPath('aside', name);
     try {
       if (!(await this.ops.renameOver(file, aside))) return undefined; // gone
       const was = await this.ops.stat(aside);
@@ -154,15 +186,47 @@ export class FileTreeDestination implements Destination {
       await this.ops.syncDir(posix.dirname(file));
       // Not a stat of the name: another replacer may hold it aside for a moment (and then put it back).
       const bytes = typeof body === 'string' ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-      return { name, size: bytes.length, mtimeMs: Date.now(), version: `sha256:${createHash('sha256').update(bytes).digest('hex')}` };
+      return { name, size: bytes.length, mtimeMs: Date.now(), version: hashVersion(bytes) };
     } finally {
       await this.ops.unlink(temp).catch(() => undefined);
       await this.ops.unlink(aside).catch(() => undefined);
     }
   }
 
-  read(name: string, range?: ByteRange): Promise<Readable> {
-    return this.ops.read(this.path(checkName(name)), range);
+  /**
+   * Reads from one open file, whose version is judged from the file itself: a small file is read
+   * whole (at most 64 KiB) and its version is the hash of exactly the bytes given out. The pin of
+   * a big file is its size and mtime, which cannot tell apart two versions of the same size
+   * written within the mtime's resolution (a second on SFTP): weaker than S3's ETag.
+   */
+  async read(name: string, range?: ByteRange, options: ReadOptions = {}): Promise<ObjectStream> {
+    const pinned = options.ifVersion;
+    const what = `${name} in ${this.display}`;
+    let opened: OpenFile;
+    try {
+      opened = await this.ops.open(this.path(checkName(name)));
+    } catch (error) {
+      if (pinned !== undefined && error instanceof DestinationError && error.code === 'OBJECT_NOT_FOUND') throw objectChanged(what, 'removed');
+      throw error;
+    }
+    if (opened.stat.isDir) {
+      await opened.close();
+      throw pinned === undefined ? notFound(what) : objectChanged(what, 'removed');
+    }
+    if (opened.stat.size > HASHED_UP_TO) {
+      const version = sizeVersion(opened.stat);
+      if (pinned !== undefined && pinned !== version) {
+        await opened.close();
+        throw objectChanged(what, 'replaced');
+      }
+      return withVersion(opened.stream(range), version);
+    }
+    const bytes = await readAll(opened.stream());
+    const version = hashVersion(bytes);
+    if (pinned !== undefined && pinned !== version) throw objectChanged(what, 'replaced');
+    const start = Math.min(range?.offset ?? 0, bytes.length);
+    const end = range?.length === undefined ? bytes.length : Math.min(bytes.length, start + range.length);
+    return withVersion(bodyStream(bytes.subarray(start, end)), version);
   }
 
   async stat(name: string): Promise<ObjectInfo | undefined> {
@@ -208,12 +272,23 @@ export class FileTreeDestination implements Destination {
     return removed;
   }
 
-  async sweep(olderThanMs: number): Promise<number> {
+  /** Temp files are in `.incoming/<set>/` (and `.incoming/` for names outside a folder, and those of older releases). */
+  async sweep(olderThanMs: number, prefix?: string): Promise<number> {
     const cutoff = Date.now() - olderThanMs;
-    let removed = 0;
     const incoming = posix.join(this.root, INCOMING_DIR);
-    for await (const { name, stat } of this.ops.readdir(incoming)) {
-      if (!stat.isDir && stat.mtimeMs < cutoff && (await this.ops.unlink(posix.join(incoming, name)))) removed++;
+    if (prefix !== undefined) return this.sweepFolder(posix.join(incoming, checkSetFolder(prefix)), cutoff);
+    let removed = await this.sweepFolder(incoming, cutoff);
+    const folders: string[] = [];
+    for await (const { name, stat } of this.ops.readdir(incoming)) if (stat.isDir) folders.push(name);
+    for (const folder of folders) removed += await this.sweepFolder(posix.join(incoming, folder), cutoff);
+    return removed;
+  }
+
+  /** Old temp files directly in `dir`. The folder stays: a writer may be about to put a temp in it. */
+  private async sweepFolder(dir: string, cutoff: number): Promise<number> {
+    let removed = 0;
+    for await (const { name, stat } of this.ops.readdir(dir)) {
+      if (!stat.isDir && stat.mtimeMs < cutoff && (await this.ops.unlink(posix.join(dir, name)))) removed++;
     }
     return removed;
   }

@@ -8,7 +8,7 @@ import { openSftp } from './sftp';
 import type { Destination } from './types';
 import { parseDestinationUrl } from './url';
 
-export type { Destination, ObjectInfo, ListEntry, Body, SmallBody, ByteRange } from './types';
+export type { Destination, ObjectInfo, ListEntry, Body, SmallBody, ByteRange, ReadOptions, ObjectStream } from './types';
 export { DestinationError } from './faults';
 export { parseDestinationUrl } from './url';
 export { withRetries, RetryPolicy } from './retry';

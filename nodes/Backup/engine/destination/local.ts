@@ -85,16 +85,29 @@ export const localOps: TreeOps = {
       return true;
     }),
   syncDir: (dir) => guarded('sync', dir, () => fsyncDir(dir)),
-  read: (file, range?: ByteRange) =>
+  open: (file) =>
     guarded('read', file, async () => {
       const handle = await fsp.open(file, 'r');
-      const start = range?.offset ?? 0;
-      const end = range?.length === undefined ? undefined : start + range.length - 1;
-      if (end !== undefined && end < start) {
+      let stat: TreeStat;
+      try {
+        stat = toStat(await handle.stat());
+      } catch (error) {
         await handle.close();
-        return Readable.from([]);
+        throw error;
       }
-      return handle.createReadStream({ start, end });
+      return {
+        stat,
+        stream: (range?: ByteRange): Readable => {
+          const start = range?.offset ?? 0;
+          const end = range?.length === undefined ? undefined : start + range.length - 1;
+          if (end !== undefined && end < start) {
+            void handle.close().catch(() => undefined);
+            return Readable.from([]);
+          }
+          return handle.createReadStream({ start, end });
+        },
+        close: () => handle.close().catch(() => undefined),
+      };
     }),
   unlink: (file) =>
     fsp.unlink(file).then(

@@ -28,3 +28,18 @@ export function splitPrefix(prefix: string): { folder: string; start: string } {
   const cut = prefix.lastIndexOf('/') + 1;
   return { folder: prefix.slice(0, cut), start: prefix.slice(cut) };
 }
+
+/** The first folder of a name (`set` of `set/id/x`), '' for a name outside any folder. */
+export function topFolder(name: string): string {
+  const cut = name.indexOf('/');
+  return cut < 0 ? '' : name.slice(0, cut);
+}
+
+/**
+ * What sweep() narrows to: one top folder, `set/` (file trees keep their temp files per top
+ * folder, so a deeper prefix could not be told apart there). Returned without its `/`.
+ */
+export function checkSetFolder(prefix: string): string {
+  if (!/^[^/]+\/$/.test(prefix)) throw new Error(`sweep takes one top folder ending with /: ${JSON.stringify(prefix)}`);
+  return checkName(prefix.slice(0, -1));
+}

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { DestinationError, isRetryable } from './faults';
-import type { Body, ByteRange, Destination, ListEntry, ListOptions, ObjectInfo, SmallBody, WriteOptions } from './types';
+import { withVersion } from './streams';
+import type { Body, ByteRange, Destination, ListEntry, ListOptions, ObjectInfo, ObjectStream, SmallBody, WriteOptions } from './types';
 
 export interface RetryOptions {
   /** Tries in all, the first included. */
@@ -92,15 +93,20 @@ export function withRetries(inner: Destination, options: Partial<RetryOptions> =
     });
   }
 
-  /** A read that picks up where it broke off (a range read from the last byte received). */
-  function resumingRead(name: string, range: ByteRange | undefined, first: Readable): Readable {
+  /**
+   * A read that picks up where it broke off: a range read from the last byte received, pinned to
+   * the version the first read got (S3 If-Match on its ETag; file trees compare the open file's
+   * version), so an object replaced in between fails with OBJECT_CHANGED instead of mixing the
+   * bytes of two versions. A read whose version is unknown is not resumed.
+   */
+  function resumingRead(name: string, range: ByteRange | undefined, first: ObjectStream, pinned: string | undefined): ObjectStream {
     async function* chunks(): AsyncGenerator<Buffer> {
       const start = range?.offset ?? 0;
       let got = 0;
       let stream: Readable | undefined = first;
       for (let n = 1; ; n++) {
         try {
-          stream ??= await inner.read(name, { offset: start + got, length: range?.length === undefined ? undefined : range.length - got });
+          stream ??= await inner.read(name, { offset: start + got, length: range?.length === undefined ? undefined : range.length - got }, { ifVersion: pinned });
           for await (const chunk of stream) {
             got += (chunk as Buffer).length;
             yield chunk as Buffer;
@@ -108,13 +114,13 @@ export function withRetries(inner: Destination, options: Partial<RetryOptions> =
           return;
         } catch (error) {
           stream = undefined;
-          if (!isRetryable(error)) throw error;
+          if (!isRetryable(error) || pinned === undefined) throw error;
           if (n >= (options.attempts ?? DEFAULT_RETRY.attempts)) throw gaveUp(error as DestinationError, n);
           await new Promise((resolve) => setTimeout(resolve, policy.delayFor(n)));
         }
       }
     }
-    return Readable.from(chunks(), { objectMode: false });
+    return withVersion(Readable.from(chunks(), { objectMode: false }), pinned);
   }
 
   return {
@@ -126,8 +132,9 @@ export function withRetries(inner: Destination, options: Partial<RetryOptions> =
     },
     create: (name, body) => conditional(name, body, () => inner.create(name, body)),
     replace: (name, expected, body) => conditional(name, body, () => inner.replace(name, expected, body)),
-    async read(name, range) {
-      return resumingRead(name, range, await policy.run(() => inner.read(name, range)));
+    async read(name, range, readOptions) {
+      const first = await policy.run(() => inner.read(name, range, readOptions));
+      return resumingRead(name, range, first, readOptions?.ifVersion ?? first.version);
     },
     stat: (name) => policy.run(() => inner.stat(name)),
     list(prefix: string, listOptions?: ListOptions): AsyncIterable<ListEntry> {
@@ -152,7 +159,7 @@ export function withRetries(inner: Destination, options: Partial<RetryOptions> =
     },
     delete: (name) => policy.run(() => inner.delete(name)),
     deleteAll: (prefix) => policy.run(() => inner.deleteAll(prefix)),
-    sweep: (olderThanMs) => policy.run(() => inner.sweep(olderThanMs)),
+    sweep: (olderThanMs, prefix) => policy.run(() => inner.sweep(olderThanMs, prefix)),
     close: () => inner.close(),
     ...(inner.localPath === undefined ? {} : { localPath: (name: string) => inner.localPath?.(name) }),
   };

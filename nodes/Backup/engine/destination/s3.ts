@@ -1,15 +1,15 @@
-import type { S3ClientConfig } from '@aws-sdk/client-s3';
+import type { GetObjectCommandOutput, S3ClientConfig } from '@aws-sdk/client-s3';
 import {
   AbortMultipartUploadCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command,
   PutObjectCommand, S3Client,
 } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { errnoCode } from '../errors';
-import { connectionLost, DestinationError, NETWORK_CODES, notFound, unreachable, UNREACHABLE_CODES } from './faults';
+import { connectionLost, DestinationError, NETWORK_CODES, notFound, objectChanged, unreachable, UNREACHABLE_CODES } from './faults';
 import { uploadStream, MIN_PART_SIZE } from './multipart';
-import { checkName, checkPrefix } from './names';
-import { bodyStream, mapStreamErrors } from './streams';
-import type { Body, ByteRange, Capabilities, Destination, ListEntry, ListOptions, ObjectInfo, SmallBody, WriteOptions } from './types';
+import { checkName, checkPrefix, checkSetFolder } from './names';
+import { bodyStream, mapStreamErrors, withVersion } from './streams';
+import type { Body, ByteRange, Capabilities, Destination, ListEntry, ListOptions, ObjectInfo, ObjectStream, ReadOptions, SmallBody, WriteOptions } from './types';
 
 export interface S3Settings {
   bucket: string;
@@ -190,18 +190,37 @@ export class S3Destination implements Destination {
     return this.putIf(name, body, { IfMatch: expected });
   }
 
-  async read(name: string, range?: ByteRange): Promise<Readable> {
+  async read(name: string, range?: ByteRange, options: ReadOptions = {}): Promise<ObjectStream> {
     const key = this.key(name);
-    if (range?.length === 0) return bodyStream(Buffer.alloc(0));
+    const pinned = options.ifVersion;
+    // An empty range still asks (HEAD): it must fail like any read when the object is not there or not that version.
+    if (range?.length === 0) return this.emptyRead(name, pinned);
     const header = range === undefined ? undefined : `bytes=${range.offset}-${range.length === undefined ? '' : range.offset + range.length - 1}`;
+    let answer: GetObjectCommandOutput;
     try {
-      const answer = await this.client.send(new GetObjectCommand({ Bucket: this.settings.bucket, Key: key, Range: header }));
-      return mapStreamErrors(answer.Body as Readable, (error) => s3Fault(error, this.where, 'read'), answer.ContentLength);
+      answer = await this.client.send(new GetObjectCommand({ Bucket: this.settings.bucket, Key: key, Range: header, IfMatch: pinned }));
     } catch (error) {
-      if (nameOf(error) === 'NoSuchKey') throw notFound(`${name} in ${this.where}`);
-      if (statusOf(error) === 416) return bodyStream(Buffer.alloc(0)); // a range past the end reads nothing, as a file does
+      if (nameOf(error) === 'NoSuchKey') throw pinned === undefined ? notFound(`${name} in ${this.where}`) : objectChanged(`${name} in ${this.where}`, 'removed');
+      if (isPrecondition(error)) throw objectChanged(`${name} in ${this.where}`, 'replaced');
+      if (statusOf(error) === 416) return this.emptyRead(name, pinned); // a range past the end reads nothing, as a file does
       throw s3Fault(error, this.where, 'read');
     }
+    // A server that ignored the range sends the object from byte 0: appended at `offset` it would be wrong bytes.
+    if (range !== undefined && (range.offset > 0 || range.length !== undefined) && !(answer.ContentRange ?? '').startsWith(`bytes ${range.offset}-`)) {
+      (answer.Body as Readable | undefined)?.destroy();
+      throw new DestinationError('IO_ERROR', `${this.where} did not answer the byte range asked for ${name} (${answer.ContentRange ?? 'the whole object'}).`, {
+        hint: 'The S3-compatible service does not support range reads; use another service or a local or SFTP destination.',
+        detail: `Content-Range ${answer.ContentRange ?? 'missing'}`,
+      });
+    }
+    return withVersion(mapStreamErrors(answer.Body as Readable, (error) => s3Fault(error, this.where, 'read'), answer.ContentLength), answer.ETag);
+  }
+
+  private async emptyRead(name: string, pinned: string | undefined): Promise<ObjectStream> {
+    const info = await this.stat(name);
+    if (info === undefined) throw pinned === undefined ? notFound(`${name} in ${this.where}`) : objectChanged(`${name} in ${this.where}`, 'removed');
+    if (pinned !== undefined && info.version !== pinned) throw objectChanged(`${name} in ${this.where}`, 'replaced');
+    return withVersion(bodyStream(Buffer.alloc(0)), info.version);
   }
 
   async stat(name: string): Promise<ObjectInfo | undefined> {
@@ -257,14 +276,16 @@ export class S3Destination implements Destination {
     return removed;
   }
 
-  async sweep(olderThanMs: number): Promise<number> {
+  async sweep(olderThanMs: number, prefix?: string): Promise<number> {
     const cutoff = Date.now() - olderThanMs;
+    // The uploads of names under the set's folder only: another set's upload in progress is not ours to judge.
+    const under = prefix === undefined ? this.root : `${this.root}${checkSetFolder(prefix)}/`;
     let removed = 0;
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     for (;;) {
       const page = await this.call('list uploads', () =>
-        this.client.send(new ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: this.root === '' ? undefined : this.root, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker })),
+        this.client.send(new ListMultipartUploadsCommand({ Bucket: this.settings.bucket, Prefix: under === '' ? undefined : under, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker })),
       );
       for (const upload of page.Uploads ?? []) {
         if (upload.Key === undefined || upload.UploadId === undefined || (upload.Initiated?.getTime() ?? 0) >= cutoff) continue;

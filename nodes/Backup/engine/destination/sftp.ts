@@ -357,17 +357,36 @@ function sftpOps(conn: SftpConnection): TreeOps {
         ),
       ),
     syncDir: () => Promise.resolve(),
-    read: (file, range?: ByteRange) =>
+    // One handle for the stat and the bytes: a missing file fails here, not mid-stream, and the
+    // version judged from its fstat is the version read (a rename over the name leaves it alone).
+    open: (file) =>
       guarded('read', file, async (sftp) => {
-        await call<Stats>((done) => sftp.stat(file, done), sftp); // a missing file fails here, not mid-stream
-        const start = range?.offset ?? 0;
-        if (range?.length === 0) return bodyStream(Buffer.alloc(0));
-        const end = range?.length === undefined ? undefined : start + range.length - 1;
-        const stream = sftp.createReadStream(file, { start, ...(end === undefined ? {} : { end }) }) as unknown as Readable;
-        // Its handle is closed after the last byte; a connection closed meanwhile fails that close
-        // on a stream nobody reads any more: that error must not go unhandled.
-        stream.on('error', () => undefined);
-        return mapStreamErrors(stream, (error) => conn.fault(error, 'read', file));
+        const handle = await call<Buffer>((done) => sftp.open(file, 'r', done), sftp);
+        const close = (): Promise<void> => call<void>((done) => sftp.close(handle, done), sftp).catch(() => undefined);
+        let stats: Stats;
+        try {
+          stats = await call<Stats>((done) => sftp.fstat(handle, done), sftp);
+        } catch (error) {
+          await close();
+          throw error;
+        }
+        return {
+          stat: toStat(stats),
+          stream: (range?: ByteRange): Readable => {
+            const start = range?.offset ?? 0;
+            if (range?.length === 0) {
+              void close();
+              return bodyStream(Buffer.alloc(0));
+            }
+            const end = range?.length === undefined ? undefined : start + range.length - 1;
+            const stream = sftp.createReadStream(file, { handle, start, autoClose: true, ...(end === undefined ? {} : { end }) }) as unknown as Readable;
+            // Its handle is closed after the last byte; a connection closed meanwhile fails that close
+            // on a stream nobody reads any more: that error must not go unhandled.
+            stream.on('error', () => undefined);
+            return mapStreamErrors(stream, (error) => conn.fault(error, 'read', file));
+          },
+          close,
+        };
       }),
     unlink: (file) =>
       guarded('delete', file, (sftp) =>

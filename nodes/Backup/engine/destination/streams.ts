@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import type { Body } from './types';
+import type { Body, ObjectStream } from './types';
 
 /** Any body as a stream (a function body is opened now: each call is a fresh attempt). */
 export function bodyStream(body: Body): Readable {
@@ -24,4 +24,9 @@ export function mapStreamErrors(source: AsyncIterable<unknown>, map: (error: unk
     if (expectedBytes !== undefined && got < expectedBytes) throw map(Object.assign(new Error('the response ended early'), { code: 'ECONNRESET' }));
   }
   return Readable.from(chunks(), { objectMode: false });
+}
+
+/** Labels a stream with the version of the object it reads. */
+export function withVersion(stream: Readable, version: string | undefined): ObjectStream {
+  return Object.assign(stream, { version });
 }

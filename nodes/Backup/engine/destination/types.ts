@@ -22,8 +22,14 @@ export interface Destination {
    * fileTree.ts, weaker). The new info, or undefined when it changed or is gone.
    */
   replace(name: string, expected: string, body: SmallBody): Promise<ObjectInfo | undefined>;
-  /** The bytes of `name`, whole or `range`; OBJECT_NOT_FOUND when it does not exist. */
-  read(name: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * The bytes of `name`, whole or `range`, and the version they are of; OBJECT_NOT_FOUND when it
+   * does not exist. With `ifVersion`, only that version is read (S3 `If-Match`; file trees compare
+   * the open file's version): OBJECT_CHANGED when the object is another one now, or gone. A
+   * resumed read and the ranged reads that follow a first one pass it, so bytes of two versions
+   * are never mixed.
+   */
+  read(name: string, range?: ByteRange, options?: ReadOptions): Promise<ObjectStream>;
   /** Its info, or undefined when it does not exist. */
   stat(name: string): Promise<ObjectInfo | undefined>;
   /**
@@ -35,7 +41,11 @@ export interface Destination {
   delete(name: string): Promise<void>;
   /** Removes every object under the folder `prefix` (which ends with `/`), the folder too where there are folders. */
   deleteAll(prefix: string): Promise<number>;
-  /** Removes interrupted uploads older than `olderThanMs` (S3 multipart uploads, temp files), only under `prefix` when given; how many. */
+  /**
+   * Removes interrupted uploads older than `olderThanMs` (S3 multipart uploads, temp files); how
+   * many. With `prefix` (a set's folder, `set/`), only uploads meant for names under it: sweeping
+   * one set never touches another set's upload in progress.
+   */
   sweep(olderThanMs: number, prefix?: string): Promise<number>;
   /** Drops connections; the destination may not be used afterwards. */
   close(): Promise<void>;
@@ -69,6 +79,18 @@ export interface WriteOptions {
   /** Local only: skip the per-file fsync (the caller syncs the whole tree once, see durable.ts). */
   noSync?: boolean;
 }
+
+export interface ReadOptions {
+  /** Only this version (an ObjectInfo's or an ObjectStream's `version`); OBJECT_CHANGED otherwise. */
+  ifVersion?: string;
+}
+
+/**
+ * Bytes read, with the version of the object they come from (as ObjectInfo.version): the retry
+ * wrapper pins a resumed read to it. Absent only from a destination that cannot tell; such a read
+ * is not resumed.
+ */
+export type ObjectStream = Readable & { version?: string };
 
 export interface ByteRange {
   offset: number;
