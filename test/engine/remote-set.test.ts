@@ -56,9 +56,9 @@ describe.each(allSubjects().map((s) => [s.label, s] as [string, Subject]))('remo
   maybe(title('a backup is listed only once its backup.json is written; discard leaves nothing'), async () => {
     const out = await store.beginBackup(id(1));
     expect(out.localDir).toBeUndefined();
-    expect(out.remote?.prefix).toBe(`docs/${id(1)}/`);
-    await dest.write(`${out.remote?.prefix}manifest.jsonl.gz`, 'manifest');
-    await dest.write(`${out.remote?.prefix}data.tar.gz`, 'archive');
+    expect(out.remote?.backupPrefix).toBe(`docs/${id(1)}`);
+    await dest.write(`${out.remote?.backupPrefix}/manifest.jsonl.gz`, 'manifest');
+    await dest.write(`${out.remote?.backupPrefix}/data.tar.gz`, 'archive');
     expect(await store.listBackups()).toEqual([]);
     let confirmed = 0;
     await out.commit(summaryText(summary(id(1))), async () => {
@@ -68,7 +68,7 @@ describe.each(allSubjects().map((s) => [s.label, s] as [string, Subject]))('remo
     expect((await store.listBackups()).map((b) => b.backupId)).toEqual([id(1)]);
 
     const second = await store.beginBackup(id(2));
-    await dest.write(`${second.remote?.prefix}data.tar.gz`, 'half');
+    await dest.write(`${second.remote?.backupPrefix}/data.tar.gz`, 'half');
     await second.discard();
     expect(await names(dest, `docs/${id(2)}/`)).toEqual([]);
     expect((await store.listBackups()).map((b) => b.backupId)).toEqual([id(1)]);
@@ -76,7 +76,7 @@ describe.each(allSubjects().map((s) => [s.label, s] as [string, Subject]))('remo
 
   maybe(title('a lost lock before the commit keeps the backup unlisted'), async () => {
     const out = await store.beginBackup(id(1));
-    await dest.write(`${out.remote?.prefix}data.tar.gz`, 'archive');
+    await dest.write(`${out.remote?.backupPrefix}/data.tar.gz`, 'archive');
     const lost = Object.assign(new Error('lost'), { code: 'LOCK_LOST' });
     await expect(out.commit(summaryText(summary(id(1))), () => Promise.reject(lost))).rejects.toBe(lost);
     expect(await store.listBackups()).toEqual([]);
@@ -84,7 +84,7 @@ describe.each(allSubjects().map((s) => [s.label, s] as [string, Subject]))('remo
 
   maybe(title('leftovers of a dead run (no backup.json) are swept; committed backups and other sets are not'), async () => {
     const done = await store.beginBackup(id(1));
-    await dest.write(`${done.remote?.prefix}data.tar.gz`, 'archive');
+    await dest.write(`${done.remote?.backupPrefix}/data.tar.gz`, 'archive');
     await done.commit(summaryText(summary(id(1))));
     await dest.write(`docs/${id(2)}/data.tar.gz`, 'a run killed before its commit');
     await dest.write(`other/${id(3)}/data.tar.gz`, 'another set, being written');

@@ -7,10 +7,9 @@ import { jobError } from '../store/copy';
 import type { FilePool } from '../store/copyPool';
 import { sharedFilePool } from '../store/copyPool';
 import { BackupError, errnoCode, errorMessage, toFileProblem } from '../errors';
-import { DATA_DIR, findBackup, isBackupId, SUMMARY_FILE } from '../set/catalog';
+import { DATA_DIR, findBackup, isBackupId } from '../set/catalog';
 import { humanBytes, humanDuration } from '../humanize';
 import { keyForReading } from '../set/encryption';
-import { ManifestReader } from '../formats/manifest';
 import { isSameOrInside, parentOf, realpathLoose } from '../paths';
 import { closeDestination, openDestinationFor, setStoreIn } from '../set/openSetStore';
 import type { SetStore } from '../set/setStore';
@@ -202,6 +201,7 @@ export async function writeChecked(
 export async function restoreFile(run: RestoreRun, abs: string, entry: ManifestEntry, storedAs = entry.path): Promise<number | undefined> {
   const holder = entry.in as string;
   if (!isBackupId(holder)) throw Object.assign(new Error(`manifest names an invalid location "${holder}"`), { code: 'EBADLOC' });
+  if (run.setDir === undefined) return restoreRemoteFile(run, abs, entry, holder, storedAs);
   const stored = path.join(run.setDir, holder, DATA_DIR, storedAs);
   if (!(await isRealStoredFolder(run, path.dirname(stored)))) {
     throw Object.assign(new Error(`its folder in ${holder} is reached through a symlink, out of the backup set; not restored`), { code: 'EBADLOC' });
@@ -218,6 +218,19 @@ export async function restoreFile(run: RestoreRun, abs: string, entry: ManifestE
 }
 
 /**
+ * The folder format on a remote store: the stored object streamed into a new file, checked like a
+ * tar.gz member (size and sha256; a mismatch is removed). Object names cannot climb out of the set
+ * (destination names refuse `..`), so there is no symlink to guard against on this side.
+ */
+async function restoreRemoteFile(run: RestoreRun, abs: string, entry: ManifestEntry, holder: string, storedAs: string): Promise<number | undefined> {
+  const where = `${holder}/${DATA_DIR}/${storedAs}`;
+  const written = await writeChecked(run, abs, entry, where, run.policy === 'skip', async (write) => {
+    for await (const chunk of await run.store.readStored(holder, storedAs)) await write(chunk as Buffer);
+  });
+  return written;
+}
+
+/**
  * True when `folder` (in a holder's data/) is reached without a symlink, so a file opened there is
  * inside the set: O_NOFOLLOW guards only the last component, and someone who can write the
  * destination could otherwise plant `data/x -> /etc` and have restore copy /etc/shadow into the
@@ -226,8 +239,9 @@ export async function restoreFile(run: RestoreRun, abs: string, entry: ManifestE
 function isRealStoredFolder(run: RestoreRun, folder: string): Promise<boolean> {
   let known = run.realFolders.get(folder);
   if (known === undefined) {
-    known = Promise.all([fsp.realpath(run.setDir), fsp.realpath(folder)]).then(
-      ([realSet, real]) => real === path.join(realSet, path.relative(run.setDir, folder)),
+    const setDir = run.setDir as string;
+    known = Promise.all([fsp.realpath(setDir), fsp.realpath(folder)]).then(
+      ([realSet, real]) => real === path.join(realSet, path.relative(setDir, folder)),
       // Missing: the copy reports the file missing.
       () => true,
     );
@@ -236,18 +250,17 @@ function isRealStoredFolder(run: RestoreRun, folder: string): Promise<boolean> {
   return known;
 }
 
-async function readStorage(setDir: string, holder: string, key: SetKey | undefined): Promise<StorageFormat> {
+async function readStorage(store: SetStore, holder: string, key: SetKey | undefined): Promise<StorageFormat> {
   // An encrypted set is tar.gz throughout (a planted folder backup is not read in the clear).
   if (key !== undefined) return 'tar.gz';
-  const dir = path.join(setDir, holder);
   try {
-    const summary = JSON.parse(await fsp.readFile(path.join(dir, SUMMARY_FILE), 'utf8')) as Partial<BackupSummary>;
+    const summary = JSON.parse((await store.readSummaryText(holder)) ?? '') as Partial<BackupSummary>;
     if (summary.backupId === holder && (summary.storage === 'folder' || summary.storage === 'tar.gz')) return summary.storage;
   } catch {
     // No readable summary: ask the manifest header.
   }
   try {
-    const reader = await ManifestReader.open(dir);
+    const reader = await store.openManifest(holder, undefined);
     await reader.close();
     if (reader.header.id === holder && reader.header.storage === 'tar.gz') return 'tar.gz';
   } catch {
@@ -261,14 +274,14 @@ export class HolderStorage {
   private readonly known = new Map<string, Promise<StorageFormat>>();
 
   constructor(
-    private readonly setDir: string,
+    private readonly store: SetStore,
     private readonly key: SetKey | undefined,
   ) {}
 
   of(holder: string): Promise<StorageFormat> {
     let found = this.known.get(holder);
     if (found === undefined) {
-      found = readStorage(this.setDir, holder, this.key);
+      found = readStorage(this.store, holder, this.key);
       this.known.set(holder, found);
     }
     return found;
@@ -296,8 +309,8 @@ export class ParentGuard {
  * First pass: the whole manifest is readable, complete and safe before anything is written.
  * Returns the first names of the backup's hard-link groups (the `link` values).
  */
-async function checkManifest(backupDir: string, key: SetKey | undefined): Promise<Set<string>> {
-  const reader = await ManifestReader.open(backupDir, key);
+async function checkManifest(store: SetStore, backupId: string, key: SetKey | undefined): Promise<Set<string>> {
+  const reader = await store.openManifest(backupId, key);
   const guard = new ParentGuard();
   const heads = new Set<string>();
   try {
@@ -313,11 +326,12 @@ async function checkManifest(backupDir: string, key: SetKey | undefined): Promis
 
 /** State shared by the passes of one restore. */
 export interface RestoreRun {
-  setDir: string;
+  store: SetStore;
+  /** The set folder of a local set (fast paths and the symlink guard); undefined for a remote one. */
+  setDir: string | undefined;
   target: string;
   backupId: string;
   /** `<set>/<id>` of the backup being restored. */
-  backupDir: string;
   key: SetKey | undefined;
   policy: OverwritePolicy;
   targetWasEmpty: boolean;
@@ -478,8 +492,8 @@ async function restoreMember(run: RestoreRun, archive: TarReader, abs: string, e
  */
 async function restoreFromArchives(run: RestoreRun, holders: string[]): Promise<void> {
   for (let first = 0; first < holders.length && run.fatal === undefined; first += OPEN_ARCHIVES) {
-    const group = new Map(holders.slice(first, first + OPEN_ARCHIVES).map((id) => [id, TarReader.forBackup(run.setDir, id, run.key)]));
-    const reader = await ManifestReader.open(run.backupDir, run.key);
+    const group = new Map(holders.slice(first, first + OPEN_ARCHIVES).map((id) => [id, run.store.openArchive(id, run.key)]));
+    const reader = await run.store.openManifest(run.backupId, run.key);
     try {
       if (reader.header.id !== run.backupId) throw new BackupError('MANIFEST_CORRUPT', `The manifest in ${run.backupId} belongs to ${reader.header.id}.`);
       const guard = new ParentGuard();
@@ -532,16 +546,14 @@ async function restoreUnguarded(options: RestoreOptions, store: SetStore): Promi
   // The key check comes first: a wrong passphrase fails before the target is touched.
   const key = await keyForReading(store, [summary], options.passphrase);
   const setDir = store.localDir;
-  if (setDir === undefined) throw new BackupError('DESTINATION_UNAVAILABLE', `Restoring from ${store.where} is not available in this build.`);
   const target = await realpathLoose(options.target);
-  if (isSameOrInside(target, await realpathLoose(setDir)) || isSameOrInside(await realpathLoose(setDir), target)) {
+  if (setDir !== undefined && (isSameOrInside(target, await realpathLoose(setDir)) || isSameOrInside(await realpathLoose(setDir), target))) {
     throw new BackupError('TARGET_INSIDE_BACKUP', `The restore target ${target} overlaps the backup set ${setDir}.`, { hint: 'Restore into a folder outside the backup destination.' });
   }
   await assertTargetUsable(target, policy);
   const targetWasEmpty = (await fsp.readdir(target)).length === 0;
-  const backupDir = path.join(setDir, summary.backupId);
-  const heads = await checkManifest(backupDir, key);
-  const reader = await ManifestReader.open(backupDir, key);
+  const heads = await checkManifest(store, summary.backupId, key);
+  const reader = await store.openManifest(summary.backupId, key);
   if (reader.header.id !== summary.backupId) {
     await reader.close();
     throw new BackupError('MANIFEST_CORRUPT', `The manifest in ${summary.backupId} belongs to ${reader.header.id}.`);
@@ -552,14 +564,14 @@ async function restoreUnguarded(options: RestoreOptions, store: SetStore): Promi
     sizes: { restored: '' }, errors: [], errorCount: 0, warnings: [], durationMs: 0, notices: [], summary: '',
   };
   const run: RestoreRun = {
-    setDir, target, backupId: summary.backupId, backupDir, key, policy, targetWasEmpty, concurrency: options.concurrency ?? FILES_IN_FLIGHT, options, report,
+    store, setDir, target, backupId: summary.backupId, key, policy, targetWasEmpty, concurrency: options.concurrency ?? FILES_IN_FLIGHT, options, report,
     inFlight: new Set(), fatal: undefined, pool: sharedFilePool(), placeFreed: [], realFolders: new Map(), xattrs: new XattrRestoreTally(), heads, madeHeads: new Map(),
   };
   // Folders get their mode and mtime last (children first), so writing into them still works.
   const folders: FolderToFinish[] = [];
   // Checked again while writing: the manifest could have been swapped since the first pass.
   const guard = new ParentGuard();
-  const storage = new HolderStorage(setDir, key);
+  const storage = new HolderStorage(store, key);
   // tar.gz holders whose files the second phase restores.
   const archived = new Set<string>();
   let skippedFolder: string | undefined;

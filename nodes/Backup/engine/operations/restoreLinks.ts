@@ -12,7 +12,6 @@ import * as path from 'node:path';
 import { isBackupId } from '../set/catalog';
 import { jobError } from '../store/copy';
 import { BackupError, errnoCode, errorMessage, toFileProblem } from '../errors';
-import { ManifestReader } from '../formats/manifest';
 import { compareWalkOrder } from '../paths';
 import type { HolderStorage, RestoreRun } from './restore';
 import { addProblem, checkCancelled, isRealFolder, ParentGuard, restoreFile, track, writeChecked } from './restore';
@@ -84,7 +83,7 @@ export async function restoreLinks(run: RestoreRun, storage: HolderStorage): Pro
   const fromArchives: FromArchive[] = [];
   /** First name -> a further name restored from the backup's bytes, for the group's other names to link to. */
   const standIns = new Map<string, string>();
-  const reader = await ManifestReader.open(run.backupDir, run.key);
+  const reader = await run.store.openManifest(run.backupId, run.key);
   try {
     if (reader.header.id !== run.backupId) throw new BackupError('MANIFEST_CORRUPT', `The manifest in ${run.backupId} belongs to ${reader.header.id}.`);
     const guard = new ParentGuard();
@@ -146,7 +145,7 @@ async function restoreFromArchives(run: RestoreRun, pending: FromArchive[]): Pro
   }
   for (const [holder, items] of [...byHolder].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     items.sort((a, b) => compareWalkOrder(a.entry.link, b.entry.link) || compareWalkOrder(a.entry.path, b.entry.path));
-    const archive = TarReader.forBackup(run.setDir, holder, run.key);
+    const archive = run.store.openArchive(holder, run.key);
     try {
       let madeFor: { link: string; abs: string | undefined } | undefined;
       for (const { abs, entry } of items) {

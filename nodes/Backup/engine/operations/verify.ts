@@ -6,7 +6,8 @@ import { findBackup, isBackupId } from '../set/catalog';
 import { BackupError, errnoCode, errorMessage } from '../errors';
 import { humanBytes, humanDuration } from '../humanize';
 import { keyForReading } from '../set/encryption';
-import { ManifestReader, manifestPath } from '../formats/manifest';
+import type { ManifestReader } from '../formats/manifest';
+import { manifestPath } from '../formats/manifest';
 import { compareWalkOrder } from '../paths';
 import { closeDestination, openDestinationFor, setStoreIn } from '../set/openSetStore';
 import type { SetStore } from '../set/setStore';
@@ -72,24 +73,43 @@ async function hashStored(file: string): Promise<{ size: number; hash: string }>
   }
 }
 
-/** Checks one stored file against its manifest entry; returns the problem, if any. */
-async function checkStoredFile(setDir: string, entry: ManifestEntry, full: boolean): Promise<Omit<VerifyProblem, 'backupId'> | undefined> {
+/** A remote stored file's size and sha256, streamed. */
+async function hashRemote(store: SetStore, holder: string, rel: string): Promise<{ size: number; hash: string }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of await store.readStored(holder, rel)) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { size, hash: hash.digest('hex') };
+}
+
+/** Checks one file stored in the folder format against its manifest entry; returns the problem, if any. */
+async function checkStoredFile(store: SetStore, entry: ManifestEntry, full: boolean): Promise<Omit<VerifyProblem, 'backupId'> | undefined> {
   const holder = entry.in as string;
   if (!isBackupId(holder)) return { path: entry.path, code: 'CORRUPT', message: `manifest names an invalid location "${holder}"` };
-  const file = path.join(setDir, holder, DATA_DIR, entry.path);
+  const setDir = store.localDir;
+  const file = setDir === undefined ? undefined : path.join(setDir, holder, DATA_DIR, entry.path);
+  const missing = { path: entry.path, code: 'MISSING', message: `stored copy in ${holder} is missing` } as const;
   try {
     if (!full) {
+      if (file === undefined) {
+        const stat = await store.statStored(holder, entry.path);
+        if (stat === undefined) return missing;
+        if (stat.size !== entry.size) return { path: entry.path, code: 'TRUNCATED', message: `stored copy in ${holder} has ${stat.size} bytes, manifest says ${entry.size ?? 0}` };
+        return undefined;
+      }
       const stats = await fsp.lstat(file);
       if (!stats.isFile()) return { path: entry.path, code: 'CORRUPT', message: `stored copy in ${holder} is not a regular file` };
       if (stats.size !== entry.size) return { path: entry.path, code: 'TRUNCATED', message: `stored copy in ${holder} has ${stats.size} bytes, manifest says ${entry.size ?? 0}` };
       return undefined;
     }
-    const seen = await hashStored(file);
+    const seen = file === undefined ? await hashRemote(store, holder, entry.path) : await hashStored(file);
     if (seen.size !== entry.size) return { path: entry.path, code: 'TRUNCATED', message: `stored copy in ${holder} has ${seen.size} bytes, manifest says ${entry.size ?? 0}` };
     if (seen.hash !== entry.hash) return { path: entry.path, code: 'CORRUPT', message: `stored copy in ${holder} does not match its sha256` };
     return undefined;
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return { path: entry.path, code: 'MISSING', message: `stored copy in ${holder} is missing` };
+    if (errnoCode(error) === 'ENOENT' || (error instanceof BackupError && error.code === 'OBJECT_NOT_FOUND')) return missing;
     return { path: entry.path, code: 'UNREADABLE', message: errorMessage(error) };
   }
 }
@@ -101,8 +121,7 @@ type Found = Omit<VerifyProblem, 'backupId'>;
 
 interface ArchiveCheck {
   id: string;
-  /** `<set>/<id>` of the backup checked. */
-  backupDir: string;
+  store: SetStore;
   key: SetKey | undefined;
   full: boolean;
   mine: (entry: ManifestEntry) => boolean;
@@ -163,17 +182,17 @@ async function checkMember(check: ArchiveCheck, archive: OpenArchive, entry: Man
  * Checks files held in tar.gz archives: up to OPEN_ARCHIVES archives per pass over the manifest,
  * each read once, front to back (merge-joined with the entries pointing into it), then to its end.
  */
-async function checkArchives(check: ArchiveCheck, setDir: string, holders: string[]): Promise<void> {
-  const name = path.basename(archivePath(setDir, check.key));
+async function checkArchives(check: ArchiveCheck, holders: string[]): Promise<void> {
+  const name = path.basename(archivePath('', check.key));
   for (let first = 0; first < holders.length; first += OPEN_ARCHIVES) {
     const group = new Map<string, OpenArchive>();
     for (const holder of holders.slice(first, first + OPEN_ARCHIVES)) {
       const where = holder === check.id ? name : `${holder}/${name}`;
-      group.set(holder, { reader: TarReader.forBackup(setDir, holder, check.key), where, reported: false });
+      group.set(holder, { reader: check.store.openArchive(holder, check.key), where, reported: false });
     }
     let manifest: ManifestReader | undefined;
     try {
-      manifest = await ManifestReader.open(check.backupDir, check.key);
+      manifest = await check.store.openManifest(check.id, check.key);
       for await (const entry of manifest.entries()) {
         if (check.signal?.aborted === true) throw new BackupError('CANCELLED', 'Verification was cancelled.');
         // Hard links are checked with their first names (checkLinks).
@@ -209,10 +228,10 @@ const contentKey = (e: ManifestEntry): string => `${e.in ?? ''}:${e.hash ?? ''}:
  * there with the same bytes (a folder that could not be listed carried an older entry) has its
  * bytes checked where the manifest says they are: in backup `in`, under the first name.
  */
-async function checkLinks(check: ArchiveCheck, setDir: string, storage: Map<string, StorageFormat>, links: LinkEntry[], failed: ReadonlySet<string>): Promise<void> {
+async function checkLinks(check: ArchiveCheck, storage: Map<string, StorageFormat>, links: LinkEntry[], failed: ReadonlySet<string>): Promise<void> {
   const wanted = new Set(links.map((l) => l.link));
   const heads = new Map<string, string>();
-  const manifest = await ManifestReader.open(check.backupDir, check.key);
+  const manifest = await check.store.openManifest(check.id, check.key);
   try {
     for await (const entry of manifest.entries()) {
       if (entry.kind === 'file' && entry.link === undefined && wanted.has(entry.path)) heads.set(entry.path, contentKey(entry));
@@ -234,14 +253,14 @@ async function checkLinks(check: ArchiveCheck, setDir: string, storage: Map<stri
       archived.set(holder, [...(archived.get(holder) ?? []), entry]);
       continue;
     }
-    const found = await checkStoredFile(setDir, { ...entry, path: entry.link }, check.full);
+    const found = await checkStoredFile(check.store, { ...entry, path: entry.link }, check.full);
     check.report.filesChecked++;
     check.report.bytesChecked += entry.size ?? 0;
     if (found !== undefined) check.problem({ backupId: check.id, ...found, path: entry.path, message: `(its first name ${entry.link}) ${found.message}` });
   }
   for (const [holder, entries] of archived) {
-    const name = path.basename(archivePath(setDir, check.key));
-    const archive: OpenArchive = { reader: TarReader.forBackup(setDir, holder, check.key), where: holder === check.id ? name : `${holder}/${name}`, reported: false };
+    const name = path.basename(archivePath('', check.key));
+    const archive: OpenArchive = { reader: check.store.openArchive(holder, check.key), where: holder === check.id ? name : `${holder}/${name}`, reported: false };
     try {
       entries.sort((a, b) => compareWalkOrder(a.link, b.link));
       let last: { link: string; found: Found | undefined } | undefined;
@@ -280,10 +299,8 @@ async function verifyUnguarded(options: VerifyOptions, store: SetStore): Promise
   const all = await store.listBackups();
   if (all.length === 0) throw new BackupError('SET_NOT_FOUND', `There is no backup set "${options.setName}" in ${path.dirname(store.where)}.`);
   const key = await keyForReading(store, all, options.passphrase);
-  const setDir = store.localDir;
-  if (setDir === undefined) throw new BackupError('DESTINATION_UNAVAILABLE', `Verifying backups on ${store.where} is not available in this build.`);
   // In an encrypted set every backup is tar.gz, whatever a (plain, unauthenticated) backup.json claims.
-  const manifestName = path.basename(manifestPath(setDir, key));
+  const manifestName = path.basename(manifestPath('', key));
   let targets: BackupSummary[] = all;
   if (which === 'latest') targets = [(await findBackup(store, which)).summary];
   else if (which !== 'all') {
@@ -317,11 +334,10 @@ async function verifyUnguarded(options: VerifyOptions, store: SetStore): Promise
       problem(p);
     };
     let reader: ManifestReader | undefined;
-    const backupDir = path.join(setDir, id);
     // tar.gz archives to read: this backup's own (even when it holds no file), and those of holders it needs.
     const archives = new Set<string>(storage.get(id) === 'tar.gz' ? [id] : []);
     try {
-      reader = await ManifestReader.open(backupDir, key);
+      reader = await store.openManifest(id, key);
       const missingRefs = new Set<string>();
       const links: LinkEntry[] = [];
       for await (const entry of reader.entries()) {
@@ -343,16 +359,16 @@ async function verifyUnguarded(options: VerifyOptions, store: SetStore): Promise
           archives.add(holder);
           continue;
         }
-        const found = await checkStoredFile(setDir, entry, full);
+        const found = await checkStoredFile(store, entry, full);
         report.filesChecked++;
         report.bytesChecked += entry.size ?? 0;
         if (found !== undefined) fileProblem({ backupId: id, ...found });
       }
       await reader.close();
       reader = undefined;
-      const check: ArchiveCheck = { id, backupDir, key, full, mine, signal: options.signal, report, problem: fileProblem };
-      if (archives.size > 0) await checkArchives(check, setDir, [...archives].sort());
-      if (links.length > 0) await checkLinks(check, setDir, storage, links, failed);
+      const check: ArchiveCheck = { id, store, key, full, mine, signal: options.signal, report, problem: fileProblem };
+      if (archives.size > 0) await checkArchives(check, [...archives].sort());
+      if (links.length > 0) await checkLinks(check, storage, links, failed);
     } catch (error) {
       if (error instanceof BackupError && error.code === 'CANCELLED') throw error;
       problem({ backupId: id, path: manifestName, code: 'MANIFEST_CORRUPT', message: errorMessage(error) });

@@ -1,4 +1,3 @@
-import * as path from 'node:path';
 import { summaryText } from '../set/catalog';
 import { mergeWalk, RACY_WINDOW_MS } from '../scan/compare';
 import { OrderedWindow } from '../concurrency';
@@ -68,8 +67,7 @@ function asDamagedParent(error: unknown, parentId: string): unknown {
 
 async function openParent(store: SetStore, parentId: string, key: SetKey | undefined): Promise<ManifestReader> {
   try {
-    if (store.localDir === undefined) throw remoteNotYet(store);
-    return await ManifestReader.open(path.join(store.localDir, parentId), key);
+    return await store.openManifest(parentId, key);
   } catch (error) {
     throw asDamagedParent(error, parentId);
   }
@@ -83,8 +81,11 @@ async function* parentBatches(reader: ManifestReader, parentId: string): AsyncGe
   }
 }
 
-function remoteNotYet(store: SetStore): BackupError {
-  return new BackupError('DESTINATION_UNAVAILABLE', `Writing backups to ${store.where} is not available in this build.`);
+/** The manifest of the backup being written, beside its data. */
+function createManifest(output: BackupOutput, header: ManifestHeader, key: SetKey | undefined): Promise<ManifestWriter> {
+  if (output.localDir !== undefined) return ManifestWriter.create(output.localDir, header, key);
+  if (output.remote === undefined) throw new Error('a backup output is local or remote');
+  return ManifestWriter.createOn(output.remote.dest, output.remote.backupPrefix, header, key);
 }
 
 /**
@@ -109,13 +110,11 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
   let output: BackupOutput | undefined;
   try {
     output = await store.beginBackup(backupId);
-    const partial = output.localDir;
-    if (partial === undefined) throw remoteNotYet(store);
     const key = job.key;
     // Every backup carries the key file, so one backup folder copied alone can still be restored.
     if (key !== undefined) await output.writeKeyText(key.keyFileText);
     const pool = sharedFilePool();
-    sink = await openSink(settings.format, partial, settings.compressionLevel, pool, key === undefined ? undefined : { key, backupId });
+    sink = await openSink(settings.format, output, settings.compressionLevel, pool, key === undefined ? undefined : { key, backupId });
     previous = plan.parent === null ? undefined : await openParent(store, plan.parent, key);
     xattrs.carry = readXattrs && previous?.header.xattrs === true;
     const ctx: StoreContext = {
@@ -123,7 +122,7 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
       compare: { racySinceMs: previous === undefined ? Infinity : Date.parse(previous.header.startedAt) - RACY_WINDOW_MS, compareContent: settings.compareContent },
       xattrs,
     };
-    writer = await ManifestWriter.create(partial, header, key);
+    writer = await createManifest(output, header, key);
     const scan = scanTree(job.realSource, settings.exclude);
     const results = new OrderedWindow<EntryOutcome>(settings.concurrency, HELD_RESULTS);
     const book = (outcome: EntryOutcome): void => {

@@ -1,8 +1,12 @@
-import { promises as fsp } from 'node:fs';
+import { constants, promises as fsp } from 'node:fs';
+import type { Readable } from 'node:stream';
 import * as path from 'node:path';
 import { fsyncDir } from '../destination/durable';
 import { BackupError, errorMessage, isDestinationFatal } from '../errors';
-import { listBackups, PARTIAL_PREFIX, REMOVING_PREFIX, setDirectory, writeSummaryText } from './catalog';
+import { ManifestReader } from '../formats/manifest';
+import type { SetKey } from '../formats/sealed';
+import { TarReader } from '../formats/tar/reader';
+import { DATA_DIR, listBackups, PARTIAL_PREFIX, REMOVING_PREFIX, setDirectory, SUMMARY_FILE, writeSummaryText } from './catalog';
 import { KEY_FILE, readKeyText, writeKeyFile } from './keyfile';
 import { lockSet } from './lock';
 import { deleteGuard, whileReading } from './readers';
@@ -93,6 +97,29 @@ export class LocalSetStore implements SetStore {
     const doomed = path.join(this.localDir, `${REMOVING_PREFIX}${id}`);
     await fsp.rename(path.join(this.localDir, id), doomed);
     await fsp.rm(doomed, { recursive: true, force: true });
+  }
+
+  openManifest(id: string, key: SetKey | undefined): Promise<ManifestReader> {
+    return ManifestReader.open(path.join(this.localDir, id), key);
+  }
+
+  openArchive(id: string, key: SetKey | undefined): TarReader {
+    return TarReader.forBackup(this.localDir, id, key);
+  }
+
+  async readStored(id: string, rel: string): Promise<Readable> {
+    // O_NOFOLLOW: a stored file replaced by a symlink is not followed out of the set.
+    const handle = await fsp.open(path.join(this.localDir, id, DATA_DIR, rel), constants.O_RDONLY | constants.O_NOFOLLOW);
+    return handle.createReadStream();
+  }
+
+  async statStored(id: string, rel: string): Promise<{ size: number } | undefined> {
+    const stats = await fsp.lstat(path.join(this.localDir, id, DATA_DIR, rel)).catch(() => undefined);
+    return stats?.isFile() === true ? { size: stats.size } : undefined;
+  }
+
+  async readSummaryText(id: string): Promise<string | undefined> {
+    return fsp.readFile(path.join(this.localDir, id, SUMMARY_FILE), 'utf8').catch(() => undefined);
   }
 
   whileReading<T>(purpose: string, read: () => Promise<T>, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<T> {

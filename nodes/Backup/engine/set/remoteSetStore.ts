@@ -1,8 +1,12 @@
+import type { Readable } from 'node:stream';
 import { BackupError } from '../errors';
 import { DestinationError } from '../destination/faults';
 import type { Destination } from '../destination/types';
 import type { BackupSummary } from '../types';
-import { incompleteSummary, isBackupId, parseSummary, SUMMARY_FILE } from './catalog';
+import { ManifestReader } from '../formats/manifest';
+import type { SetKey } from '../formats/sealed';
+import { TarReader } from '../formats/tar/reader';
+import { DATA_DIR, incompleteSummary, isBackupId, parseSummary, SUMMARY_FILE } from './catalog';
 import { KEY_FILE } from './keyfile';
 import type { LeaseNote } from './lease';
 import type { SetLock } from './lock';
@@ -80,7 +84,7 @@ export class RemoteSetStore implements SetStore {
     return ids.sort();
   }
 
-  private async readSummaryText(id: string): Promise<string | undefined> {
+  async readSummaryText(id: string): Promise<string | undefined> {
     try {
       return (await readAll(await this.dest.read(this.name(id, SUMMARY_FILE)), 1 << 20)).toString('utf8');
     } catch (error) {
@@ -132,12 +136,13 @@ export class RemoteSetStore implements SetStore {
   }
 
   async beginBackup(id: string): Promise<BackupOutput> {
-    const prefix = `${this.name(id)}/`;
+    const backupPrefix = this.name(id);
+    const prefix = `${backupPrefix}/`;
     const dest = this.dest;
     return {
       id,
       localDir: undefined,
-      remote: { dest, prefix },
+      remote: { dest, backupPrefix },
       writeKeyText: async (text) => {
         await dest.write(`${prefix}${KEY_FILE}`, text);
       },
@@ -157,6 +162,24 @@ export class RemoteSetStore implements SetStore {
     // The summary first: from then on the backup is not listed, and what is left of it is a leftover.
     await this.dest.delete(this.name(id, SUMMARY_FILE));
     await this.dest.deleteAll(`${this.name(id)}/`);
+  }
+
+  openManifest(id: string, key: SetKey | undefined): Promise<ManifestReader> {
+    return ManifestReader.openOn(this.dest, this.name(id), key);
+  }
+
+  openArchive(id: string, key: SetKey | undefined): TarReader {
+    return TarReader.onDestination(this.dest, this.name(id), key);
+  }
+
+  /** A file stored in the folder format (`<set>/<id>/data/<rel>`). */
+  readStored(id: string, rel: string): Promise<Readable> {
+    return this.dest.read(this.name(id, DATA_DIR, rel));
+  }
+
+  async statStored(id: string, rel: string): Promise<{ size: number } | undefined> {
+    const info = await this.dest.stat(this.name(id, DATA_DIR, rel));
+    return info === undefined ? undefined : { size: info.size };
   }
 
   whileReading<T>(purpose: string, read: () => Promise<T>, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<T> {

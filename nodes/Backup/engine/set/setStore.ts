@@ -1,4 +1,8 @@
+import type { Readable } from 'node:stream';
 import type { Destination } from '../destination/types';
+import type { ManifestReader } from '../formats/manifest';
+import type { SetKey } from '../formats/sealed';
+import type { TarReader } from '../formats/tar/reader';
 import type { BackupSummary } from '../types';
 import type { SetLock } from './lock';
 import type { DeleteGuard } from './readers';
@@ -38,6 +42,16 @@ export interface SetStore {
   removeBackup(id: string): Promise<void>;
   /** Runs `read` as a registered reader of the set, so no retention or prune deletes what it reads (readers.ts). */
   whileReading<T>(purpose: string, read: () => Promise<T>, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<T>;
+  /** The manifest of backup `id` (a damaged one fails with MANIFEST_CORRUPT). */
+  openManifest(id: string, key: SetKey | undefined): Promise<ManifestReader>;
+  /** The tar.gz archive of backup `id`, for one front-to-back pass. */
+  openArchive(id: string, key: SetKey | undefined): TarReader;
+  /** A file stored in the folder format, `<id>/data/<rel>` (local restores copy by path instead). */
+  readStored(id: string, rel: string): Promise<Readable>;
+  /** The size of a file stored in the folder format, or undefined when it is missing. */
+  statStored(id: string, rel: string): Promise<{ size: number } | undefined>;
+  /** The backup.json text of `id`, or undefined. */
+  readSummaryText(id: string): Promise<string | undefined>;
   /** The handshake with readers around deletes (readers.ts). */
   deleteGuard(lock: SetLock, timeoutMs: number, onReaders: 'fail' | 'skip', signal?: AbortSignal): DeleteGuard;
 }
@@ -47,8 +61,8 @@ export interface BackupOutput {
   readonly id: string;
   /** Local: the `.partial-<id>` folder the sinks write into. Undefined for a remote set. */
   readonly localDir: string | undefined;
-  /** Remote: the destination and the backup's prefix (`<set>/<id>/`) the sinks write under. */
-  readonly remote: { dest: Destination; prefix: string } | undefined;
+  /** Remote: the destination and the backup's prefix (`<set>/<id>`, no trailing slash) the sinks write under. */
+  readonly remote: { dest: Destination; backupPrefix: string } | undefined;
   /** Writes the backup's copy of the set key file (an encrypted set's backup carries one). */
   writeKeyText(text: string): Promise<void>;
   /**
