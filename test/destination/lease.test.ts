@@ -13,7 +13,7 @@ import { allSubjects } from '../helpers/destinations';
 const TIMING: LeaseTiming = { leaseMs: 1500, renewMs: 300, marginMs: 500 };
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe.each(allSubjects().map((s) => [s.label, s] as [string, Subject]))('set lock on a destination: %s', (label, subject) => {
+describe.each(allSubjects().map((s) => [s.label, s] as [string, Subject]))('set lock on a destination: %s', (_label, subject) => {
   const maybe = subject.unavailable === undefined ? test : test.skip;
   const title = (t: string): string => (subject.unavailable === undefined ? t : `${t} - SKIPPED: ${subject.unavailable}`);
   const opened: Destination[] = [];
