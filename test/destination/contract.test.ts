@@ -2,7 +2,7 @@
  * One contract, the same cases for every destination (local folder, S3 on moto, SFTP on sshd):
  * what the engine will rely on whichever store it writes to.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { withRetries } from '../../nodes/Backup/engine/destination/retry';
 import type { Destination, ListEntry } from '../../nodes/Backup/engine/destination/types';
@@ -108,6 +108,28 @@ describe.each(allSubjects().map((s) => [s.label, s] as [string, Subject]))('dest
     expect(await text(destination, 'r/digits', { offset: 20 })).toBe('');
   });
 
+  maybe(title('a read carries its version; a read pinned to it fails with OBJECT_CHANGED once the object was replaced or removed'), async () => {
+    // 1000 bytes: a content hash on file trees; 100 KiB: size and mtime there (a size that differs).
+    for (const size of [1000, 100 * 1024]) {
+      const name = `pin/${size}`;
+      const first = randomBytes(size);
+      await destination.write(name, first);
+      const opened = await destination.read(name, { offset: 0, length: 10 });
+      for await (const chunk of opened) void chunk;
+      const version = opened.version as string;
+      expect(version).toBe((await destination.stat(name))?.version);
+      const follow: Buffer[] = [];
+      for await (const chunk of await destination.read(name, { offset: 10, length: 20 }, { ifVersion: version })) follow.push(chunk as Buffer);
+      expect(Buffer.concat(follow).equals(first.subarray(10, 30))).toBe(true);
+      await destination.write(name, randomBytes(size + 1));
+      await expect(destination.read(name, { offset: 10 }, { ifVersion: version })).rejects.toMatchObject({ code: 'OBJECT_CHANGED', message: expect.stringMatching(/was replaced while/) });
+      await expect(destination.read(name, { offset: 10, length: 0 }, { ifVersion: version })).rejects.toMatchObject({ code: 'OBJECT_CHANGED' });
+      await destination.delete(name);
+      await expect(destination.read(name, undefined, { ifVersion: version })).rejects.toMatchObject({ code: 'OBJECT_CHANGED', message: expect.stringMatching(/was removed while/) });
+      await expect(destination.read(name)).rejects.toMatchObject({ code: 'OBJECT_NOT_FOUND' });
+    }
+  });
+
   maybe(title('create-if-absent: of two writers racing for each name, exactly one wins'), async () => {
     const other = await open();
     const names = Array.from({ length: 8 }, (_, i) => `locks/lock-${i}`);
@@ -190,6 +212,53 @@ describe.each(allSubjects().map((s) => [s.label, s] as [string, Subject]))('dest
     expect(await next.stat('big/archive.tar.gz')).toBeUndefined();
     stuck.destroy();
     await Promise.race([writing, new Promise((resolve) => setTimeout(resolve, 2000))]);
+  });
+
+  maybe(title("sweep(age, 'set/') removes that set's interrupted upload and leaves another set's upload in progress alone"), async () => {
+    // Set a: a writer that stalls after two parts and whose process "dies".
+    let fedA = 0;
+    const stuck = new Readable({
+      read() {
+        if (fedA > 2 * PART_SIZE) return;
+        fedA += 64 * 1024;
+        this.push(Buffer.alloc(64 * 1024, 7));
+      },
+    });
+    const abandoned = await open();
+    const writingA = abandoned.write('a/archive.tar.gz', stuck).catch((error: unknown) => error);
+    let until = Date.now() + 20_000;
+    while (subject.reached() < 2 * PART_SIZE && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+    if (label !== 'local') await abandoned.close();
+    // Set b: a live writer, paused after more than one part until the sweep is done.
+    const bBytes = randomBytes(2 * PART_SIZE + 4096);
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const reachedBefore = subject.reached();
+    const live = Readable.from((async function* () {
+      for (let at = 0; at < bBytes.length; at += 64 * 1024) {
+        if (at >= PART_SIZE + 256 * 1024) await gate;
+        yield bBytes.subarray(at, at + 64 * 1024);
+      }
+    })());
+    const writer = await open();
+    const writingB = writer.write('b/archive.tar.gz', live);
+    until = Date.now() + 20_000;
+    while (subject.reached() - reachedBefore < PART_SIZE && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(subject.reached() - reachedBefore).toBeGreaterThanOrEqual(PART_SIZE);
+    const sweeper = await open();
+    expect(await sweeper.sweep(0, 'a/')).toBeGreaterThanOrEqual(1);
+    expect(await sweeper.sweep(0, 'a/')).toBe(0);
+    await expect(sweeper.sweep(0, 'a/b/')).rejects.toThrow(/one top folder/);
+    release();
+    const info = await writingB;
+    expect(info.size).toBe(bBytes.length);
+    expect(await sha256Of(sweeper, 'b/archive.tar.gz')).toBe(createHash('sha256').update(bBytes).digest('hex'));
+    expect(await sweeper.stat('a/archive.tar.gz')).toBeUndefined();
+    expect(await sweeper.sweep(0)).toBe(0);
+    stuck.destroy();
+    await Promise.race([writingA, new Promise((resolve) => setTimeout(resolve, 2000))]);
   });
 
   maybe(title(`a stream of more than two parts is uploaded with bounded memory (part size x (concurrency + 1))`), async () => {

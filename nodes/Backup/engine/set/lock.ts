@@ -60,10 +60,14 @@ function breakable(seen: { note: LeaseNote | undefined; touchedMs: number }, tim
  * namespace); otherwise it waits up to `timeoutMs`, then fails with LOCKED naming the holder.
  */
 export async function lockSet(setDir: string, purpose: string, timeoutMs: number, signal?: AbortSignal, options: LockOptions = {}): Promise<SetLock> {
-  return acquire(new LocalLockStore(setDir), setDir, purpose, timeoutMs, { signal, ...options });
+  return lockWith(new LocalLockStore(setDir), setDir, purpose, timeoutMs, { signal, ...options });
 }
 
-async function acquire<V>(store: LeaseStore<V>, setDir: string, purpose: string, timeoutMs: number, options: LockOptions): Promise<SetLock> {
+/**
+ * The same lease rules over any store (destinationLeaseStore.ts keeps the lease in an object of a
+ * destination). `setDir` names the set in messages: a folder, or a destination's description of it.
+ */
+export async function lockWith<V>(store: LeaseStore<V>, setDir: string, purpose: string, timeoutMs: number, options: LockOptions = {}): Promise<SetLock> {
   const timing = options.timing ?? DEFAULT_TIMING;
   const token = randomBytes(12).toString('hex');
   const deadline = Date.now() + timeoutMs;
@@ -78,7 +82,7 @@ async function acquire<V>(store: LeaseStore<V>, setDir: string, purpose: string,
       const expiry = seen?.note?.expiresAt === undefined ? `goes stale within ${OLD_STALE_MS / 1000} s` : `is broken after its lease (until ${seen.note.expiresAt}) is ${timing.marginMs / 1000} s past`;
       throw new BackupError('LOCKED', `Set ${path.basename(setDir)} is locked by ${describe(seen?.note)}; waited ${Math.round(timeoutMs / 1000)} s.`, {
         hint: `Wait for it to finish, or raise the lock timeout. If no such process runs, the lock ${expiry}.`,
-        path: store instanceof LocalLockStore ? store.lockDir : setDir,
+        path: store.location ?? setDir,
       });
     }
     await sleep(POLL_MS);

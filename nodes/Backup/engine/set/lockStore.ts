@@ -20,6 +20,8 @@ export interface LeaseStore<V> {
   replace(expected: V, note: LeaseNote): Promise<V | 'lost' | 'busy'>;
   /** Removes the lease if it is still `expected`; false when it changed, is gone, or is busy. */
   remove(expected: V): Promise<boolean>;
+  /** Where the lease is, for messages (a LOCKED error's path); the set's folder when absent. */
+  readonly location?: string;
 }
 
 export interface StoredLease<V> {
@@ -201,10 +203,12 @@ async function sweepLeftovers(setDir: string): Promise<void> {
  */
 export class LocalLockStore implements LeaseStore<LockIdentity> {
   readonly lockDir: string;
+  readonly location: string;
   private swept = false;
 
   constructor(readonly setDir: string) {
     this.lockDir = path.join(setDir, LOCK_DIR);
+    this.location = this.lockDir;
   }
 
   async create(note: LeaseNote): Promise<LockIdentity | undefined> {
