@@ -6,6 +6,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { DestinationOptions } from '../../nodes/Backup/engine/destination';
 import type { Destination } from '../../nodes/Backup/engine/destination/types';
 import { openLocal } from '../../nodes/Backup/engine/destination/local';
 import type { S3Settings } from '../../nodes/Backup/engine/destination/s3';
@@ -31,6 +32,8 @@ export interface Subject {
   /** Bytes that reached the store's side so far (proxied upload bytes; local: the temp files' size). */
   reached(): number;
   proxy(): FaultProxy | undefined;
+  /** What a user gives the engine for the current store: the --dest text and the destination options. */
+  target(): { url: string; options: DestinationOptions };
 }
 
 export const TEST_SECRET = 'wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY';
@@ -70,6 +73,7 @@ export function localSubject(): Subject {
       return most;
     },
     proxy: () => undefined,
+    target: () => ({ url: root, options: {} }),
   };
 }
 
@@ -103,6 +107,10 @@ export function s3Subject(): Subject {
     open: (overrides = {}) => openS3({ ...settings(), ...overrides }),
     reached: () => proxy?.up ?? 0,
     proxy: () => proxy,
+    target: () => {
+      const { bucket: b, prefix, ...s3 } = settings();
+      return { url: `s3://${b}/${prefix}`, options: { s3 } };
+    },
   };
 }
 
@@ -133,6 +141,10 @@ export function sftpSubject(): Subject {
     open: (overrides = {}) => openSftp({ ...settings(), ...overrides }),
     reached: () => proxy?.up ?? 0,
     proxy: () => proxy,
+    target: () => {
+      const { host, port, username, path: where, ...sftp } = settings();
+      return { url: `sftp://${username}@${host}:${port ?? 22}${where}`, options: { sftp } };
+    },
   };
 }
 

@@ -1,4 +1,5 @@
 import type { DestinationOptions } from '../destination';
+import { DestinationError } from '../destination/faults';
 import { createHash } from 'node:crypto';
 import { constants as C, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
@@ -126,6 +127,8 @@ async function restoreOwner(abs: string, entry: ManifestEntry): Promise<void> {
 const TARGET_FLAGS = C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW;
 /** Files being written at once: enough to fill the copy pool's batches. */
 const FILES_IN_FLIGHT = 128;
+/** From a remote set each folder-format file is a request: a few at once hide the round trips without crowding the server. */
+const REMOTE_FILES_IN_FLIGHT = 8;
 /** tar.gz members up to this size are read into memory and written in the background, several at once. */
 const SMALL_MEMBER = 1 << 20;
 /** tar.gz holders read side by side during one pass over the manifest; more holders take more passes. */
@@ -391,6 +394,14 @@ export function reportProgress(run: RestoreRun): void {
 }
 
 /**
+ * The store failing (unreachable after the retries, refused credentials) stops the restore: the
+ * next file would fail the same way. A stored object that is missing is one file's problem.
+ */
+function isStoreFault(error: unknown): boolean {
+  return error instanceof DestinationError && error.code !== 'OBJECT_NOT_FOUND';
+}
+
+/**
  * Runs one file write in the background (at most `concurrency` at once) and books its outcome.
  * Returns a promise only when it has to wait for a free place, so most files cost no await.
  */
@@ -407,7 +418,7 @@ export function track(run: RestoreRun, abs: string, entry: ManifestEntry, write:
     })
     .catch((error: unknown) => {
       const code = errnoCode(error);
-      if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS') run.fatal ??= error;
+      if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS' || isStoreFault(error)) run.fatal ??= error;
       else addProblem(run, toFileProblem(entry.path, error));
     })
     .finally(() => {
@@ -564,7 +575,7 @@ async function restoreUnguarded(options: RestoreOptions, store: SetStore): Promi
     sizes: { restored: '' }, errors: [], errorCount: 0, warnings: [], durationMs: 0, notices: [], summary: '',
   };
   const run: RestoreRun = {
-    store, setDir, target, backupId: summary.backupId, key, policy, targetWasEmpty, concurrency: options.concurrency ?? FILES_IN_FLIGHT, options, report,
+    store, setDir, target, backupId: summary.backupId, key, policy, targetWasEmpty, concurrency: options.concurrency ?? (setDir === undefined ? REMOTE_FILES_IN_FLIGHT : FILES_IN_FLIGHT), options, report,
     inFlight: new Set(), fatal: undefined, pool: sharedFilePool(), placeFreed: [], realFolders: new Map(), xattrs: new XattrRestoreTally(), heads, madeHeads: new Map(),
   };
   // Folders get their mode and mtime last (children first), so writing into them still works.
@@ -633,6 +644,7 @@ async function restoreUnguarded(options: RestoreOptions, store: SetStore): Promi
   }
   if (run.fatal === undefined && archived.size > 0) await restoreFromArchives(run, [...archived].sort());
   if (run.fatal === undefined && heads.size > 0) await restoreLinks(run, storage);
+  if (run.fatal instanceof DestinationError) throw run.fatal;
   if (run.fatal !== undefined) {
     throw new BackupError('NO_SPACE', `The restore target ran out of space or became read-only: ${errorMessage(run.fatal)}`, { cause: run.fatal });
   }
