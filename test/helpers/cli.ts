@@ -54,6 +54,8 @@ export interface RunOptions {
   /** Run as this user (only possible as root). */
   user?: { uid: number; gid: number };
   timeoutMs?: number;
+  /** Variables added to the environment (credentials of a remote destination, say). */
+  env?: NodeJS.ProcessEnv;
 }
 
 let cliCopy: string | undefined;
@@ -103,7 +105,7 @@ export function runCli(args: readonly string[], options: RunOptions = {}): CliRe
     uid: options.user?.uid,
     gid: options.user?.gid,
     // A stable locale and no colour, whatever the caller's terminal uses.
-    env: { ...process.env, LANG: 'C.UTF-8', NO_COLOR: '1', FORCE_COLOR: '0' },
+    env: { ...process.env, ...options.env, LANG: 'C.UTF-8', NO_COLOR: '1', FORCE_COLOR: '0' },
   });
   if (result.error !== undefined) throw result.error;
   return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
@@ -121,7 +123,7 @@ export function startCli(args: readonly string[], options: RunOptions = {}): Run
     cwd: options.cwd ?? os.tmpdir(),
     uid: options.user?.uid,
     gid: options.user?.gid,
-    env: { ...process.env, LANG: 'C.UTF-8', NO_COLOR: '1', FORCE_COLOR: '0' },
+    env: { ...process.env, ...options.env, LANG: 'C.UTF-8', NO_COLOR: '1', FORCE_COLOR: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
