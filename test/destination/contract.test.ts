@@ -225,9 +225,12 @@ describe.each(allSubjects().map((s) => [s.label, s] as [string, Subject]))('dest
       },
     });
     const abandoned = await open();
+    // reached() counts from the start of the store (S3, SFTP: of the whole suite): from here on.
+    const base = subject.reached();
     const writingA = abandoned.write('a/archive.tar.gz', stuck).catch((error: unknown) => error);
-    let until = Date.now() + 20_000;
-    while (subject.reached() < 2 * PART_SIZE && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+    let until = Date.now() + 60_000;
+    while (subject.reached() - base < 2 * PART_SIZE && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(subject.reached() - base).toBeGreaterThanOrEqual(2 * PART_SIZE);
     if (label !== 'local') await abandoned.close();
     // Set b: a live writer, paused after more than one part until the sweep is done.
     const bBytes = randomBytes(2 * PART_SIZE + 4096);
@@ -244,7 +247,7 @@ describe.each(allSubjects().map((s) => [s.label, s] as [string, Subject]))('dest
     })());
     const writer = await open();
     const writingB = writer.write('b/archive.tar.gz', live);
-    until = Date.now() + 20_000;
+    until = Date.now() + 60_000;
     while (subject.reached() - reachedBefore < PART_SIZE && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(subject.reached() - reachedBefore).toBeGreaterThanOrEqual(PART_SIZE);
     const sweeper = await open();

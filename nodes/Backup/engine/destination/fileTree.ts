@@ -62,14 +62,17 @@ const HASHED_UP_TO = 64 * 1024;
  * Conditional writes are checked by this client, not by the server, which is weaker than S3's:
  * - create: the temp file is renamed in without replacing (link(2) locally; SFTP's plain rename,
  *   which OpenSSH implements with link(2) too): exactly one of two racing creators wins.
- * - replace: the current file is first renamed aside under a unique name (only one of two racing
- *   replacers can move it), its version compared, then the new file renamed in without replacing.
- *   While it is aside the name is absent, so a create() in that instant succeeds and the replace
- *   reports the change; when the version did not match the file is put back unless a create took
- *   the name meanwhile (then that create wins and the moved-aside version is dropped).
+ * - replace: replacers of one name take turns through a marker taken by a rename that never
+ *   replaces (see exclusively()); the holder compares the current version and renames the new file
+ *   over it, so the name is never absent and a create() cannot get in. A process that dies holding
+ *   the marker blocks that name's replacers for STALE_MARKER_MS; two of them removing the same
+ *   stale marker at once could let two replacers in together (needs a dead holder and a race).
  * - version: sha256 of the contents for files up to 64 KiB, else size and mtime (SFTP mtimes are
  *   whole seconds, hence the hash for the small files that conditional writes are used on).
  */
+/** A replace marker unchanged this long was left by a dead process. */
+const STALE_MARKER_MS = 5_000;
+
 const sizeVersion = (stat: TreeStat): string => `size:${stat.size}:mtime:${Math.trunc(stat.mtimeMs)}`;
 const hashVersion = (bytes: Buffer): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
@@ -174,22 +177,52 @@ export class FileTreeDestination implements Destination {
     checkName(name);
     const file = this.path(name);
     const { temp } = await this.staged(name, body, false);
-    const aside = await this.tempPath('aside', name);
     try {
-      if (!(await this.ops.renameOver(file, aside))) return undefined; // gone
-      const was = await this.ops.stat(aside);
-      if (was === undefined || (await this.versionOf(aside, was)) !== expected) {
-        await this.ops.renameNoReplace(aside, file); // put back, unless a create() took the name meanwhile
-        return undefined;
-      }
-      if (!(await this.ops.renameNoReplace(temp, file))) return undefined; // a create() got in while it was aside
-      await this.ops.syncDir(posix.dirname(file));
-      // Not a stat of the name: another replacer may hold it aside for a moment (and then put it back).
-      const bytes = typeof body === 'string' ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-      return { name, size: bytes.length, mtimeMs: Date.now(), version: hashVersion(bytes) };
+      return await this.exclusively(name, async () => {
+        const was = await this.ops.stat(file);
+        if (was === undefined || was.isDir || (await this.versionOf(file, was)) !== expected) return undefined;
+        // An atomic rename over it: the name is never absent, so no create() can get in.
+        await this.ops.renameOver(temp, file);
+        await this.ops.syncDir(posix.dirname(file));
+        const bytes = typeof body === 'string' ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+        return { name, size: bytes.length, mtimeMs: Date.now(), version: hashVersion(bytes) };
+      });
     } finally {
       await this.ops.unlink(temp).catch(() => undefined);
-      await this.ops.unlink(aside).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Runs `change` holding the replace marker of `name` (`.incoming/<set>/<hash of name>.replacing`,
+   * taken by a rename that never replaces): replacers of one name take turns, so "compare, then
+   * rename over" is one step among them. A marker whose contents stay the same for STALE_MARKER_MS
+   * was left by a process that died holding it (one is held for a few requests) and is removed.
+   */
+  private async exclusively<T>(name: string, change: () => Promise<T>): Promise<T> {
+    const marker = posix.join(this.root, INCOMING_DIR, topFolder(name), `${createHash('sha256').update(name).digest('hex').slice(0, 32)}.replacing`);
+    const mine = await this.tempPath('mark', name);
+    await this.ops.writeNew(mine, randomBytes(16).toString('hex'), true);
+    try {
+      let seen: string | undefined;
+      let since = Date.now();
+      while (!(await this.ops.renameNoReplace(mine, marker))) {
+        const held = await this.ops.open(marker).then((f) => readAll(f.stream()).then((b) => b.toString()), () => undefined);
+        if (held !== seen) {
+          seen = held;
+          since = Date.now();
+        } else if (held !== undefined && Date.now() - since > STALE_MARKER_MS) {
+          await this.ops.unlink(marker);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    } catch (error) {
+      await this.ops.unlink(mine).catch(() => undefined);
+      throw error;
+    }
+    try {
+      return await change();
+    } finally {
+      await this.ops.unlink(marker).catch(() => undefined);
     }
   }
 

@@ -48,11 +48,9 @@ const text = (value: LeaseNote | Released): string => `${JSON.stringify(value)}\
  * between makes every breaker's write fail). A check-then-delete would not be: a breaker that
  * judged an expired lease could delete the next holder's fresh one.
  *
- * On file trees (local, SFTP) replace() is checked by this client (fileTree.ts): the object is
- * moved aside for the moment of the comparison, and a create() in that moment wins. Here that can
- * only be a waiter creating the object while the holder renews: the holder's renewal then fails
- * and it stops with LOCK_LOST at its next confirm(); the window is the few requests of one
- * renewal. Local folders keep using LocalLockStore, whose changes are serialized by a marker.
+ * On file trees (local, SFTP) replace() is checked by this client (fileTree.ts): replacers of one
+ * name take turns through a marker and rename over the name, which is never absent, so a create()
+ * cannot slip in while a holder renews. Local folders used the classic way keep LocalLockStore.
  */
 export class DestinationLeaseStore implements LeaseStore<string> {
   readonly name: string;
