@@ -212,6 +212,25 @@ describe.each(allSubjects().map((s) => [s.label, s] as [string, Subject]))('form
     reader.close();
   }, 60_000);
 
+  if (label !== 'local') {
+    maybe(title('a connection that keeps dropping mid-archive fails the sink with the destination\'s own code, and nothing is listed'), async () => {
+      const sink = await TarGzSink.createOn(dest, PREFIX, 1);
+      subject.proxy()?.arm({ kind: 'cut', afterBytes: 256 * 1024, direction: 'up', scope: 'every' });
+      try {
+        const stored = ['g-big-1.bin', 'g-big-2.bin'].map(async (rel) => sink.store(rel, path.join(source.root, rel), await fsp.stat(path.join(source.root, rel))));
+        const closed = (async () => {
+          await Promise.allSettled(stored);
+          return sink.close();
+        })();
+        await expect(closed).rejects.toMatchObject({ code: 'DESTINATION_UNAVAILABLE' });
+      } finally {
+        subject.proxy()?.heal();
+        await sink.abort();
+      }
+      expect(await listed(dest, '')).toEqual([]);
+    }, 120_000);
+  }
+
   if (label === 'local') {
     test('a local destination is read and written through FileHandles at the same paths as the path-based entry points', async () => {
       await writeBackup(dest, source);

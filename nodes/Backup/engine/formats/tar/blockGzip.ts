@@ -119,14 +119,17 @@ export class BlockGzip {
     }
   }
 
-  /** Sends off the last block; the returned promise settles once everything (index included) is written. */
+  /**
+   * Sends off the last block; the returned promise settles once everything is written, the index's
+   * end included (the index is made durable by the sink, after the archive: IndexWriter.commit()).
+   */
   finish(): Promise<void> {
     if (this.used > 0) this.dispatch();
     const sealer = this.sealer;
     this.written = this.written.then(async () => {
       if (this.stopped) return;
       if (sealer !== undefined) await this.output.write(sealer.finish());
-      await this.index.finish(this.compressedSize, this.base);
+      await this.index.end(this.compressedSize, this.base);
     });
     return this.written;
   }

@@ -110,16 +110,31 @@ export class IndexWriter {
 
   /** The end record, the hash, then durable (local: fsync, close; remote: the upload completed). */
   async finish(compressedSize: number, uncompressedSize: number): Promise<void> {
+    await this.end(compressedSize, uncompressedSize);
+    await this.commit();
+  }
+
+  /** Writes the end record and the hash: the index is whole, not durable yet (commit()). */
+  async end(compressedSize: number, uncompressedSize: number): Promise<void> {
     try {
       await this.add({ compressed: compressedSize, uncompressed: uncompressedSize, header: NO_HEADER });
       await this.flush();
       await this.writePlain(this.hash.copy().digest(), false);
       if (this.sealer !== undefined) await this.output.write(this.sealer.finish());
-      this.closed = true;
-      await this.output.finish();
-    } finally {
+    } catch (error) {
       await this.close();
+      throw error;
     }
+  }
+
+  /**
+   * Makes the index durable after end(): the sink calls it once the archive itself is, so a remote
+   * store never lists an index whose archive failed.
+   */
+  async commit(): Promise<void> {
+    if (this.closed) throw new Error('the index was already closed');
+    this.closed = true;
+    await this.output.finish();
   }
 
   /** Gives the index up (an abandoned archive): nothing is kept of it on a remote store. */

@@ -44,6 +44,7 @@ import type { Appender } from '../../destination/appender';
 import { openAppender, openLocalAppender } from '../../destination/appender';
 import type { Destination } from '../../destination/types';
 import type { CopiedFile } from '../../store/copy';
+import { DestinationError } from '../../destination/faults';
 import { BackupError, destinationError, errorMessage } from '../../errors';
 import { isSameFile, swappedSource } from '../../store/fileJobs';
 import type { EntryStats } from '../../scan/walk';
@@ -95,6 +96,9 @@ async function openRegularSource(src: string, seen: EntryStats): Promise<{ handl
     throw error;
   }
 }
+
+/** A fault of the store: a remote one keeps its own code and hint (NO_SPACE, DESTINATION_UNAVAILABLE...). */
+const writeFault = (error: unknown, where: string): BackupError => (error instanceof DestinationError ? error : destinationError(error, where));
 
 const sha256 = (data: Buffer): string => (typeof oneShotHash === 'function' ? oneShotHash('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex'));
 
@@ -152,7 +156,7 @@ export class TarGzSink implements DataSink {
       output,
       (error) => {
         if (error instanceof CompressionError) this.fail(new BackupError('IO_ERROR', `Cannot write ${file}: ${errorMessage(error)}`, { cause: error }));
-        else this.fail(destinationError(error, file));
+        else this.fail(writeFault(error, file));
       },
       sealer,
       index,
@@ -193,7 +197,7 @@ export class TarGzSink implements DataSink {
       return new TarGzSink(file, opened, level, sealer, await index());
     } catch (error) {
       await opened?.abort();
-      throw destinationError(error, file);
+      throw writeFault(error, file);
     }
   }
 
@@ -259,7 +263,7 @@ export class TarGzSink implements DataSink {
     this.kick();
   }
 
-  /** Finalizes the archive, waits until data.tar.gz is written and fsynced; returns its size. */
+  /** Finalizes the archive, waits until data.tar.gz and its index are written and fsynced (remote: uploaded); returns its size. */
   close(): Promise<number> {
     this.closed ??= this.finishArchive();
     return this.closed;
@@ -276,13 +280,17 @@ export class TarGzSink implements DataSink {
     this.throwIfFailed();
     this.gzip.write(END_OF_TAR);
     await this.guard(this.gzip.finish()).catch((error: unknown) => {
-      throw this.failure ?? destinationError(error, this.file);
+      throw this.failure ?? writeFault(error, this.file);
     });
     this.throwIfFailed();
     try {
-      return await this.closeOutput(true);
+      // The archive first, then its index: a remote store never lists an index whose archive failed.
+      const size = await this.closeOutput(true);
+      await this.index.commit();
+      return size;
     } catch (error) {
-      throw destinationError(error, this.file);
+      await this.index.close().catch(() => undefined);
+      throw writeFault(error, this.file);
     }
   }
 
