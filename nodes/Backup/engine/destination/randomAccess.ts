@@ -61,12 +61,14 @@ export class RemoteRandomAccess implements RandomAccess {
     private readonly name: string,
     readonly size: number,
     private readonly windowBytes: number,
+    /** The version stat() saw at open: every range is read pinned to it (S3 If-Match), so two versions never mix. */
+    private readonly version: string,
   ) {}
 
   static async open(dest: Destination, name: string, windowBytes = READ_AHEAD_BYTES): Promise<RemoteRandomAccess> {
     const info = await dest.stat(name);
     if (info === undefined) throw new DestinationError('OBJECT_NOT_FOUND', `${name} in ${dest.describe()} does not exist.`);
-    return new RemoteRandomAccess(dest, name, info.size, Math.max(64 * 1024, windowBytes));
+    return new RemoteRandomAccess(dest, name, info.size, Math.max(64 * 1024, windowBytes), info.version);
   }
 
   async read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
@@ -112,7 +114,7 @@ export class RemoteRandomAccess implements RandomAccess {
     const bytes = (async () => {
       const parts: Buffer[] = [];
       let got = 0;
-      for await (const chunk of await this.dest.read(this.name, { offset: at, length })) {
+      for await (const chunk of await this.dest.read(this.name, { offset: at, length }, { ifVersion: this.version })) {
         parts.push(chunk as Buffer);
         got += (chunk as Buffer).length;
         if (got > length) break;
