@@ -14,6 +14,6 @@ export { toBackupSettings } from './settings';
 export type { BackupOptions, BackupSettings } from './settings';
 export { BackupError } from './errors';
 export type { FatalCode } from './errors';
-export { humanBytes } from './humanize';
+export { humanBytes, localDateTime, summarizeBackup } from './humanize';
 export { isSameOrInside, relativeInside } from './paths';
 export * from './types';
