@@ -3,6 +3,7 @@ import type { ResolvedFilePath } from 'n8n-workflow';
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { allowedFolders } from '../../nodes/Backup/actions/helpers/allowedFolders';
 import { exactPathGlob, resolveForCheck } from '../../nodes/Backup/actions/helpers/fileAccess';
 import { tempDirs, writeTree } from '../helpers/fixtures';
 import { mockContext, nodeError, runNode } from './harness';
@@ -33,8 +34,10 @@ describe('blocked paths are refused before anything is written', () => {
     expect(error).toBeInstanceOf(NodeOperationError);
     expect(error.message).toBe(`Access to ${outside} is not allowed`);
     expect(error.description).toContain('N8N_RESTRICT_FILE_ACCESS_TO');
-    // The hint names the folders THIS n8n allows (here n8n's default under the OS home), not a generic setup.
-    expect(error.description).toContain(`This n8n lets nodes use only ${path.join(os.homedir(), '.n8n-files')}`);
+    // The hint names the folders THIS n8n allows (n8n's default under the OS home unless the
+    // environment sets N8N_RESTRICT_FILE_ACCESS_TO), not a generic setup.
+    const folders = process.env.N8N_RESTRICT_FILE_ACCESS_TO === undefined ? [path.join(os.homedir(), '.n8n-files')] : allowedFolders().folders;
+    expect(error.description).toContain(`This n8n lets nodes use only ${folders.join(', ')}`);
     expect(error.description).toContain('[ACCESS_DENIED]');
     expect(error.context.itemIndex).toBe(0);
     await expect(fsp.access(dest)).rejects.toThrow();
