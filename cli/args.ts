@@ -71,12 +71,12 @@ Losing the passphrase loses the backups.
 Exit status: 0 all succeeded, 1 something failed, 2 usage error.`;
 
 /** The environment variable that holds the passphrase of encrypted sets. */
-export const PASSPHRASE_ENV = 'N8N_BACKUP_PASSPHRASE';
+export const ENCRYPTION_ENV_VARIABLE = 'N8N_BACKUP_PASSPHRASE';
 
 /** Why a passphrase never comes from an argument: shown when one is tried. */
 export const NO_PASSPHRASE_ARGUMENT =
   `a passphrase is never taken from the command line (other users see it in the process list, and it stays in the shell history): ` +
-  `set ${PASSPHRASE_ENV} in the environment, or use --passphrase-file <file> (its first line)`;
+  `set ${ENCRYPTION_ENV_VARIABLE} in the environment, or use --passphrase-file <file> (its first line)`;
 
 /** True for `--passphrase` and `--passphrase=…` before a `--` that ends the options. */
 export function triesPassphraseArgument(args: readonly string[]): boolean {

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { PASSPHRASE_ENV, UsageError } from './args';
+import { ENCRYPTION_ENV_VARIABLE, UsageError } from './args';
 import type { Io } from './print';
 
 /** The first line of a passphrase file, its line ending stripped (nothing else: spaces are part of the passphrase). */
@@ -28,10 +28,10 @@ function readPassphraseFile(file: string, io: Io): string {
  * (not both), or undefined. An empty one is refused: it would silently mean "not encrypted".
  */
 export function resolvePassphrase(passphraseFile: string | undefined, env: NodeJS.ProcessEnv, io: Io): string | undefined {
-  const fromEnv = env[PASSPHRASE_ENV];
-  if (fromEnv !== undefined && passphraseFile !== undefined) throw new UsageError(`use either ${PASSPHRASE_ENV} or --passphrase-file, not both`);
+  const fromEnv = env[ENCRYPTION_ENV_VARIABLE];
+  if (fromEnv !== undefined && passphraseFile !== undefined) throw new UsageError(`use either ${ENCRYPTION_ENV_VARIABLE} or --passphrase-file, not both`);
   if (passphraseFile !== undefined) return readPassphraseFile(passphraseFile, io);
   if (fromEnv === undefined) return undefined;
-  if (fromEnv === '') throw new UsageError(`${PASSPHRASE_ENV} is set but empty: set the passphrase, or unset it for an unencrypted set`);
+  if (fromEnv === '') throw new UsageError(`${ENCRYPTION_ENV_VARIABLE} is set but empty: set the passphrase, or unset it for an unencrypted set`);
   return fromEnv;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 'use strict';
 // Takes the README screenshots (not run by CI): docs/workflow.png, the "Nightly backup" example on
-// the n8n canvas, and docs/backup-node.png, the Backup node's parameter panel.
+// the n8n canvas, docs/backup-node.png, the Backup node's parameter panel, and docs/backup-output.png,
+// a backup of `npm start`'s sample folder run in the editor (the output's Table view).
 // Uses the n8n of `npm start` on $PORT (default 5678) and starts one when nothing answers there.
 // Needs Chromium (Debian: apt-get install -y chromium); installs playwright-core with --no-save.
 // On a fresh n8n it creates the owner account N8N_OWNER_EMAIL / N8N_OWNER_PASSWORD (defaults below;
@@ -26,6 +27,9 @@ const OWNER = {
 // whose paths point into this machine's .n8n-local.
 const EXAMPLE = path.join(ROOT, 'examples', 'nightly-backup.json');
 const WORKFLOW_ID = 'exScreenshotTemp01';
+const OUTPUT_WORKFLOW_ID = 'exScreenshotTemp02';
+// The folder `npm start` allows and fills with a sample (scripts/start-n8n.js).
+const LOCAL_FILES = path.join(ROOT, '.n8n-local', 'files');
 const OUT = path.join(ROOT, 'docs');
 let started; // the n8n this script started, if any
 
@@ -57,6 +61,7 @@ async function main() {
     console.log(`Saved ${path.join('docs', 'workflow.png')} and ${path.join('docs', 'backup-node.png')}.`);
     await page.close();
     await removeWorkflow(api);
+    await outputShot(context, api);
   } finally {
     await browser.close();
     if (started) await stop(started);
@@ -93,13 +98,49 @@ async function createWorkflow(api) {
   if (!r.ok()) fail(`could not create the workflow: ${r.status()} ${await r.text()}`);
 }
 
-async function removeWorkflow(api) {
-  const url = `${BASE_URL}/rest/workflows/${WORKFLOW_ID}`;
+/** Manual Trigger -> Backup (Full) of the sample folder, run in the editor; the output panel in Table view. */
+async function outputShot(context, api) {
+  await removeWorkflow(api, OUTPUT_WORKFLOW_ID);
+  const nodes = [
+    { id: 'o1', name: 'Run', type: 'n8n-nodes-base.manualTrigger', typeVersion: 1, position: [0, 0], parameters: {} },
+    {
+      id: 'o2', name: 'Backup', type: 'n8n-nodes-backup.backup', typeVersion: 1, position: [240, 0],
+      parameters: { resource: 'backup', operation: 'full', sourcePaths: path.join(LOCAL_FILES, 'documents'), destinationPath: path.join(LOCAL_FILES, 'screenshot-backups') },
+    },
+  ];
+  const connections = { Run: { main: [[{ node: 'Backup', type: 'main', index: 0 }]] } };
+  const r = await api.post(`${BASE_URL}/rest/workflows`, { data: { id: OUTPUT_WORKFLOW_ID, name: 'Backup output (screenshot)', nodes, connections, settings: { executionOrder: 'v1' } } });
+  if (!r.ok()) fail(`could not create the output workflow: ${r.status()} ${await r.text()}`);
+  const page = await context.newPage();
+  try {
+    await page.goto(`${BASE_URL}/workflow/${OUTPUT_WORKFLOW_ID}`);
+    const backupNode = page.locator('[data-test-id="canvas-node"][data-node-name="Backup"]');
+    await backupNode.waitFor({ timeout: 60_000 });
+    await page.waitForTimeout(1500); // the canvas fits the view with an animation
+    const execute = page.locator('[data-test-id="execute-workflow-button"]');
+    await ((await execute.count()) > 0 ? execute.first() : page.getByRole('button', { name: /Execute workflow/i }).first()).click({ force: true });
+    await page.waitForTimeout(8000);
+    await backupNode.dblclick();
+    await page.locator('[data-test-id="ndv"]').first().waitFor({ timeout: 30_000 });
+    const table = page.locator('[data-test-id="ndv-output-panel"] [data-test-id="radio-button-table"]');
+    if ((await table.count()) > 0) await table.first().click();
+    await page.waitForTimeout(1500);
+    await page.screenshot({ path: path.join(OUT, 'backup-output.png') });
+    console.log(`Saved ${path.join('docs', 'backup-output.png')}.`);
+  } finally {
+    await page.close();
+    await removeWorkflow(api, OUTPUT_WORKFLOW_ID);
+    fs.rmSync(path.join(LOCAL_FILES, 'screenshot-backups'), { recursive: true, force: true });
+  }
+}
+
+async function removeWorkflow(api, id = WORKFLOW_ID) {
+  const url = `${BASE_URL}/rest/workflows/${id}`;
   const found = await (await api.get(`${url}/exists`)).json();
   if (!found.data?.exists) return;
   await api.post(`${url}/archive`, { data: {} }); // n8n 2.x deletes only archived workflows
   const r = await api.delete(url);
-  if (!r.ok()) console.warn(`Could not remove the temporary workflow ${WORKFLOW_ID} (${r.status()}): delete it in n8n.`);
+  if (!r.ok()) console.warn(`Could not remove the temporary workflow ${id} (${r.status()}): delete it in n8n.`);
 }
 
 /** Runs scripts/start-n8n.js in its own process group (so that stop() reaches n8n too) and waits until n8n is ready. */

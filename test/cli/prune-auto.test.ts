@@ -100,7 +100,7 @@ describe('automatic mode', () => {
 
     const third = backup('--type', 'auto');
     expect(third).toEqual(expect.objectContaining({ operation: 'auto', type: null, backupId: null, skipped: true, skipReason: 'no changes' }));
-    expect(third.decision).toMatch(/nothing changed/);
+    expect(third.decision).toBe(`skipped: no changes since ${second.backupId as string} (${(second.startedAt as string).slice(0, 16).replace('T', ' ')} UTC)`);
     expect(third.retention).toEqual({ removed: [], keptReferenced: [] });
     expect(ids()).toEqual([first.backupId, second.backupId]);
     expect(findPartials(dest)).toEqual([]);

@@ -37,7 +37,8 @@ describe('auto mode over simulated days', () => {
       if (day !== 3) await fsp.writeFile(path.join(src, `day${day}.txt`), `day ${day}`);
       const r = await run(src, dest, { now: c.now, fullEveryDays: 7 });
       seen.push(r.skipped ? `skip(${r.skipReason ?? ''})` : (r.type as string));
-      expect(r.decision).toMatch(/^auto: /);
+      // A skip says what happened (issue 16), every other run which auto rule decided.
+      expect(r.decision).toMatch(r.skipped ? /^skipped: no changes since \d{8}T\d{9}Z-\w+ \(\d{4}-\d\d-\d\d \d\d:\d\d UTC\)$/ : /^auto: /);
       c.advance(1);
     }
     expect(seen).toEqual(['full', 'incremental', 'incremental', 'skip(no changes)', 'incremental', 'incremental', 'incremental', 'full', 'incremental']);

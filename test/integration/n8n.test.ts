@@ -69,6 +69,9 @@ suite(`the Backup node in a real n8n ${N8N_VERSION}`, () => {
     expect(f.json).toMatchObject({ source: src, set: 'data', type: 'full', skipped: false, errorCount: 0 });
     expect(f.json.summary).toMatch(/^Full backup of /);
     expect(f.pairedItem).toEqual({ item: 0 });
+    // Issue 16: the summary is the first column n8n's Table view shows; local time beside UTC.
+    expect(Object.keys(f.json)[0]).toBe('summary');
+    expect(f.json).toMatchObject({ startedAtLocal: expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d /), timeZone: expect.any(String) });
 
     fs.writeFileSync(path.join(src, 'notes.md'), '# notes\nmore\n');
     fs.writeFileSync(path.join(src, 'docs', 'new.txt'), 'new\n');
@@ -77,10 +80,14 @@ suite(`the Backup node in a real n8n ${N8N_VERSION}`, () => {
     const [a] = auto.items('Backup');
     expect(a.json).toMatchObject({ operation: 'auto', type: 'incremental', files: { added: 1, changed: 1, deleted: 0 } });
     expect(a.json.decision).toMatch(/^auto: incremental/);
+    const again = run({ resource: 'backup', operation: 'auto', sourcePaths: src, destinationPath: dest, options: { setName: 'data' } });
+    ok(again);
+    expect(again.items('Backup')[0].json).toMatchObject({ skipped: true, type: null, decision: expect.stringMatching(new RegExp(`^skipped: no changes since ${String(a.json.backupId)} \\(`)) });
 
     const list = run({ resource: 'backupSet', operation: 'list', destinationPath: dest, setName: 'data' });
     ok(list);
     expect(list.items('Backup').map((i) => i.json.type)).toEqual(['full', 'incremental']);
+    expect(list.items('Backup').map((i) => Object.keys(i.json)[0])).toEqual(['summary', 'summary']);
 
     const target = path.join(allowed, 'restored');
     const restore = run({ resource: 'backupSet', operation: 'restore', destinationPath: dest, setName: 'data', backupId: 'latest', targetPath: target });
@@ -91,6 +98,52 @@ suite(`the Backup node in a real n8n ${N8N_VERSION}`, () => {
     const verify = run({ resource: 'backupSet', operation: 'verify', destinationPath: dest, setName: 'data', backupId: 'all', fullVerify: true });
     ok(verify);
     expect(verify.items('Backup')[0].json).toMatchObject({ ok: true, problemCount: 0 });
+    expect(Object.keys(verify.items('Backup')[0].json)[0]).toBe('summary');
+  });
+
+  test("the workflow's time zone reaches the items; changed labels in the hints; error items start with error", () => {
+    const wf = stepsWorkflow([
+      { name: 'Tokyo', parameters: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: dest, options: { setName: 'tz' } } },
+      {
+        name: 'NotEmpty', after: 'Tokyo', onError: 'continueRegularOutput',
+        parameters: { resource: 'backupSet', operation: 'restore', destinationPath: dest, setName: 'tz', targetPath: src },
+      },
+    ]);
+    wf.settings = { ...(wf.settings as Record<string, unknown>), timezone: 'Asia/Tokyo' };
+    const r = runWorkflow(env, wf);
+    ok(r);
+    const [item] = r.items('Tokyo');
+    const tokyo = new Date(new Date(String(item.json.startedAt)).getTime() + 9 * 3600_000).toISOString().slice(0, 19).replace('T', ' ');
+    expect(item.json).toMatchObject({ timeZone: 'Asia/Tokyo', startedAtLocal: `${tokyo} Asia/Tokyo` });
+    expect(String(item.json.summary)).toContain('Asia/Tokyo');
+    const [refused] = r.items('NotEmpty');
+    expect(Object.keys(refused.json).slice(0, 3)).toEqual(['error', 'code', 'hint']);
+    expect(refused.json).toMatchObject({ code: 'TARGET_NOT_EMPTY', hint: expect.stringContaining('"If Restore Into Is Not Empty"') });
+  });
+
+  test('the Nightly backup example imports and runs: a failed backup fails the execution without any credential', () => {
+    const example = JSON.parse(fs.readFileSync(path.join(__dirname, '../../examples/nightly-backup.json'), 'utf8')) as { id: string; nodes: Record<string, unknown>[] };
+    // `n8n execute` cannot start a Schedule Trigger: the same node, as a Manual Trigger.
+    const prepared = (id: string, source: string): Record<string, unknown> => ({
+      ...example,
+      id,
+      nodes: example.nodes.map((n) => {
+        if (n.type === 'n8n-nodes-base.scheduleTrigger') return { ...n, type: 'n8n-nodes-base.manualTrigger', typeVersion: 1, parameters: {} };
+        if (n.name === 'Backup') return { ...n, parameters: { ...(n.parameters as object), sourcePaths: source, destinationPath: path.join(allowed, 'nightly') } };
+        return n;
+      }),
+    });
+    const good = runWorkflow(env, prepared('exNightlyGood01', src));
+    ok(good);
+    expect(good.executionStatus).toBe('success');
+    expect(good.items('Backup')[0].json).toMatchObject({ type: 'full', errorCount: 0 });
+    expect(good.items('Mark Execution Failed')).toEqual([]);
+
+    const missing = path.join(allowed, 'not-mounted');
+    const bad = runWorkflow(env, prepared('exNightlyBad001', missing));
+    expect(bad.status).not.toBe(0);
+    expect(bad.executionStatus).toBe('error');
+    expect(bad.errorMessage).toBe(`Backup of ${missing} failed: ${String(bad.items('Backup')[0].json.error)} [SOURCE_MISSING] ${String(bad.items('Backup')[0].json.hint)}`);
   });
 
   test('a missing source: an error item with Continue On Fail, a failed execution without', () => {
@@ -133,10 +186,12 @@ suite(`the Backup node in a real n8n ${N8N_VERSION}`, () => {
       const r = runWorkflow(env, stepsWorkflow(steps.map((step) => ({ ...step, onError: 'continueRegularOutput' }))));
       ok(r);
       const refusals = Object.fromEntries(steps.map((step) => [step.name, r.items(step.name).map((i) => [i.json.code, String(i.json.error)])]));
+      // The hint names the folders this n8n allows and the variable to change.
+      expect(r.items('SourceOutside')[0].json.hint).toContain(`This n8n lets nodes use only ${env.allowed.join(', ')} (N8N_RESTRICT_FILE_ACCESS_TO)`);
       expect(refusals).toEqual({
         SourceOutside: [['ACCESS_DENIED', `Access to ${outside} is not allowed`]],
         DestIsN8n: [['ACCESS_DENIED', expect.stringMatching(/not allowed|is n8n's own folder/)]],
-        DestHoldsN8n: [['ACCESS_DENIED', `The destination folder ${env.userFolder} contains n8n's own folder ${own}`]],
+        DestHoldsN8n: [['ACCESS_DENIED', `The backup folder ${env.userFolder} contains n8n's own folder ${own}`]],
         SourceHoldsN8n: [['ACCESS_DENIED', `The source folder ${env.userFolder} contains n8n's own folder ${own}`]],
         DestViaLink: [['ACCESS_DENIED', expect.stringMatching(/not allowed|inside n8n's own folder/)]],
         TargetViaLinkN8n: [['ACCESS_DENIED', expect.stringMatching(/not allowed|inside n8n's own folder/)]],

@@ -159,7 +159,7 @@ describe('fatal problems', () => {
     const e3 = await nodeError({ params: { resource: 'backup', operation: 'full', sourcePaths: await source(), destinationPath: await temp.make(), options: { keepFull: -1 } } });
     expect(e3.message).toContain('"Keep Full Backups" must be a whole number');
     const e4 = await nodeError({ params: { resource: 'backup', operation: 'full', sourcePaths: await source(), destinationPath: '' } });
-    expect(e4.message).toContain('"Destination Folder" is empty');
+    expect(e4.message).toContain('"Backup Folder" is empty');
   });
 });
 

@@ -76,7 +76,7 @@ describe('Restore', () => {
 
     const error = await nodeError({ params });
     expect(error.message).toContain('is not empty');
-    expect(error.description).toContain('If Target Folder Is Not Empty');
+    expect(error.description).toContain('If Restore Into Is Not Empty');
     expect(error.description).toContain('[TARGET_NOT_EMPTY]');
 
     await fsp.writeFile(path.join(target, 'a.txt'), 'mine');
@@ -147,7 +147,7 @@ describe('Prune', () => {
     }
     const params = { resource: 'backupSet', operation: 'prune', destinationPath: dest, setName: set, keepFull: 1 };
     const [dry] = await runNode({ params: { ...params, dryRun: true } });
-    expect(dry.json).toMatchObject({ set, dryRun: true, removed: [ids[1], ids[0]], kept: [ids[2]], summary: `Prune of set ${set}: would remove 2 backup(s), kept 1.` });
+    expect(dry.json).toMatchObject({ set, dryRun: true, removed: [ids[1], ids[0]], kept: [ids[2]], summary: expect.stringMatching(new RegExp(`^Prune of set ${set}: would remove 2 backup\\(s\\), kept 1\\. Finished \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d `)) });
     expect(await backupIds(path.join(dest, set))).toEqual(ids);
 
     const [real] = await runNode({ params: { ...params, options: { lockTimeout: 5 } } });

@@ -55,7 +55,7 @@ describe('node description', () => {
   test('parameter names are the contract (saved in workflows)', () => {
     const top = [...new Set(properties.map((p) => p.name))].sort();
     expect(top).toEqual(
-      ['fileAccessNotice', 'resource', 'operation', 'sourcePaths', 'destinationPath', 'encrypt', 'options', 'setName', 'backupId', 'targetPath', 'overwrite', 'fullVerify', 'keepFull', 'keepDifferential', 'keepIncremental', 'dryRun'].sort(),
+      ['fileAccessNotice', 'resource', 'operation', 'sourcePaths', 'destinationPath', 'encrypt', 'options', 'setName', 'backupId', 'targetPath', 'overwrite', 'fullVerify', 'keepFull', 'keepDifferential', 'keepIncremental', 'dryRun', 'allowDestructiveToolUse'].sort(),
     );
     const backupOptions = properties.find((p) => p.name === 'options' && p.displayOptions?.show?.resource?.includes('backup'));
     expect(((backupOptions?.options ?? []) as INodeProperties[]).map((o) => o.name).sort()).toEqual(
@@ -114,7 +114,7 @@ describe('node description', () => {
     expect(codex).toMatchObject({
       node: 'n8n-nodes-backup.backup',
       categories: expect.arrayContaining(['Data & Storage']),
-      resources: { primaryDocumentation: [{ url: 'https://github.com/n8n-nodes-backup/n8n-nodes-backup#readme' }] },
+      resources: { primaryDocumentation: [{ url: 'https://www.npmjs.com/package/n8n-nodes-backup' }] },
       alias: expect.arrayContaining(['backup', 'restore', 'snapshot', 'archive']),
     });
   });

@@ -11,7 +11,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { BackupOptions, RestoreOptions, VerifyOptions } from '../../nodes/Backup/engine';
 import { backupEncryptionTest } from '../../nodes/Backup/actions/helpers/encryption';
-import { BackupEncryption } from '../../credentials/BackupEncryption.credentials';
+import { BackupEncryptionApi as BackupEncryption } from '../../credentials/BackupEncryptionApi.credentials';
 import { Backup } from '../../nodes/Backup/Backup.node';
 import { tempDirs, writeTree } from '../helpers/fixtures';
 import { mockContext, nodeError, runNode } from './harness';

@@ -1,7 +1,9 @@
 import { NodeOperationError } from 'n8n-workflow';
 import type { ResolvedFilePath } from 'n8n-workflow';
 import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { allowedFolders } from '../../nodes/Backup/actions/helpers/allowedFolders';
 import { exactPathGlob, resolveForCheck } from '../../nodes/Backup/actions/helpers/fileAccess';
 import { tempDirs, writeTree } from '../helpers/fixtures';
 import { mockContext, nodeError, runNode } from './harness';
@@ -32,7 +34,10 @@ describe('blocked paths are refused before anything is written', () => {
     expect(error).toBeInstanceOf(NodeOperationError);
     expect(error.message).toBe(`Access to ${outside} is not allowed`);
     expect(error.description).toContain('N8N_RESTRICT_FILE_ACCESS_TO');
-    expect(error.description).toContain('~/.n8n-files');
+    // The hint names the folders THIS n8n allows (n8n's default under the OS home unless the
+    // environment sets N8N_RESTRICT_FILE_ACCESS_TO), not a generic setup.
+    const folders = process.env.N8N_RESTRICT_FILE_ACCESS_TO === undefined ? [path.join(os.homedir(), '.n8n-files')] : allowedFolders().folders;
+    expect(error.description).toContain(`This n8n lets nodes use only ${folders.join(', ')}`);
     expect(error.description).toContain('[ACCESS_DENIED]');
     expect(error.context.itemIndex).toBe(0);
     await expect(fsp.access(dest)).rejects.toThrow();
@@ -62,7 +67,7 @@ describe('blocked paths are refused before anything is written', () => {
     const target = path.join(outside, 'restored');
     const error = await nodeError({ allowedRoot: allowed, params: { resource: 'backupSet', operation: 'restore', destinationPath: dest, setName: made.json.set, targetPath: target } });
     expect(error.message).toBe(`Access to ${target} is not allowed`);
-    expect(error.description).toContain('restore target folder');
+    expect(error.description).toContain('Restore Into folder');
     expect(await isEmpty(outside)).toBe(true);
   });
 
@@ -156,7 +161,7 @@ describe("n8n's own folder inside an allowed source", () => {
       allowedRoot: allowed, blocked,
       params: { resource: 'backupSet', operation: 'restore', destinationPath: dest, setName: item.json.set, targetPath: src, overwrite: 'overwrite' },
     });
-    expect(error.message).toBe(`The restore target folder ${src} contains n8n's own folder ${own}`);
+    expect(error.message).toBe(`The Restore Into folder ${src} contains n8n's own folder ${own}`);
   });
 
   test('also when it sits below folders whose names hold glob characters', async () => {
@@ -217,7 +222,7 @@ describe("n8n's user folder: this node's own rule, on top of n8n's", () => {
     const dest = destOf(own);
     const before = (await fsp.readdir(own)).sort();
     const error = await nodeError({ allowedRoot: allowed, params: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: dest } });
-    expect(error.message).toMatch(new RegExp(`^The destination folder ${dest.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} (is|contains) `));
+    expect(error.message).toMatch(new RegExp(`^The backup folder ${dest.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} (is|contains) `));
     expect(error.description).toContain('[ACCESS_DENIED]');
     expect((await fsp.readdir(own)).sort()).toEqual(before);
     await expect(fsp.access(path.join(own, 'backups'))).rejects.toThrow();
@@ -246,7 +251,7 @@ describe("n8n's user folder: this node's own rule, on top of n8n's", () => {
     await fsp.symlink(own, link);
     const before = (await fsp.readdir(own)).sort();
     const asDest = await nodeError({ allowedRoot: allowed, params: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: path.join(link, 'backups') } });
-    expect(asDest.message).toBe(`The destination folder ${path.join(link, 'backups')} is inside n8n's own folder ${own}`);
+    expect(asDest.message).toBe(`The backup folder ${path.join(link, 'backups')} is inside n8n's own folder ${own}`);
     const asSource = await nodeError({ allowedRoot: allowed, params: { resource: 'backup', operation: 'full', sourcePaths: link, destinationPath: path.join(allowed, 'b') } });
     expect(asSource.message).toBe(`The source folder ${link} is n8n's own folder`);
 
@@ -254,7 +259,7 @@ describe("n8n's user folder: this node's own rule, on top of n8n's", () => {
     const [made] = await runNode({ allowedRoot: allowed, params: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: dest } });
     for (const target of [link, path.join(link, 'restored')]) {
       const error = await nodeError({ allowedRoot: allowed, params: { resource: 'backupSet', operation: 'restore', destinationPath: dest, setName: made.json.set, targetPath: target, overwrite: 'overwrite' } });
-      expect(error.message).toMatch(/^The restore target folder .* (is|is inside) n8n's own folder/);
+      expect(error.message).toMatch(/^The Restore Into folder .* (is|is inside) n8n's own folder/);
       expect(error.description).toContain('[ACCESS_DENIED]');
     }
     expect((await fsp.readdir(own)).sort()).toEqual(before);

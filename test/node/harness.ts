@@ -29,6 +29,10 @@ export interface MockOptions {
   onMessage?: (message: unknown) => void;
   /** Credentials chosen in the node, by type (getCredentials throws for a type not given, as n8n does). */
   credentials?: Record<string, Record<string, unknown>>;
+  /** The node's type: n8n runs the AI tool variant as `<package>.backupTool`. */
+  nodeType?: string;
+  /** What getTimezone() returns (the workflow's time zone); absent = no getTimezone, as on an old n8n. */
+  timeZone?: string;
 }
 
 export interface MockRun {
@@ -90,7 +94,8 @@ export function mockContext(options: MockOptions): MockRun {
       if (fallback !== undefined) return fallback;
       throw new Error(`Could not get parameter "${name}"`);
     },
-    getNode: (): INode => node,
+    getNode: (): INode => (options.nodeType === undefined ? node : { ...node, type: options.nodeType }),
+    ...(options.timeZone === undefined ? {} : { getTimezone: (): string => options.timeZone as string }),
     getCredentials: async (type: string, itemIndex?: number): Promise<Record<string, unknown>> => {
       credentialCalls.push([type, itemIndex]);
       const data = options.credentials?.[type];

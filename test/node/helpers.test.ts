@@ -36,7 +36,7 @@ describe('parameters', () => {
   });
 
   test('labels come from the description', () => {
-    expect(labelOf('destinationPath')).toBe('Destination Folder');
+    expect(labelOf('destinationPath')).toBe('Backup Folder');
     expect(labelOf('lockTimeout')).toBe('Lock Timeout (Seconds)');
     expect(labelOf('unknown')).toBe('unknown');
   });

@@ -8,6 +8,7 @@ import * as list from './backupSet/list.operation';
 import * as prune from './backupSet/prune.operation';
 import * as restore from './backupSet/restore.operation';
 import * as verify from './backupSet/verify.operation';
+import { shapeItem, workflowTimeZone } from './helpers/output';
 import type { OperationExecutor, OperationKey } from './types';
 
 /** Every operation of the node: the compiler checks that each `resource.operation` has exactly one. */
@@ -37,5 +38,6 @@ export async function route(this: IExecuteFunctions): Promise<INodeExecutionData
       description: 'Choose the resource and operation again in the node, or update n8n-nodes-backup.',
     });
   }
-  return [await operations[key].call(this, items)];
+  const timeZone = workflowTimeZone(this);
+  return [(await operations[key].call(this, items)).map((item) => shapeItem(item, timeZone))];
 }

@@ -1,5 +1,5 @@
 import type { INodeProperties } from 'n8n-workflow';
-import { DESTINATION_PLACEHOLDER, SET_NAME_EXPLAINED } from './common';
+import { DESTINATION_PLACEHOLDER, HINTS, SET_NAME_EXPLAINED } from './common';
 
 const showForBackup = { show: { resource: ['backup'] } };
 const onlyAuto = { show: { '/operation': ['auto'] } };
@@ -36,20 +36,23 @@ export const backupFields: INodeProperties[] = [
     required: true,
     displayOptions: showForBackup,
     placeholder: '/home/node/.n8n-files/documents\n/home/node/.n8n-files/photos',
+    hint: HINTS.sourcePaths,
     description:
       'Folders to back up, as absolute paths: one per line, or separated by commas (an expression may also return an array of paths). ' +
       'Each folder becomes its own backup set and its own output item. Example: /home/node/.n8n-files/documents.',
   },
   {
-    displayName: 'Destination Folder',
+    // Shown as "Backup Folder" (where the backups go); the name stays destinationPath in saved workflows.
+    displayName: 'Backup Folder',
     name: 'destinationPath',
     type: 'string',
     default: '',
     required: true,
     displayOptions: showForBackup,
     placeholder: DESTINATION_PLACEHOLDER,
+    hint: HINTS.backupFolder,
     description:
-      'Folder that holds the backups, one sub-folder (set) per source; created if missing. It must not be inside a source folder, nor a source inside it. ' +
+      'Folder that holds the backups, one sub-folder (backup set) per source; created if missing. It must not be inside a source folder, nor a source inside it. ' +
       `Example: ${DESTINATION_PLACEHOLDER}.`,
   },
   {
@@ -79,6 +82,14 @@ export const backupFields: INodeProperties[] = [
         description:
           "Whether a source or destination folder may be, lie inside or contain n8n's own folder (~/.n8n, or N8N_USER_FOLDER/.n8n: n8n's database, settings and encryption key). " +
           "Default: off, such a folder is refused. On: it is accepted, but n8n's own folder is still left out of the backup while n8n blocks it (N8N_BLOCK_FILE_ACCESS_TO_N8N_FILES not false), and n8n's own file-access rules still apply.",
+      },
+      {
+        displayName: 'Backup Set Name',
+        name: 'setName',
+        type: 'string',
+        default: '',
+        placeholder: 'documents',
+        description: `Name the backup set yourself (letters, digits, dots, dashes, underscores). Only with a single source folder. ${SET_NAME_EXPLAINED}`,
       },
       {
         displayName: 'Compare File Contents',
@@ -142,6 +153,7 @@ export const backupFields: INodeProperties[] = [
         typeOptions: { minValue: 0, numberPrecision: 0 },
         default: 7,
         displayOptions: onlyAuto,
+        hint: HINTS.fullEveryDays,
         description:
           'Auto only: make a new full backup when the newest full is this many days old (counted from an hour early, so a nightly run still makes its weekly full on the seventh day). 0 = a full only when the set has none. Default: 7.',
       },
@@ -151,6 +163,7 @@ export const backupFields: INodeProperties[] = [
         type: 'number',
         typeOptions: { minValue: 0, numberPrecision: 0 },
         default: 0,
+        hint: HINTS.keepCounts,
         description: 'After a backup was written, keep only the newest N differential backups of the kept chains. 0 = keep all (default).',
       },
       {
@@ -159,6 +172,7 @@ export const backupFields: INodeProperties[] = [
         type: 'number',
         typeOptions: { minValue: 0, numberPrecision: 0 },
         default: 0,
+        hint: HINTS.keepCounts,
         description:
           'After a backup was written, keep only the newest N full backups; older chains (a full and the backups that depend on it) are removed whole. 0 = keep all (default). Example: 4 with Full Every 7 keeps about a month.',
       },
@@ -168,6 +182,7 @@ export const backupFields: INodeProperties[] = [
         type: 'number',
         typeOptions: { minValue: 0, numberPrecision: 0 },
         default: 0,
+        hint: HINTS.keepCounts,
         description:
           'After a backup was written, keep only the newest N incremental backups of the kept chains; one that a kept backup still needs is never removed. 0 = keep all (default).',
       },
@@ -178,14 +193,6 @@ export const backupFields: INodeProperties[] = [
         typeOptions: { minValue: 0, maxValue: 86400, numberPrecision: 0 },
         default: 60,
         description: 'Only one backup or prune writes a set at a time. How long to wait for another one (another execution or worker) to finish before failing with LOCKED. Default: 60.',
-      },
-      {
-        displayName: 'Set Name',
-        name: 'setName',
-        type: 'string',
-        default: '',
-        placeholder: 'documents',
-        description: `Name the set yourself (letters, digits, dots, dashes, underscores). Only with a single source folder. ${SET_NAME_EXPLAINED}`,
       },
       {
         displayName: 'Skip Empty Source',

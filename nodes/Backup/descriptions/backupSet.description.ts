@@ -1,5 +1,5 @@
 import type { INodeProperties } from 'n8n-workflow';
-import { DESTINATION_PLACEHOLDER, SET_NAME_EXPLAINED } from './common';
+import { DESTINATION_PLACEHOLDER, HINTS, SET_NAME_EXPLAINED } from './common';
 
 const forSet = (...operation: string[]): INodeProperties['displayOptions'] => ({ show: { resource: ['backupSet'], operation } });
 
@@ -10,46 +10,48 @@ export const backupSetOperations: INodeProperties = {
   noDataExpression: true,
   displayOptions: { show: { resource: ['backupSet'] } },
   options: [
-    { name: 'List', value: 'list', action: 'List backups', description: 'Output one item per backup in the destination, or in one set' },
+    { name: 'List', value: 'list', action: 'List backups', description: 'Output one item per backup in the backup folder, or in one set' },
     { name: 'Prune', value: 'prune', action: 'Prune old backups', description: 'Remove old backups of a set by the keep counts, whole chains at a time' },
-    { name: 'Restore', value: 'restore', action: 'Restore a backup', description: 'Write the folder as it was at one backup into a target folder' },
+    { name: 'Restore', value: 'restore', action: 'Restore a backup', description: 'Write the folder as it was at one backup into a folder of your choice' },
     { name: 'Verify', value: 'verify', action: 'Verify backups', description: 'Check that the stored files of a set are complete and undamaged' },
   ],
   default: 'list',
-  description: 'What to do with the backups in the destination folder. Default: List.',
+  description: 'What to do with the backups in the backup folder. Default: List.',
 };
 
 const setNameHelp = `${SET_NAME_EXPLAINED} Tip: map it from a Backup node: {{ $json.set }}.`;
 
 export const backupSetFields: INodeProperties[] = [
   {
-    displayName: 'Destination Folder',
+    // Labels read right the first time ("Backup Folder" holds backups, "Restore Into" gets files); names are the saved contract.
+    displayName: 'Backup Folder',
     name: 'destinationPath',
     type: 'string',
     default: '',
     required: true,
     displayOptions: { show: { resource: ['backupSet'] } },
     placeholder: DESTINATION_PLACEHOLDER,
-    description: `The folder that holds the backups: the Destination Folder the Backup operations wrote to. Example: ${DESTINATION_PLACEHOLDER}.`,
+    hint: 'The folder the Backup operations wrote to (their Backup Folder)',
+    description: `The folder that holds the backups: the Backup Folder the Backup operations wrote to. Example: ${DESTINATION_PLACEHOLDER}.`,
   },
   {
-    displayName: 'Set Name',
+    displayName: 'Backup Set',
     name: 'setName',
     type: 'string',
     default: '',
     displayOptions: forSet('list'),
     placeholder: 'documents-1a2b3c4d',
-    description: `Only list the backups of this set. Leave empty (default) to list every set in the destination. ${SET_NAME_EXPLAINED}`,
+    description: `Only list the backups of this set. Leave empty (default) to list every set in the backup folder. ${SET_NAME_EXPLAINED}`,
   },
   {
-    displayName: 'Set Name',
+    displayName: 'Backup Set',
     name: 'setName',
     type: 'string',
     default: '',
     required: true,
     displayOptions: forSet('restore', 'verify', 'prune'),
     placeholder: 'documents-1a2b3c4d',
-    description: `The set to work on. ${setNameHelp}`,
+    description: `The set to work on. ${setNameHelp} Required.`,
   },
   // Restore
   {
@@ -63,28 +65,29 @@ export const backupSetFields: INodeProperties[] = [
       'Which backup to restore: latest (default, the newest complete backup) or a backupId from Backup Set > List or from a Backup operation, e.g. 20261126T020000123Z-full. A differential or incremental restores the whole folder as it was then.',
   },
   {
-    displayName: 'Target Folder',
+    displayName: 'Restore Into',
     name: 'targetPath',
     type: 'string',
     default: '',
     required: true,
     displayOptions: forSet('restore'),
     placeholder: '/home/node/.n8n-files/restored',
+    hint: HINTS.restoreInto,
     description:
-      'Folder to restore into, as an absolute path; created if missing. It must be outside the destination folder. Example: /home/node/.n8n-files/restored.',
+      'Folder to restore into, as an absolute path; created if missing. It must be outside the backup folder. Example: /home/node/.n8n-files/restored.',
   },
   {
-    displayName: 'If Target Folder Is Not Empty',
+    displayName: 'If Restore Into Is Not Empty',
     name: 'overwrite',
     type: 'options',
     options: [
       { name: 'Fail', value: 'fail', description: 'Restore only into an empty or new folder (safest)' },
-      { name: 'Overwrite', value: 'overwrite', description: "Replace what stands at the backup's paths; other files in the target are left alone" },
-      { name: 'Skip', value: 'skip', description: 'Keep every path that already exists in the target; restore only the missing ones' },
+      { name: 'Overwrite', value: 'overwrite', description: "Replace what stands at the backup's paths; other files in the folder are left alone" },
+      { name: 'Skip', value: 'skip', description: 'Keep every path that already exists in the folder; restore only the missing ones' },
     ],
     default: 'fail',
     displayOptions: forSet('restore'),
-    description: 'What to do when the target folder already holds files. Default: Fail, so a restore never mixes with other files by accident.',
+    description: 'What to do when the Restore Into folder already holds files. Default: Fail, so a restore never mixes with other files by accident.',
   },
   // Verify
   {
@@ -95,7 +98,7 @@ export const backupSetFields: INodeProperties[] = [
     displayOptions: forSet('verify'),
     placeholder: 'all',
     description:
-      'Which backups to check: all (default: every backup checks the files it holds), latest, or one backupId (every file that backup needs to be restored, wherever it is stored).',
+      'Which backups to check: all (default: every backup checks the files it holds), latest, or one backupId (every file that backup needs to be restored, wherever it is stored)',
   },
   {
     displayName: 'Full Verification',
@@ -123,6 +126,7 @@ export const backupSetFields: INodeProperties[] = [
     typeOptions: { minValue: 0, numberPrecision: 0 },
     default: 0,
     displayOptions: forSet('prune'),
+    hint: HINTS.keepCounts,
     description: 'Keep the newest N full backups; older chains (a full and every backup that depends on it) are removed whole. 0 = keep all (default). Example: 4.',
   },
   {
@@ -132,6 +136,7 @@ export const backupSetFields: INodeProperties[] = [
     typeOptions: { minValue: 0, numberPrecision: 0 },
     default: 0,
     displayOptions: forSet('prune'),
+    hint: HINTS.keepCounts,
     description: 'Within the kept chains, keep the newest N differential backups. 0 = keep all (default).',
   },
   {
@@ -141,6 +146,7 @@ export const backupSetFields: INodeProperties[] = [
     typeOptions: { minValue: 0, numberPrecision: 0 },
     default: 0,
     displayOptions: forSet('prune'),
+    hint: HINTS.keepCounts,
     description: 'Within the kept chains, keep the newest N incremental backups; one that a kept backup still needs is never removed. 0 = keep all (default).',
   },
   {
@@ -150,6 +156,17 @@ export const backupSetFields: INodeProperties[] = [
     default: false,
     displayOptions: forSet('prune'),
     description: 'Whether to only report what would be removed ("removed" lists it) and remove nothing. Default: off.',
+  },
+  {
+    // Only in the AI tool variant of the node ("@tool"): see actions/helpers/toolUse.ts.
+    displayName: 'Let the AI Agent Change Files',
+    name: 'allowDestructiveToolUse',
+    type: 'boolean',
+    default: false,
+    displayOptions: { show: { '@tool': [true], resource: ['backupSet'], operation: ['restore', 'prune'] } },
+    hint: 'Off: an agent may only Prune as a dry run and Restore without Overwrite',
+    description:
+      'Whether an AI agent calling this node as a tool may do what cannot be undone: Prune that deletes backups, and Restore with Overwrite. Default: off, such a call fails with TOOL_NOT_ALLOWED.',
   },
   {
     displayName: 'Options',

@@ -20,15 +20,37 @@ export function humanDuration(ms: number): string {
 const count = (n: number): string => n.toLocaleString('en-US');
 const capital = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
 
-/** One line for a Slack message or an email subject. */
-export function summarizeBackup(r: Omit<BackupReport, 'summary'>): string {
-  if (r.skipped) return `Backup of ${r.source} skipped: ${r.skipReason ?? 'no reason given'}.`;
+/**
+ * "2026-11-26 03:00:01 Europe/Berlin": an ISO time in an IANA time zone (n8n's workflow time zone).
+ * An unknown zone falls back to UTC rather than failing a backup over a label.
+ */
+export function localDateTime(iso: string, timeZone: string): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  const format = (zone: string): string =>
+    new Intl.DateTimeFormat('sv-SE', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).format(date);
+  try {
+    return `${format(timeZone)} ${timeZone}`;
+  } catch {
+    return `${format('UTC')} UTC`;
+  }
+}
+
+/**
+ * One line for a Slack message or an email subject. `timeZone` (the node passes the workflow's)
+ * adds when the run finished in local time; backup ids stay UTC.
+ */
+export function summarizeBackup(r: Omit<BackupReport, 'summary'>, timeZone?: string): string {
+  const at = timeZone === undefined ? '' : ` at ${localDateTime(r.finishedAt, timeZone)}`;
+  if (r.skipped) return `Backup of ${r.source} skipped${at}: ${r.skipReason ?? 'no reason given'}.`;
   const f = r.files;
   const problems = r.errorCount === 0 ? '' : ` ${count(r.errorCount)} file error${r.errorCount === 1 ? '' : 's'} (see errors).`;
   const warned = r.warnings.map((w) => ` Warning: backup ${w.backupId} is damaged (${w.code}); run verify.`).join('');
   const noted = r.notices.map((n) => ` ${n}`).join('');
+  // "stored" is file content, "written" adds the manifest and summary: say so where both appear.
   return (
     `${capital(r.type ?? r.operation)} backup of ${r.source}: ${count(f.added)} added, ${count(f.changed)} changed, ${count(f.deleted)} deleted, ` +
-    `${count(f.unchanged)} unchanged; ${r.sizes.stored} stored in ${r.backupId} (${humanDuration(r.durationMs)}).${problems}${warned}${noted}`
+    `${count(f.unchanged)} unchanged; ${r.sizes.stored} of file content stored in ${r.backupId}${at} ` +
+    `(${r.sizes.written} written with its manifest, ${humanDuration(r.durationMs)}).${problems}${warned}${noted}`
   );
 }

@@ -15,6 +15,6 @@ export type { BackupOptions, BackupSettings } from './settings';
 export { BackupError } from './errors';
 export type { DestinationOptions } from './destination';
 export type { FatalCode } from './errors';
-export { humanBytes } from './humanize';
+export { humanBytes, localDateTime, summarizeBackup } from './humanize';
 export { isSameOrInside, relativeInside } from './paths';
 export * from './types';

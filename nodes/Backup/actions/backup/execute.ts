@@ -5,6 +5,7 @@ import { failureItem, invalidParameter, OperationFailure } from '../helpers/erro
 import { cancelSignal, progressReporter } from '../helpers/execution';
 import { readPassphrase } from '../helpers/encryption';
 import { assertN8nUserFolderRule, assertPathAllowed, blockedPathsInside, exactPathGlob } from '../helpers/fileAccess';
+import { backupReportJson, workflowTimeZone } from '../helpers/output';
 import type { BackupNodeOptions } from '../helpers/parameters';
 import { labelOf, parseBackupOptions, parsePathList, readCollection, readFolder, toEngineBackupOptions } from '../helpers/parameters';
 
@@ -24,7 +25,7 @@ async function readItem(ctx: IExecuteFunctions, i: number, sources: string[]): P
   if (options.setName !== undefined && sources.length > 1) {
     throw invalidParameter(
       `"${labelOf('setName')}" can only be used with a single source folder (${sources.length} given): each source is its own set.`,
-      `Remove the Set Name option, or use one Backup node (or one item) per source folder.`,
+      `Remove the Backup Set Name option, or use one Backup node (or one item) per source folder.`,
     );
   }
   const passphrase = await readPassphrase(ctx, i);
@@ -63,6 +64,7 @@ async function backupOne(ctx: IExecuteFunctions, type: BackupOperation, source: 
 export async function executeBackup(this: IExecuteFunctions, items: INodeExecutionData[], type: BackupOperation): Promise<INodeExecutionData[]> {
   const out: INodeExecutionData[] = [];
   const signal = cancelSignal(this);
+  const timeZone = workflowTimeZone(this);
   for (let i = 0; i < items.length; i++) {
     let sources: string[] = [];
     let item: ItemParameters;
@@ -70,8 +72,8 @@ export async function executeBackup(this: IExecuteFunctions, items: INodeExecuti
       sources = parsePathList(this.getNodeParameter('sourcePaths', i), 'sourcePaths');
       item = await readItem(this, i, sources);
       // Resolved through symlinks and checked before anything is written.
-      await assertPathAllowed(this, item.destination, 'destination folder');
-      await assertN8nUserFolderRule(item.destination, 'destination folder', item.options.allowN8nUserFolder ?? false);
+      await assertPathAllowed(this, item.destination, 'backup folder');
+      await assertN8nUserFolderRule(item.destination, 'backup folder', item.options.allowN8nUserFolder ?? false);
     } catch (error) {
       // A problem with the item as a whole: one error item per source it names (or one).
       for (const source of sources.length > 0 ? sources : [undefined]) out.push(failureItem(this, error, i, source === undefined ? {} : { source }));
@@ -80,7 +82,7 @@ export async function executeBackup(this: IExecuteFunctions, items: INodeExecuti
     for (const source of item.sources) {
       try {
         const report = await backupOne(this, type, source, item, signal);
-        out.push({ json: { ...report }, pairedItem: { item: i } });
+        out.push({ json: backupReportJson(report, timeZone), pairedItem: { item: i } });
       } catch (error) {
         out.push(failureItem(this, error, i, { source }));
       }

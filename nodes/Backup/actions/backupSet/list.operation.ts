@@ -1,20 +1,31 @@
 import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
-import { listDestination } from '../../engine';
+import type { ListedBackup } from '../../engine';
+import { listDestination, localDateTime } from '../../engine';
+import { workflowTimeZone } from '../helpers/output';
 import { failureItem } from '../helpers/errors';
 import { assertPathAllowed } from '../helpers/fileAccess';
 import { readFolder, readString } from '../helpers/parameters';
 
+/** One line per listed backup, e.g. "Full backup 20261126T020000123Z-full of set documents: 12 files, 3.1 MiB of file content, made 2026-11-26 03:00:00 Europe/Berlin." */
+function listSummary(b: ListedBackup, timeZone: string): string {
+  const kind = b.type.charAt(0).toUpperCase() + b.type.slice(1);
+  const state = b.complete ? '' : ' (INCOMPLETE: not restorable)';
+  const encrypted = b.encrypted === true ? ', encrypted' : '';
+  return `${kind} backup ${b.backupId} of set ${b.set}${state}: ${b.files.stored.toLocaleString('en-US')} files stored, ${b.sizes.stored} of file content${encrypted}, made ${localDateTime(b.startedAt, timeZone)}.`;
+}
+
 /** Backup Set > List: one item per backup (oldest first within a set); none when there are none. */
 export async function execute(this: IExecuteFunctions, items: INodeExecutionData[]): Promise<INodeExecutionData[]> {
   const out: INodeExecutionData[] = [];
+  const timeZone = workflowTimeZone(this);
   for (let i = 0; i < items.length; i++) {
     let destination: string | undefined;
     try {
       destination = readFolder(this, 'destinationPath', i, '/home/node/.n8n-files/backups');
       const setName = readString(this, 'setName', i).trim();
-      await assertPathAllowed(this, destination, 'destination folder');
+      await assertPathAllowed(this, destination, 'backup folder');
       for (const backup of await listDestination(destination, setName === '' ? undefined : setName)) {
-        out.push({ json: { ...backup }, pairedItem: { item: i } });
+        out.push({ json: { summary: listSummary(backup, timeZone), ...backup }, pairedItem: { item: i } });
       }
     } catch (error) {
       out.push(failureItem(this, error, i, destination === undefined ? {} : { destination }));

@@ -4,6 +4,7 @@ import { cancelSignal } from '../helpers/execution';
 import { assertPathAllowed } from '../helpers/fileAccess';
 import { optionalWholeNumber, readBoolean, readCollection, readNumber } from '../helpers/parameters';
 import { forEachSetItem } from '../helpers/setItems';
+import { assertDestructiveAllowed } from '../helpers/toolUse';
 
 /** Backup Set > Prune: retention alone, under the set's lock; one item per input item. */
 export async function execute(this: IExecuteFunctions, items: INodeExecutionData[]): Promise<INodeExecutionData[]> {
@@ -13,8 +14,9 @@ export async function execute(this: IExecuteFunctions, items: INodeExecutionData
     const keepDifferential = readNumber(this, 'keepDifferential', i, 0);
     const keepIncremental = readNumber(this, 'keepIncremental', i, 0);
     const dryRun = readBoolean(this, 'dryRun', i, false);
+    if (!dryRun) assertDestructiveAllowed(this, i, 'prune (delete) backups');
     const lockTimeoutSeconds = optionalWholeNumber(readCollection(this, 'options', i), 'lockTimeout');
-    await assertPathAllowed(this, destination, 'destination folder');
+    await assertPathAllowed(this, destination, 'backup folder');
     const outcome = await pruneSet({
       destination, setName, keepFull, keepDifferential, keepIncremental, dryRun, lockTimeoutSeconds, signal,
     });

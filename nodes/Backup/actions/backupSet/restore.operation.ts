@@ -7,6 +7,7 @@ import { readPassphrase } from '../helpers/encryption';
 import { assertN8nUserFolderRule, assertNoBlockedPathInside, assertPathAllowed } from '../helpers/fileAccess';
 import { readFolder, readOverwritePolicy, readString } from '../helpers/parameters';
 import { forEachSetItem } from '../helpers/setItems';
+import { assertDestructiveAllowed } from '../helpers/toolUse';
 
 function incomplete(report: RestoreReport): OperationFailure {
   const first = report.errors.slice(0, 5).map((e) => `${e.path} (${e.message})`);
@@ -27,12 +28,13 @@ export async function execute(this: IExecuteFunctions, items: INodeExecutionData
     const target = readFolder(this, 'targetPath', i, '/home/node/.n8n-files/restored');
     context.target = target;
     const overwrite = readOverwritePolicy(this, i);
+    if (overwrite === 'overwrite') assertDestructiveAllowed(this, i, 'restore with Overwrite');
     const passphrase = await readPassphrase(this, i);
     // Every path resolved through symlinks and checked before the engine reads or writes.
-    await assertPathAllowed(this, destination, 'destination folder');
-    await assertPathAllowed(this, target, 'restore target folder');
-    await assertN8nUserFolderRule(target, 'restore target folder', undefined);
-    await assertNoBlockedPathInside(this, target, 'restore target folder');
+    await assertPathAllowed(this, destination, 'backup folder');
+    await assertPathAllowed(this, target, 'Restore Into folder');
+    await assertN8nUserFolderRule(target, 'Restore Into folder', undefined);
+    await assertNoBlockedPathInside(this, target, 'Restore Into folder');
     const report = await restoreBackup({ destination, setName, backupId, target, overwrite, passphrase, signal, onProgress: progressReporter(this, 'Restore into') });
     if (report.errorCount > 0) throw incomplete(report);
     return { ...report };

@@ -26,7 +26,7 @@ export async function execute(this: IExecuteFunctions, items: INodeExecutionData
     const backupId = readString(this, 'backupId', i, 'all').trim() || 'all';
     const full = readBoolean(this, 'fullVerify', i, false);
     const passphrase = await readPassphrase(this, i);
-    await assertPathAllowed(this, destination, 'destination folder');
+    await assertPathAllowed(this, destination, 'backup folder');
     const report = await verifyBackups({ destination, setName, backupId, full, passphrase, signal });
     if (!report.ok) throw verifyFailed(report);
     return { ...report };

@@ -2,7 +2,7 @@ import type { ICredentialsDecrypted, ICredentialTestFunctions, IExecuteFunctions
 import { OperationFailure } from './errors';
 import { readBoolean } from './parameters';
 
-/** The credential type that holds the passphrase of encrypted sets (credentials/BackupEncryption.credentials.ts). */
+/** The credential type that holds the passphrase of encrypted sets (credentials/BackupEncryptionApi.credentials.ts). */
 export const ENCRYPTION_CREDENTIAL = 'backupEncryption';
 
 /** The parameter that turns encryption on: "Encrypt" on the Backup operations, "Decrypt" on Restore and Verify. */

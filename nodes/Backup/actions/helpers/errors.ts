@@ -1,6 +1,7 @@
 import type { IDataObject, IExecuteFunctions, INode, INodeExecutionData } from 'n8n-workflow';
 import { ExecutionBaseError, NodeOperationError } from 'n8n-workflow';
 import { BackupError } from '../../engine';
+import { n8nMajorVersion } from './n8nVersion';
 
 /**
  * A problem that stops one source or one item, as the node reports it: the engine's fatal codes
@@ -27,8 +28,8 @@ export function invalidParameter(message: string, hint = 'Correct the parameter 
 
 // Engine hints name CLI flags or commands; inside n8n these say which field to change instead.
 const NODE_HINTS: Record<string, string> = {
-  SET_NOT_FOUND: 'Check Set Name: run Backup Set > List with Set Name empty to see every set in this destination, or map `set` from the output of a Backup operation.',
-  TARGET_NOT_EMPTY: 'Restore into an empty (or new) folder, or set "If Target Folder Is Not Empty" to Overwrite or Skip.',
+  SET_NOT_FOUND: 'Check Backup Set: run Backup Set > List with Backup Set empty to see every set in this backup folder, or map `set` from the output of a Backup operation.',
+  TARGET_NOT_EMPTY: 'Restore into an empty (or new) folder, or set "If Restore Into Is Not Empty" to Overwrite or Skip.',
   BACKUP_NOT_FOUND: 'Use `latest`, or a backupId that Backup Set > List shows for this set.',
   LOCKED: 'Another backup or prune of this set is running (or, for Restore and Verify, a prune is deleting backups). Wait for it, or raise Lock Timeout (Seconds) in the options.',
   LOCK_LOST: 'Another run took this set over after this run stalled longer than its lock lease (see README, Locking). Nothing of this run was kept: run the node again.',
@@ -41,7 +42,7 @@ const NODE_HINTS: Record<string, string> = {
   WRONG_PASSPHRASE:
     'The passphrase of the chosen Backup Encryption credential is not the one this set was encrypted with. Choose the credential the set was made with (or correct its passphrase). Without the right passphrase the backups cannot be read.',
   ENCRYPTION_MISMATCH:
-    'This set holds unencrypted backups, so it cannot take a passphrase. Turn off Encrypt / Decrypt for this set, or start an encrypted set: another Destination Folder or the Set Name option.',
+    'This set holds unencrypted backups, so it cannot take a passphrase. Turn off Encrypt / Decrypt for this set, or start an encrypted set: another Backup Folder or the Backup Set Name option.',
   ENCRYPTION_NEEDS_TARGZ: 'An encrypted set must use the Tar.gz format: set Options > Format to Tar.gz, or remove the Format option (with Encrypt on, Tar.gz is the default).',
 };
 
@@ -49,14 +50,14 @@ const NODE_HINTS: Record<string, string> = {
 const DEFAULT_HINTS: Record<string, string> = {
   SOURCE_UNREADABLE: 'Give the user that runs n8n read access to the source folder.',
   SOURCE_NOT_DIRECTORY: 'Give the folder that contains the file instead.',
-  DESTINATION_UNUSABLE: 'Choose a destination folder that n8n can create and write to (not on a read-only file system).',
+  DESTINATION_UNUSABLE: 'Choose a backup folder that n8n can create and write to (not on a read-only file system).',
   NO_SPACE: 'Free space on the destination, or lower the retention counts, then run again.',
   SET_NAME_INVALID: 'Use 1-128 letters, digits, dots, dashes or underscores, not starting with a dot or dash.',
   BACKUP_INCOMPLETE: 'This backup was damaged or never finished. Restore another one (Backup Set > List shows which are complete) and run Verify.',
   MANIFEST_CORRUPT: 'The backup is damaged. Run Backup Set > Verify, and make a new full backup (operation Full).',
   DATA_MISSING: 'Files of the backup are missing. Run Backup Set > Verify to see which, and make a new full backup.',
-  TARGET_UNUSABLE: 'Choose a target folder that n8n can create and write to.',
-  TARGET_INSIDE_BACKUP: 'Restore into a folder outside the destination folder.',
+  TARGET_UNUSABLE: 'Choose a Restore Into folder that n8n can create and write to.',
+  TARGET_INSIDE_BACKUP: 'Restore into a folder outside the backup folder.',
   UNSAFE_PATH: 'The backup manifest was altered or damaged; restore from another backup.',
   INVALID_OPTION: 'Correct the parameter in the node, then run it again.',
   IO_ERROR: 'Check that the folders exist, are reachable and that n8n may read and write them, then run again.',
@@ -118,22 +119,7 @@ export function failureItem(ctx: IExecuteFunctions, error: unknown, itemIndex: n
   return { json, pairedItem: { item: itemIndex } };
 }
 
-let detectedShape: 'error+details' | 'error+message' | undefined;
-
-/**
- * Which error items the running n8n routes to the error output: n8n-workflow is the n8n's own copy
- * (a peer dependency), so its major version is the n8n's (1.x: error+message; 2.x: error+details).
- */
+/** Which error items the running n8n routes to the error output (1.x: error+message; 2.x: error+details). */
 export function errorOutputShape(): 'error+details' | 'error+message' {
-  if (detectedShape === undefined) {
-    let major = 2;
-    try {
-      const { version } = require('n8n-workflow/package.json') as { version?: unknown };
-      if (typeof version === 'string') major = Number.parseInt(version, 10);
-    } catch {
-      // An n8n-workflow that hides its package.json is a newer one.
-    }
-    detectedShape = major < 2 ? 'error+message' : 'error+details';
-  }
-  return detectedShape;
+  return n8nMajorVersion() < 2 ? 'error+message' : 'error+details';
 }

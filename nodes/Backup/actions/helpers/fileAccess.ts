@@ -3,10 +3,11 @@ import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { isSameOrInside, relativeInside } from '../../engine';
+import { accessHint } from './allowedFolders';
 import { OperationFailure } from './errors';
 import { expandHome } from './parameters';
 
-export type PathRole = 'source folder' | 'destination folder' | 'restore target folder';
+export type PathRole = 'source folder' | 'backup folder' | 'Restore Into folder';
 
 const realpathResolve = async (p: string): Promise<ResolvedFilePath> => (await fsp.realpath(p)) as ResolvedFilePath;
 
@@ -52,21 +53,16 @@ export async function resolveForCheck(resolve: AccessChecker['resolve'], absolut
   }
 }
 
-export const ACCESS_HINT =
-  'n8n lets nodes use only the folders its file-access settings allow. n8n 2.x allows only ~/.n8n-files (in Docker: /home/node/.n8n-files) ' +
-  'unless N8N_RESTRICT_FILE_ACCESS_TO lists other folders (separate several with ;): set it in the environment of the n8n server (every worker in queue mode) and restart n8n. ' +
-  "n8n's own folder (~/.n8n, and the files it names in N8N_CONFIG_FILES, N8N_CUSTOM_EXTENSIONS or N8N_BINARY_DATA_STORAGE_PATH) is always blocked, " +
-  'and so are paths matching N8N_BLOCK_FILE_PATTERNS (by default any .git folder).';
-
-function denied(role: PathRole, shown: string): OperationFailure {
-  return new OperationFailure('ACCESS_DENIED', `Access to ${shown} is not allowed`, `n8n does not let nodes use the ${role} ${shown}. ${ACCESS_HINT}`);
+function denied(role: PathRole, shown: string, resolved: string): OperationFailure {
+  return new OperationFailure('ACCESS_DENIED', `Access to ${shown} is not allowed`, `n8n does not let nodes use the ${role} ${shown}. ${accessHint(resolved)}`);
 }
 
 /** Refuses a path n8n does not let nodes use. The resolved path is for the check only. */
 export async function assertPathAllowed(ctx: IExecuteFunctions, absolute: string, role: PathRole): Promise<void> {
   const checker = accessChecker(ctx);
   if (checker === undefined) return;
-  if (checker.isBlocked(await resolveForCheck(checker.resolve, absolute))) throw denied(role, absolute);
+  const resolved = await resolveForCheck(checker.resolve, absolute);
+  if (checker.isBlocked(resolved)) throw denied(role, absolute, resolved);
 }
 
 /** n8n's user folder, `<N8N_USER_FOLDER or home>/.n8n`: its database, config and encryption key. */
@@ -165,6 +161,6 @@ export async function assertNoBlockedPathInside(ctx: IExecuteFunctions, folder: 
   throw new OperationFailure(
     'ACCESS_DENIED',
     `Access to ${path.join(folder, inside[0])} is not allowed`,
-    `The ${role} ${folder} contains ${inside.map((r) => path.join(folder, r)).join(', ')}, which n8n keeps for itself. Choose a folder that does not contain it. ${ACCESS_HINT}`,
+    `The ${role} ${folder} contains ${inside.map((r) => path.join(folder, r)).join(', ')}, which n8n keeps for itself. Choose a folder that does not contain it.`,
   );
 }

@@ -1,5 +1,7 @@
 import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
+import { localDateTime } from '../../engine';
 import { failureItem } from './errors';
+import { workflowTimeZone } from './output';
 import { readFolder, readRequiredString } from './parameters';
 
 export interface SetItem {
@@ -7,6 +9,16 @@ export interface SetItem {
   setName: string;
   /** Fields an error item of this input item carries (the set, and e.g. the restore target). */
   context: Record<string, string>;
+}
+
+/**
+ * Restore, Verify and Prune reports carry no time of their own: the node adds when the item
+ * finished (UTC; the local twin is added with every item's shape) and says it in the summary.
+ */
+function withFinishTime(json: IDataObject, timeZone: string): IDataObject {
+  const finishedAt = new Date().toISOString();
+  const summary = typeof json.summary === 'string' ? `${json.summary.replace(/\.?$/, '.')} Finished ${localDateTime(finishedAt, timeZone)}.` : json.summary;
+  return { ...json, ...(summary === undefined ? {} : { summary }), finishedAt };
 }
 
 /**
@@ -19,13 +31,14 @@ export async function forEachSetItem(
   run: (itemIndex: number, item: SetItem) => Promise<IDataObject>,
 ): Promise<INodeExecutionData[]> {
   const out: INodeExecutionData[] = [];
+  const timeZone = workflowTimeZone(ctx);
   for (let i = 0; i < items.length; i++) {
     const context: Record<string, string> = {};
     try {
       const destination = readFolder(ctx, 'destinationPath', i, '/home/node/.n8n-files/backups');
       const setName = readRequiredString(ctx, 'setName', i, 'documents-1a2b3c4d');
       context.set = setName;
-      out.push({ json: await run(i, { destination, setName, context }), pairedItem: { item: i } });
+      out.push({ json: withFinishTime(await run(i, { destination, setName, context }), timeZone), pairedItem: { item: i } });
     } catch (error) {
       out.push(failureItem(ctx, error, i, context));
     }

@@ -1,5 +1,5 @@
 import { promises as fsp } from 'node:fs';
-import { nextBackupId } from '../set/catalog';
+import { backupIdTime, nextBackupId } from '../set/catalog';
 import { BackupError, DamagedParentError, errnoCode, errorMessage } from '../errors';
 import { keyForBackup } from '../set/encryption';
 import { humanBytes, summarizeBackup } from '../humanize';
@@ -97,6 +97,13 @@ function buildReport(settings: BackupSettings, o: Outcome, made: BackupSummary |
   return { ...report, summary: summarizeBackup(report) };
 }
 
+/** What a skip did, not what it would have done: "skipped: no changes since <id> (<UTC time>)". */
+function skippedDecision(plan: BackupPlan): string {
+  if (plan.parent === null) return 'skipped: no changes';
+  const at = backupIdTime(plan.parent).toISOString().replace('T', ' ').replace(/:\d\d\.\d{3}Z$/, ' UTC');
+  return `skipped: no changes since ${plan.parent} (${at})`;
+}
+
 /**
  * Writes the planned backup. In auto mode a damaged parent manifest (the backup it would build on)
  * gives a full instead, with a warning: failing every night until the next scheduled full (never,
@@ -155,7 +162,7 @@ async function backupInto(settings: BackupSettings, store: SetStore, source: str
     const job = { settings, source, realSource, set, store, startedAt, signal, key, confirmLock: lock.confirm };
     const { result, plan, warnings } = await writeOrFullOnDamage(settings, job, planned, backups[backups.length - 1]?.backupId);
     const o: Outcome = { source, set, startedAt, decision: plan.decision, removedPartials, tally: result.tally, warnings };
-    if (!result.written) return buildReport(settings, { ...o, decision: `${plan.decision}; nothing changed` }, undefined, 'no changes', noRetention, setTotal(backups));
+    if (!result.written) return buildReport(settings, { ...o, decision: skippedDecision(plan) }, undefined, 'no changes', noRetention, setTotal(backups));
     const pruned = await pruneLocked(store, settings.retention, false, [], store.deleteGuard(lock, settings.lockTimeoutMs, 'skip', settings.signal));
     const after = await store.listBackups();
     const retention = { removed: pruned.remove, keptReferenced: pruned.keptReferenced, ...(pruned.skipped === undefined ? {} : { skipped: pruned.skipped }) };

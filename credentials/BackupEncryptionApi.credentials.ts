@@ -4,14 +4,16 @@ import type { ICredentialType, INodeProperties } from 'n8n-workflow';
  * The passphrase of encrypted backup sets (Backup node: Encrypt / Decrypt). It is only read by the
  * node and handed to the engine, which derives the set's key from it; it is never written anywhere.
  */
-export class BackupEncryption implements ICredentialType {
+export class BackupEncryptionApi implements ICredentialType {
+  // The class and file carry n8n's "-Api" suffix; the type name stays backupEncryption, which
+  // saved credentials and workflows refer to (README, "n8n's package scanner").
   name = 'backupEncryption';
 
   displayName = 'Backup Encryption';
 
   icon = { light: 'file:backupEncryption.svg', dark: 'file:backupEncryption.dark.svg' } as const;
 
-  documentationUrl = 'https://github.com/n8n-nodes-backup/n8n-nodes-backup#parameters';
+  documentationUrl = 'https://www.npmjs.com/package/n8n-nodes-backup';
 
   properties: INodeProperties[] = [
     {
