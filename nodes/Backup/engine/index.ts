@@ -11,7 +11,7 @@ export type { PruneOptions, PruneOutcome } from './operations/prune';
 export type { RetentionPolicy, RetentionResult } from './set/retention';
 export type { ListedBackup } from './operations/list';
 export { toBackupSettings } from './settings';
-export type { BackupOptions, BackupSettings } from './settings';
+export type { BackupOptions, BackupSettings, CalendarOptions } from './settings';
 export { BackupError } from './errors';
 export type { FatalCode } from './errors';
 export { humanBytes } from './humanize';

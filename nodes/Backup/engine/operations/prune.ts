@@ -7,6 +7,7 @@ import { applyRetention } from '../set/retention';
 import { lockSet } from '../set/lock';
 import type { DeleteGuard } from '../set/readers';
 import { deleteGuard } from '../set/readers';
+import type { CalendarOptions } from '../settings';
 import { toRetentionPolicy, wholeNumber } from '../settings';
 
 export interface PruneOutcome extends RetentionResult {
@@ -35,8 +36,10 @@ export async function removeLeftovers(setDir: string): Promise<string[]> {
  * never leaves a kept backup pointing into a deleted one. `guard` waits for readers first and
  * checks the lock is still held before each delete (readers.ts).
  */
-export async function pruneLocked(setDir: string, policy: RetentionPolicy, dryRun: boolean, removedPartials: string[] = [], guard?: DeleteGuard): Promise<PruneOutcome> {
-  const result = applyRetention(await listBackups(setDir), policy);
+export async function pruneLocked(
+  setDir: string, policy: RetentionPolicy, dryRun: boolean, removedPartials: string[] = [], guard?: DeleteGuard, now: Date = new Date(),
+): Promise<PruneOutcome> {
+  const result = applyRetention(await listBackups(setDir), policy, now);
   if (!dryRun && result.remove.length > 0) {
     const skipped = await guard?.begin();
     if (skipped !== undefined) return { ...result, keep: [...result.keep, ...result.remove].sort(), remove: [], dryRun, removedPartials, skipped };
@@ -56,7 +59,7 @@ export async function pruneLocked(setDir: string, policy: RetentionPolicy, dryRu
   return { ...result, dryRun, removedPartials };
 }
 
-export interface PruneOptions {
+export interface PruneOptions extends CalendarOptions {
   destination: string;
   setName: string;
   keepFull?: number;
@@ -65,6 +68,8 @@ export interface PruneOptions {
   dryRun?: boolean;
   lockTimeoutSeconds?: number;
   signal?: AbortSignal;
+  /** Clock for keepWithin's "not in the future" guard, injectable for tests. */
+  now?: () => Date;
 }
 
 /** Standalone prune (retention alone), under the set's lock. */
@@ -79,7 +84,7 @@ export async function pruneSet(options: PruneOptions): Promise<PruneOutcome & { 
   try {
     const leftovers = options.dryRun === true ? [] : await removeLeftovers(setDir);
     const guard = deleteGuard(setDir, lock, timeoutMs, 'fail', options.signal);
-    return { set: options.setName, ...(await pruneLocked(setDir, policy, options.dryRun ?? false, leftovers, guard)) };
+    return { set: options.setName, ...(await pruneLocked(setDir, policy, options.dryRun ?? false, leftovers, guard, options.now?.())) };
   } finally {
     await lock.release();
   }
