@@ -9,6 +9,7 @@ export { verifyBackups } from './operations/verify';
 export type { VerifyOptions, VerifyReport, VerifyProblem } from './operations/verify';
 export type { PruneOptions, PruneOutcome } from './operations/prune';
 export type { RetentionPolicy, RetentionResult } from './set/retention';
+export { isTimeZone, parseDuration } from './set/calendar';
 export type { ListedBackup } from './operations/list';
 export { toBackupSettings } from './settings';
 export type { BackupOptions, BackupSettings, CalendarOptions } from './settings';
