@@ -1,5 +1,5 @@
 import type { INodeProperties } from 'n8n-workflow';
-import { DESTINATION_PLACEHOLDER, SET_NAME_EXPLAINED } from './common';
+import { calendarRetentionProperty, DESTINATION_PLACEHOLDER, SET_NAME_EXPLAINED } from './common';
 
 const showForBackup = { show: { resource: ['backup'] } };
 const onlyAuto = { show: { '/operation': ['auto'] } };
@@ -206,4 +206,5 @@ export const backupFields: INodeProperties[] = [
       },
     ],
   },
+  calendarRetentionProperty(showForBackup),
 ];
