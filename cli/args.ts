@@ -1,11 +1,12 @@
 import { parseArgs } from 'node:util';
-import type { BackupOperation, DestinationOptions, OverwritePolicy, StorageFormat } from '../nodes/Backup/engine';
+import type { BackupOperation, CalendarOptions, DestinationOptions, OverwritePolicy, StorageFormat } from '../nodes/Backup/engine';
+import { isTimeZone, parseDuration } from '../nodes/Backup/engine';
 import { REMOTE_FLAGS, REMOTE_OPTIONS, REMOTE_USAGE, remoteOptions } from './remote';
 
 /** A mistake in how the CLI was called: exit code 2. */
 export class UsageError extends Error {}
 
-export interface BackupCommand {
+export interface BackupCommand extends CalendarOptions {
   command: 'backup';
   sources: string[];
   dest: string;
@@ -39,7 +40,20 @@ export type Command =
   | { command: 'restore'; dest: string; remote: DestinationOptions; set: string; backup: string; target: string; overwrite: OverwritePolicy; passphraseFile?: string; json: boolean }
   | { command: 'list'; dest: string; remote: DestinationOptions; set?: string; json: boolean }
   | { command: 'verify'; dest: string; remote: DestinationOptions; set: string; backup: string; full: boolean; passphraseFile?: string; json: boolean }
-  | { command: 'prune'; dest: string; remote: DestinationOptions; set: string; keepFull?: number; keepDifferential?: number; keepIncremental?: number; dryRun: boolean; lockTimeout?: number; json: boolean };
+  | PruneCommand;
+
+export interface PruneCommand extends CalendarOptions {
+  command: 'prune';
+  dest: string;
+  remote: DestinationOptions;
+  set: string;
+  keepFull?: number;
+  keepDifferential?: number;
+  keepIncremental?: number;
+  dryRun: boolean;
+  lockTimeout?: number;
+  json: boolean;
+}
 
 export const USAGE = `n8n-backup: back up folders (auto, full, differential, incremental), list, restore, verify and prune backups.
 
@@ -48,6 +62,9 @@ Usage:
                     [--full-every-days N] [--differential-every-days N]
                     [--skip-unchanged | --no-skip-unchanged] [--no-skip-empty]
                     [--keep-full N] [--keep-differential N] [--keep-incremental N]
+                    [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N]
+                    [--keep-monthly N] [--keep-yearly N] [--keep-within DURATION]
+                    [--time-zone ZONE]
                     [--format folder|tar.gz] [--compression-level 0-9]
                     [--exclude <glob>]... [--set <name>] [--compare-content]
                     [--lock-timeout SECONDS] [--fail-on-file-errors]
@@ -58,8 +75,17 @@ Usage:
   n8n-backup verify  --dest <dir> --set <name> [--backup <id>|latest|all] [--full]
                     [--passphrase-file <file>] [--json]
   n8n-backup prune   --dest <dir> --set <name> [--keep-full N] [--keep-differential N]
-                    [--keep-incremental N] [--dry-run] [--lock-timeout SECONDS] [--json]
+                    [--keep-incremental N] [--keep-last N] [--keep-hourly N] [--keep-daily N]
+                    [--keep-weekly N] [--keep-monthly N] [--keep-yearly N]
+                    [--keep-within DURATION] [--time-zone ZONE]
+                    [--dry-run] [--lock-timeout SECONDS] [--json]
   n8n-backup --help | --version
+
+Retention: a backup is kept if any rule keeps it. --keep-full/--keep-differential/--keep-incremental
+count backups per type (0 = all); --keep-last/-hourly/-daily/-weekly/-monthly/-yearly N keep the newest
+backup of each of the N most recent periods that have one (restic's forget rules), in --time-zone
+(an IANA name, default UTC); --keep-within DURATION (30d, 2w, 1y2m) keeps every backup that recent,
+counted back from the newest. A kept backup always keeps the backups it needs to restore.
 
 ${REMOTE_USAGE}
 
@@ -105,6 +131,14 @@ const OPTIONS = {
   'keep-full': { type: 'string' },
   'keep-differential': { type: 'string' },
   'keep-incremental': { type: 'string' },
+  'keep-last': { type: 'string' },
+  'keep-hourly': { type: 'string' },
+  'keep-daily': { type: 'string' },
+  'keep-weekly': { type: 'string' },
+  'keep-monthly': { type: 'string' },
+  'keep-yearly': { type: 'string' },
+  'keep-within': { type: 'string' },
+  'time-zone': { type: 'string' },
   format: { type: 'string' },
   'compression-level': { type: 'string' },
   'lock-timeout': { type: 'string' },
@@ -117,7 +151,9 @@ const OPTIONS = {
 } as const;
 
 type Flag = keyof typeof OPTIONS;
-const KEEP: Flag[] = ['keep-full', 'keep-differential', 'keep-incremental'];
+const KEEP: Flag[] = [
+  'keep-full', 'keep-differential', 'keep-incremental', 'keep-last', 'keep-hourly', 'keep-daily', 'keep-weekly', 'keep-monthly', 'keep-yearly', 'keep-within', 'time-zone',
+];
 
 /** Which flags each command accepts: anything else is a usage error, not silently ignored. */
 const ALLOWED: Record<'backup' | 'restore' | 'list' | 'verify' | 'prune', Flag[]> = {
@@ -170,10 +206,32 @@ function passphraseFile(v: Values): string | undefined {
   return value;
 }
 
-const keeps = (v: Values): { keepFull?: number; keepDifferential?: number; keepIncremental?: number } => ({
+function keepWithin(v: Values): string | undefined {
+  const value = text(v, 'keep-within');
+  if (value !== undefined && parseDuration(value) === null) {
+    throw new UsageError(`--keep-within takes a duration of years, months, weeks, days and hours such as 30d, 2w, 1y2m or 2y5m7d3h (got "${value}")`);
+  }
+  return value;
+}
+
+function timeZone(v: Values): string | undefined {
+  const value = text(v, 'time-zone');
+  if (value !== undefined && !isTimeZone(value.trim())) throw new UsageError(`--time-zone takes an IANA time zone name such as UTC or Europe/Berlin (got "${value}")`);
+  return value;
+}
+
+const keeps = (v: Values): { keepFull?: number; keepDifferential?: number; keepIncremental?: number } & CalendarOptions => ({
   keepFull: count(v, 'keep-full', 100_000),
   keepDifferential: count(v, 'keep-differential', 100_000),
   keepIncremental: count(v, 'keep-incremental', 100_000),
+  keepLast: count(v, 'keep-last', 100_000),
+  keepHourly: count(v, 'keep-hourly', 100_000),
+  keepDaily: count(v, 'keep-daily', 100_000),
+  keepWeekly: count(v, 'keep-weekly', 100_000),
+  keepMonthly: count(v, 'keep-monthly', 100_000),
+  keepYearly: count(v, 'keep-yearly', 100_000),
+  keepWithin: keepWithin(v),
+  timeZone: timeZone(v),
 });
 
 /** Parses argv (without node and script) into a command; throws UsageError on any mistake. */

@@ -1,3 +1,4 @@
+import type { CalendarOptions } from '../nodes/Backup/engine';
 import { BackupError, listDestination, pruneSet, restoreBackup, runBackup, verifyBackups } from '../nodes/Backup/engine';
 import type { Command } from './args';
 import { parseCommand, UsageError, USAGE } from './args';
@@ -7,13 +8,19 @@ import { printBackups, printFailure, printList, printPrune, printRestore, printV
 
 type Runnable = Exclude<Command, { command: 'help' | 'version' }>;
 
+/** The calendar retention flags, as the engine takes them (same names on both sides). */
+function calendarOf(cmd: CalendarOptions): CalendarOptions {
+  const { keepLast, keepHourly, keepDaily, keepWeekly, keepMonthly, keepYearly, keepWithin, timeZone } = cmd;
+  return { keepLast, keepHourly, keepDaily, keepWeekly, keepMonthly, keepYearly, keepWithin, timeZone };
+}
+
 async function execute(cmd: Runnable, io: Io, signal: AbortSignal, passphrase: string | undefined): Promise<number> {
   switch (cmd.command) {
     case 'backup': {
       const outcomes = await runBackup({
         sources: cmd.sources, destination: cmd.dest, destinationOptions: cmd.remote, type: cmd.type, exclude: cmd.exclude, setName: cmd.set, compareContent: cmd.compareContent,
         skipEmptySource: cmd.skipEmpty, skipUnchanged: cmd.skipUnchanged, fullEveryDays: cmd.fullEveryDays, differentialEveryDays: cmd.differentialEveryDays,
-        keepFull: cmd.keepFull, keepDifferential: cmd.keepDifferential, keepIncremental: cmd.keepIncremental,
+        keepFull: cmd.keepFull, keepDifferential: cmd.keepDifferential, keepIncremental: cmd.keepIncremental, ...calendarOf(cmd),
         // An encrypted set must be tar.gz: the default then; an explicit --format folder is refused by the engine.
         format: cmd.format ?? (passphrase === undefined ? 'folder' : 'tar.gz'),
         compressionLevel: cmd.compressionLevel, lockTimeoutSeconds: cmd.lockTimeout, passphrase, signal,
@@ -35,7 +42,7 @@ async function execute(cmd: Runnable, io: Io, signal: AbortSignal, passphrase: s
       printPrune(
         await pruneSet({
           destination: cmd.dest, destinationOptions: cmd.remote, setName: cmd.set, keepFull: cmd.keepFull, keepDifferential: cmd.keepDifferential, keepIncremental: cmd.keepIncremental,
-          dryRun: cmd.dryRun, lockTimeoutSeconds: cmd.lockTimeout, signal,
+          ...calendarOf(cmd), dryRun: cmd.dryRun, lockTimeoutSeconds: cmd.lockTimeout, signal,
         }),
         cmd.json,
         io,

@@ -75,15 +75,23 @@ export function printVerify(report: VerifyReport, asJson: boolean, io: Io): numb
   return 1;
 }
 
+/** The reason a person reads: the rules that keep it (`daily #3, weekly #1`), or the older sentence for the per-type counts. */
+function keptBecause(outcome: PruneOutcome, id: string): string {
+  const reason = outcome.reasons[id] ?? '';
+  const references = (outcome.rules[id] ?? []).filter((r) => r.startsWith('reference of '));
+  if (references.length <= 1) return reason;
+  return `${reason} (and ${references.length - 1} more backup(s) point into it)`;
+}
+
 export function printPrune(outcome: PruneOutcome & { set: string }, asJson: boolean, io: Io): void {
   if (asJson) {
-    io.out(json([{ set: outcome.set, dryRun: outcome.dryRun, removed: outcome.remove, kept: outcome.keep, keptReferenced: outcome.keptReferenced, reasons: outcome.reasons, removedPartials: outcome.removedPartials }]));
+    io.out(json([{ set: outcome.set, dryRun: outcome.dryRun, removed: outcome.remove, kept: outcome.keep, keptReferenced: outcome.keptReferenced, reasons: outcome.reasons, rules: outcome.rules, removedPartials: outcome.removedPartials }]));
     return;
   }
   const verb = outcome.dryRun ? 'would remove' : 'removed';
   io.out(`Prune of set ${outcome.set}: ${verb} ${outcome.remove.length} backup(s), kept ${outcome.keep.length}.`);
   for (const id of outcome.remove) io.out(`  ${verb} ${id}`);
-  for (const id of outcome.keep) io.out(`  kept ${id}: ${outcome.reasons[id]}`);
+  for (const id of outcome.keep) io.out(`  kept ${id}: ${keptBecause(outcome, id)}`);
 }
 
 export function printList(backups: ListedBackup[], asJson: boolean, io: Io): void {

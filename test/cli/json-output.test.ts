@@ -42,7 +42,7 @@ test('full, then incremental after 1 added, 1 changed, 1 deleted: exact counts, 
   expect(full.bytes.written).toBeGreaterThan(22);
   expect(full.sizes.scanned).toBe('22 B');
   expect(full.sizes.stored).toBe('22 B');
-  expect(full.retention).toEqual({ removed: [], keptReferenced: [] });
+  expect(full.retention).toEqual({ removed: [], keptReferenced: [], kept: [full.backupId], rules: { [full.backupId as string]: ['all full'] } });
   expect(full.summary).toMatch(/^Full backup of /);
   expect(full.summary).toContain(src);
   expect(full.summary).toContain(full.backupId as string);

@@ -101,7 +101,7 @@ describe('automatic mode', () => {
     const third = backup('--type', 'auto');
     expect(third).toEqual(expect.objectContaining({ operation: 'auto', type: null, backupId: null, skipped: true, skipReason: 'no changes' }));
     expect(third.decision).toBe(`skipped: no changes since ${second.backupId as string} (${(second.startedAt as string).slice(0, 16).replace('T', ' ')} UTC)`);
-    expect(third.retention).toEqual({ removed: [], keptReferenced: [] });
+    expect(third.retention).toEqual({ removed: [], keptReferenced: [], kept: [], rules: {} });
     expect(ids()).toEqual([first.backupId, second.backupId]);
     expect(findPartials(dest)).toEqual([]);
     expectAllRestore();
@@ -219,7 +219,10 @@ describe('retention after a backup', () => {
     const i1a = backup('--type', 'incremental');
     edit('notes/b.txt');
     const i1b = backup('--type', 'incremental');
-    expect([f1, i1a, i1b].map((b) => b.retention)).toEqual(Array(3).fill({ removed: [], keptReferenced: [] }));
+    expect([f1, i1a, i1b].map((b) => b.retention)).toEqual([f1, i1a, i1b].map(() => expect.objectContaining({ removed: [], keptReferenced: [] })));
+    // No keep flags: everything stays, each by the count that keeps all of its type.
+    expect(i1b.retention.kept).toEqual([f1.backupId, i1a.backupId, i1b.backupId]);
+    expect(i1b.retention.rules).toEqual({ [f1.backupId as string]: ['all full'], [i1a.backupId as string]: ['all incremental'], [i1b.backupId as string]: ['all incremental'] });
     edit('docs/d1.txt');
     const f2 = backup('--type', 'full');
     edit('notes/a.txt'); // held by i2a from now on
@@ -240,7 +243,7 @@ describe('retention after a backup', () => {
     backup('--type', 'full', '--no-skip-unchanged');
     const skipped = backup('--keep-full', '1'); // auto, nothing changed
     expect(skipped.skipped).toBe(true);
-    expect(skipped.retention).toEqual({ removed: [], keptReferenced: [] });
+    expect(skipped.retention).toEqual({ removed: [], keptReferenced: [], kept: [], rules: {} });
     expect(ids()).toHaveLength(2);
   });
 });

@@ -227,7 +227,7 @@ export interface BackupItem {
   files: FileCounts;
   bytes: { scanned: number; stored: number; written: number; destinationTotal: number };
   sizes: { scanned: string; stored: string; written: string; destinationTotal: string };
-  retention: { removed: string[]; keptReferenced: string[] };
+  retention: { removed: string[]; keptReferenced: string[]; kept: string[]; rules: Record<string, string[]>; skipped?: string };
   removedPartials: string[];
   errors: { path: string; code: string; message: string }[];
   errorCount: number;
@@ -318,11 +318,13 @@ export function backupItemProblems(value: JsonObject): string[] {
   const retention = value.retention;
   if (!isObject(retention)) p.push('retention is not an object');
   else {
-    checkKeys('retention', retention, ['removed', 'keptReferenced'], p);
-    for (const k of ['removed', 'keptReferenced']) {
+    checkKeys('retention', retention, ['removed', 'keptReferenced', 'kept', 'rules', ...('skipped' in retention ? ['skipped'] : [])], p);
+    for (const k of ['removed', 'keptReferenced', 'kept']) {
       const list = retention[k];
       if (!Array.isArray(list) || list.some((id) => typeof id !== 'string')) p.push(`retention.${k} is not a list of ids`);
     }
+    const rules = retention.rules;
+    if (!isObject(rules) || Object.values(rules).some((r) => !Array.isArray(r) || r.some((x) => typeof x !== 'string'))) p.push('retention.rules is not a map of id -> rules');
   }
   if (!Array.isArray(value.removedPartials) || value.removedPartials.some((id) => typeof id !== 'string')) p.push('removedPartials is not a list of ids');
   checkStringRecords('errors', value.errors, ['path', 'code', 'message'], p);

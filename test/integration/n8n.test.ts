@@ -146,6 +146,23 @@ suite(`the Backup node in a real n8n ${N8N_VERSION}`, () => {
     expect(bad.errorMessage).toBe(`Backup of ${missing} failed: ${String(bad.items('Backup')[0].json.error)} [SOURCE_MISSING] ${String(bad.items('Backup')[0].json.hint)}`);
   });
 
+  test('calendar retention: a Prune dry run names the rules, a Backup with Keep Last applies them', () => {
+    const params = { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: dest, options: { setName: 'gfs' } };
+    const ids = [0, 1, 2].map(() => {
+      const r = run(params);
+      ok(r);
+      return String(r.items('Backup')[0].json.backupId);
+    });
+    const dry = run({ resource: 'backupSet', operation: 'prune', destinationPath: dest, setName: 'gfs', dryRun: true, calendarRetention: { keepDaily: 1, timeZone: 'Europe/Berlin' } });
+    ok(dry);
+    expect(dry.items('Backup')[0].json).toMatchObject({ dryRun: true, removed: [ids[1], ids[0]], kept: [ids[2]], rules: { [ids[2]]: ['daily #1'] } });
+    const last = run({ ...params, calendarRetention: { keepLast: 1 } });
+    ok(last);
+    const made = last.items('Backup')[0].json;
+    expect(made.retention).toEqual({ removed: [ids[2], ids[1], ids[0]], keptReferenced: [], kept: [made.backupId], rules: { [String(made.backupId)]: ['last #1'] } });
+    expect(fs.readdirSync(path.join(dest, 'gfs')).filter((n) => !n.startsWith('.'))).toEqual([made.backupId]);
+  });
+
   test('a missing source: an error item with Continue On Fail, a failed execution without', () => {
     const missing = path.join(allowed, 'no-such-folder');
     const params = { resource: 'backup', operation: 'full', sourcePaths: missing, destinationPath: dest };

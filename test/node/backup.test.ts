@@ -81,7 +81,7 @@ describe('several sources and items', () => {
     expect(first.json.files).toMatchObject({ scanned: 4 });
     await fsp.access(path.join(dest, 'docs', String(first.json.backupId), 'data.tar.gz'));
     const [second] = await runNode({ params });
-    expect(second.json.retention).toEqual({ removed: [first.json.backupId], keptReferenced: [] });
+    expect(second.json.retention).toEqual({ removed: [first.json.backupId], keptReferenced: [], kept: [second.json.backupId], rules: { [String(second.json.backupId)]: ['full #1'] } });
 
     const empty = await temp.make();
     const [skipped] = await runNode({ params: { resource: 'backup', operation: 'full', sourcePaths: empty, destinationPath: dest } });

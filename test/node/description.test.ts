@@ -55,8 +55,11 @@ describe('node description', () => {
   test('parameter names are the contract (saved in workflows)', () => {
     const top = [...new Set(properties.map((p) => p.name))].sort();
     expect(top).toEqual(
-      ['fileAccessNotice', 'resource', 'operation', 'sourcePaths', 'destinationPath', 'encrypt', 'options', 'setName', 'backupId', 'targetPath', 'overwrite', 'fullVerify', 'keepFull', 'keepDifferential', 'keepIncremental', 'dryRun', 'allowDestructiveToolUse'].sort(),
+      ['fileAccessNotice', 'resource', 'operation', 'sourcePaths', 'destinationPath', 'encrypt', 'options', 'setName', 'backupId', 'targetPath', 'overwrite', 'fullVerify', 'keepFull', 'keepDifferential', 'keepIncremental', 'dryRun', 'allowDestructiveToolUse', 'calendarRetention'].sort(),
     );
+    for (const calendar of properties.filter((p) => p.name === 'calendarRetention')) {
+      expect(((calendar.options ?? []) as INodeProperties[]).map((o) => o.name)).toEqual(['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly', 'keepWithin', 'timeZone']);
+    }
     const backupOptions = properties.find((p) => p.name === 'options' && p.displayOptions?.show?.resource?.includes('backup'));
     expect(((backupOptions?.options ?? []) as INodeProperties[]).map((o) => o.name).sort()).toEqual(
       ['fullEveryDays', 'differentialEveryDays', 'keepFull', 'keepDifferential', 'keepIncremental', 'format', 'compressionLevel', 'exclude', 'skipUnchanged', 'skipEmptySource', 'setName', 'lockTimeout', 'failOnFileErrors', 'compareContent', 'allowN8nUserFolder'].sort(),
@@ -82,7 +85,15 @@ describe('node description', () => {
     expect(defaults('backup', 'auto')).toMatchObject({ encrypt: false });
     expect(defaults('backupSet', 'restore')).toMatchObject({ backupId: 'latest', overwrite: 'fail', setName: '', targetPath: '', encrypt: false });
     expect(defaults('backupSet', 'verify')).toMatchObject({ backupId: 'all', fullVerify: false, encrypt: false });
-    expect(defaults('backupSet', 'prune')).toMatchObject({ keepFull: 0, keepDifferential: 0, keepIncremental: 0, dryRun: false, options: {} });
+    expect(defaults('backupSet', 'prune')).toMatchObject({ keepFull: 0, keepDifferential: 0, keepIncremental: 0, dryRun: false, options: {}, calendarRetention: {} });
+    expect(defaults('backup', 'full')).toMatchObject({ calendarRetention: {} });
+    // Calendar rules are off by default: every count 0, no duration, UTC.
+    for (const calendar of properties.filter((p) => p.name === 'calendarRetention')) {
+      expect(Object.fromEntries(((calendar.options ?? []) as INodeProperties[]).map((o) => [o.name, o.default]))).toEqual({
+        keepLast: 0, keepHourly: 0, keepDaily: 0, keepWeekly: 0, keepMonthly: 0, keepYearly: 0, keepWithin: '', timeZone: '',
+      });
+      expect(calendar.hint).toMatch(/reference of/);
+    }
     const backupOptions = properties.find((p) => p.name === 'options' && p.displayOptions?.show?.resource?.includes('backup'));
     const optionDefaults = Object.fromEntries(((backupOptions?.options ?? []) as INodeProperties[]).map((o) => [o.name, o.default]));
     expect(optionDefaults).toEqual({
@@ -93,11 +104,11 @@ describe('node description', () => {
 
   test('only what applies is shown', () => {
     const common = ['fileAccessNotice', 'resource', 'operation'];
-    for (const op of ['auto', 'full', 'differential', 'incremental']) expect(visibleNames('backup', op).sort()).toEqual([...common, 'sourcePaths', 'destinationPath', 'encrypt', 'options'].sort());
+    for (const op of ['auto', 'full', 'differential', 'incremental']) expect(visibleNames('backup', op).sort()).toEqual([...common, 'sourcePaths', 'destinationPath', 'encrypt', 'options', 'calendarRetention'].sort());
     expect(visibleNames('backupSet', 'list').sort()).toEqual([...common, 'destinationPath', 'setName'].sort());
     expect(visibleNames('backupSet', 'restore').sort()).toEqual([...common, 'destinationPath', 'setName', 'backupId', 'targetPath', 'overwrite', 'encrypt'].sort());
     expect(visibleNames('backupSet', 'verify').sort()).toEqual([...common, 'destinationPath', 'setName', 'backupId', 'fullVerify', 'encrypt'].sort());
-    expect(visibleNames('backupSet', 'prune').sort()).toEqual([...common, 'destinationPath', 'setName', 'keepFull', 'keepDifferential', 'keepIncremental', 'dryRun', 'options'].sort());
+    expect(visibleNames('backupSet', 'prune').sort()).toEqual([...common, 'destinationPath', 'setName', 'keepFull', 'keepDifferential', 'keepIncremental', 'calendarRetention', 'dryRun', 'options'].sort());
     const backupOptions = properties.find((p) => p.name === 'options' && p.displayOptions?.show?.resource?.includes('backup'));
     const autoOnly = ((backupOptions?.options ?? []) as INodeProperties[]).filter((o) => o.displayOptions?.show?.['/operation']?.includes('auto'));
     expect(autoOnly.map((o) => o.name).sort()).toEqual(['differentialEveryDays', 'fullEveryDays']);

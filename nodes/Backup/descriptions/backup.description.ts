@@ -1,5 +1,5 @@
 import type { INodeProperties } from 'n8n-workflow';
-import { DESTINATION_PLACEHOLDER, HINTS, SET_NAME_EXPLAINED } from './common';
+import { calendarRetentionProperty, DESTINATION_PLACEHOLDER, HINTS, SET_NAME_EXPLAINED } from './common';
 
 const showForBackup = { show: { resource: ['backup'] } };
 const onlyAuto = { show: { '/operation': ['auto'] } };
@@ -213,4 +213,5 @@ export const backupFields: INodeProperties[] = [
       },
     ],
   },
+  calendarRetentionProperty(showForBackup),
 ];

@@ -1,5 +1,5 @@
 import type { INodeProperties } from 'n8n-workflow';
-import { DESTINATION_PLACEHOLDER, HINTS, SET_NAME_EXPLAINED } from './common';
+import { calendarRetentionProperty, DESTINATION_PLACEHOLDER, HINTS, SET_NAME_EXPLAINED } from './common';
 
 const forSet = (...operation: string[]): INodeProperties['displayOptions'] => ({ show: { resource: ['backupSet'], operation } });
 
@@ -149,6 +149,7 @@ export const backupSetFields: INodeProperties[] = [
     hint: HINTS.keepCounts,
     description: 'Within the kept chains, keep the newest N incremental backups; one that a kept backup still needs is never removed. 0 = keep all (default).',
   },
+  calendarRetentionProperty(forSet('prune')),
   {
     displayName: 'Dry Run',
     name: 'dryRun',

@@ -3,10 +3,29 @@ import type { DestinationOptions } from './destination';
 import { parseDestinationUrl } from './destination/url';
 import { BackupError } from './errors';
 import type { RetentionPolicy } from './set/retention';
+import type { CalendarRules } from './set/calendar';
+import { isTimeZone, parseDuration } from './set/calendar';
 import type { BackupOperation, Progress, StorageFormat } from './types';
 
+/**
+ * restic's calendar rules (README "Retention"), on top of keepFull/keepDifferential/keepIncremental.
+ * Counts: 0 or absent = no rule. Shared by backup (retention after it) and prune.
+ */
+export interface CalendarOptions {
+  keepLast?: number;
+  keepHourly?: number;
+  keepDaily?: number;
+  keepWeekly?: number;
+  keepMonthly?: number;
+  keepYearly?: number;
+  /** Keep every backup within this duration of the newest one: `30d`, `2w`, `1y2m`, `2y5m7d3h`. */
+  keepWithin?: string;
+  /** IANA time zone the hours, days, weeks, months and years are counted in. Default `UTC`. */
+  timeZone?: string;
+}
+
 /** Public options of a backup run (CLI flags and node parameters map onto these). */
-export interface BackupOptions {
+export interface BackupOptions extends CalendarOptions {
   /** Folders to back up; each becomes its own set in the destination. */
   sources: string[];
   /** A local folder, `s3://<bucket>/<prefix>` or `sftp://<user>@<host>[:port]/<path>`. */
@@ -91,11 +110,33 @@ export function wholeNumber(name: string, value: number | undefined, fallback: n
   return v;
 }
 
-export function toRetentionPolicy(o: { keepFull?: number; keepDifferential?: number; keepIncremental?: number }): RetentionPolicy {
+const MAX_KEEP = 100_000;
+
+function toCalendarRules(o: CalendarOptions): CalendarRules {
+  const within = o.keepWithin === undefined || o.keepWithin.trim() === '' ? null : parseDuration(o.keepWithin);
+  if (within === null && o.keepWithin !== undefined && o.keepWithin.trim() !== '') {
+    throw invalidOption(`keepWithin must be a duration such as 30d, 2w, 1y2m or 2y5m7d3h (years, months, weeks, days, hours; got "${o.keepWithin}").`);
+  }
+  const timeZone = o.timeZone === undefined || o.timeZone.trim() === '' ? 'UTC' : o.timeZone.trim();
+  if (!isTimeZone(timeZone)) throw invalidOption(`timeZone must be an IANA time zone name such as UTC or Europe/Berlin (got "${o.timeZone ?? ''}").`);
   return {
-    keepFull: wholeNumber('keepFull', o.keepFull, 0, 0, 100_000),
-    keepDifferential: wholeNumber('keepDifferential', o.keepDifferential, 0, 0, 100_000),
-    keepIncremental: wholeNumber('keepIncremental', o.keepIncremental, 0, 0, 100_000),
+    keepLast: wholeNumber('keepLast', o.keepLast, 0, 0, MAX_KEEP),
+    keepHourly: wholeNumber('keepHourly', o.keepHourly, 0, 0, MAX_KEEP),
+    keepDaily: wholeNumber('keepDaily', o.keepDaily, 0, 0, MAX_KEEP),
+    keepWeekly: wholeNumber('keepWeekly', o.keepWeekly, 0, 0, MAX_KEEP),
+    keepMonthly: wholeNumber('keepMonthly', o.keepMonthly, 0, 0, MAX_KEEP),
+    keepYearly: wholeNumber('keepYearly', o.keepYearly, 0, 0, MAX_KEEP),
+    keepWithin: within,
+    timeZone,
+  };
+}
+
+export function toRetentionPolicy(o: { keepFull?: number; keepDifferential?: number; keepIncremental?: number } & CalendarOptions): RetentionPolicy {
+  return {
+    keepFull: wholeNumber('keepFull', o.keepFull, 0, 0, MAX_KEEP),
+    keepDifferential: wholeNumber('keepDifferential', o.keepDifferential, 0, 0, MAX_KEEP),
+    keepIncremental: wholeNumber('keepIncremental', o.keepIncremental, 0, 0, MAX_KEEP),
+    calendar: toCalendarRules(o),
   };
 }
 

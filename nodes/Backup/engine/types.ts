@@ -162,8 +162,11 @@ export interface BackupReport {
   files: FileCounts;
   bytes: ByteCounts & { destinationTotal: number };
   sizes: HumanSizes;
-  /** `skipped` (only when set): why retention deleted nothing although its policy asked (readers were reading the set). */
-  retention: { removed: string[]; keptReferenced: string[]; skipped?: string };
+  /**
+   * `skipped` (only when set): why retention deleted nothing although its policy asked (readers were reading the set).
+   * `kept`: ids that stay (oldest first); `rules`: id -> every rule that keeps it (`daily #3`, `reference of <id>`).
+   */
+  retention: { removed: string[]; keptReferenced: string[]; kept: string[]; rules: Record<string, string[]>; skipped?: string };
   /** Ids of `.partial-*` folders left by an interrupted run and removed before this one. */
   removedPartials: string[];
   errors: FileProblem[];

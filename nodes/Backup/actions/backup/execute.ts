@@ -1,5 +1,5 @@
 import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
-import type { BackupOperation, BackupReport } from '../../engine';
+import type { BackupOperation, BackupReport, CalendarOptions } from '../../engine';
 import { runBackup } from '../../engine';
 import { failureItem, invalidParameter, OperationFailure } from '../helpers/errors';
 import { cancelSignal, progressReporter } from '../helpers/execution';
@@ -7,7 +7,7 @@ import { readPassphrase } from '../helpers/encryption';
 import { assertN8nUserFolderRule, assertPathAllowed, blockedPathsInside, exactPathGlob } from '../helpers/fileAccess';
 import { backupReportJson, workflowTimeZone } from '../helpers/output';
 import type { BackupNodeOptions } from '../helpers/parameters';
-import { labelOf, parseBackupOptions, parsePathList, readCollection, readFolder, toEngineBackupOptions } from '../helpers/parameters';
+import { labelOf, parseBackupOptions, parseCalendarRetention, parsePathList, readCollection, readFolder, toEngineBackupOptions } from '../helpers/parameters';
 
 const FIRST_PATHS = 5;
 
@@ -15,6 +15,8 @@ interface ItemParameters {
   sources: string[];
   destination: string;
   options: BackupNodeOptions;
+  /** Calendar Retention (restic's rules), on top of the Keep Full/Differential/Incremental options. */
+  calendar: CalendarOptions;
   /** From the Backup Encryption credential, only when Encrypt is on. */
   passphrase: string | undefined;
 }
@@ -22,6 +24,7 @@ interface ItemParameters {
 async function readItem(ctx: IExecuteFunctions, i: number, sources: string[]): Promise<ItemParameters> {
   const destination = readFolder(ctx, 'destinationPath', i, '/home/node/.n8n-files/backups');
   const options = parseBackupOptions(readCollection(ctx, 'options', i));
+  const calendar = parseCalendarRetention(readCollection(ctx, 'calendarRetention', i));
   if (options.setName !== undefined && sources.length > 1) {
     throw invalidParameter(
       `"${labelOf('setName')}" can only be used with a single source folder (${sources.length} given): each source is its own set.`,
@@ -29,7 +32,7 @@ async function readItem(ctx: IExecuteFunctions, i: number, sources: string[]): P
     );
   }
   const passphrase = await readPassphrase(ctx, i);
-  return { sources, destination, options, passphrase };
+  return { sources, destination, options, calendar, passphrase };
 }
 
 function fileErrorsFailure(report: BackupReport): OperationFailure {
@@ -50,7 +53,7 @@ async function backupOne(ctx: IExecuteFunctions, type: BackupOperation, source: 
   await assertN8nUserFolderRule(source, 'source folder', item.options.allowN8nUserFolder ?? false);
   // n8n's own folders inside an allowed source stay out of the backup, as n8n keeps them from every node.
   const ownFolders = await blockedPathsInside(ctx, source);
-  const options = toEngineBackupOptions(type, source, item.destination, item.options, item.passphrase);
+  const options = { ...toEngineBackupOptions(type, source, item.destination, item.options, item.passphrase), ...item.calendar };
   options.exclude = [...item.options.exclude, ...ownFolders.map(exactPathGlob)];
   options.signal = signal;
   options.onProgress = progressReporter(ctx, 'Backup of');

@@ -2,7 +2,7 @@ import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import { pruneSet } from '../../engine';
 import { cancelSignal } from '../helpers/execution';
 import { assertPathAllowed } from '../helpers/fileAccess';
-import { optionalWholeNumber, readBoolean, readCollection, readNumber } from '../helpers/parameters';
+import { optionalWholeNumber, parseCalendarRetention, readBoolean, readCollection, readNumber } from '../helpers/parameters';
 import { forEachSetItem } from '../helpers/setItems';
 import { assertDestructiveAllowed } from '../helpers/toolUse';
 
@@ -13,16 +13,17 @@ export async function execute(this: IExecuteFunctions, items: INodeExecutionData
     const keepFull = readNumber(this, 'keepFull', i, 0);
     const keepDifferential = readNumber(this, 'keepDifferential', i, 0);
     const keepIncremental = readNumber(this, 'keepIncremental', i, 0);
+    const calendar = parseCalendarRetention(readCollection(this, 'calendarRetention', i));
     const dryRun = readBoolean(this, 'dryRun', i, false);
     if (!dryRun) assertDestructiveAllowed(this, i, 'prune (delete) backups');
     const lockTimeoutSeconds = optionalWholeNumber(readCollection(this, 'options', i), 'lockTimeout');
     await assertPathAllowed(this, destination, 'backup folder');
     const outcome = await pruneSet({
-      destination, setName, keepFull, keepDifferential, keepIncremental, dryRun, lockTimeoutSeconds, signal,
+      destination, setName, keepFull, keepDifferential, keepIncremental, ...calendar, dryRun, lockTimeoutSeconds, signal,
     });
     const verb = dryRun ? 'would remove' : 'removed';
     return {
-      set: outcome.set, destination, dryRun: outcome.dryRun, removed: outcome.remove, kept: outcome.keep, keptReferenced: outcome.keptReferenced, reasons: outcome.reasons,
+      set: outcome.set, destination, dryRun: outcome.dryRun, removed: outcome.remove, kept: outcome.keep, keptReferenced: outcome.keptReferenced, reasons: outcome.reasons, rules: outcome.rules,
       summary: `Prune of set ${outcome.set}: ${verb} ${outcome.remove.length} backup(s), kept ${outcome.keep.length}.`,
     };
   });

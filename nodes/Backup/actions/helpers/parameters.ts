@@ -1,7 +1,8 @@
 import type { IDataObject, IExecuteFunctions, INodeProperties } from 'n8n-workflow';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { BackupOperation, BackupOptions, OverwritePolicy, StorageFormat } from '../../engine';
+import type { BackupOperation, BackupOptions, CalendarOptions, OverwritePolicy, StorageFormat } from '../../engine';
+import { isTimeZone, parseDuration } from '../../engine';
 import { nodeProperties } from '../../descriptions';
 import { invalidParameter } from './errors';
 
@@ -184,4 +185,31 @@ export function toEngineBackupOptions(type: BackupOperation, source: string, des
     lockTimeoutSeconds: o.lockTimeout,
     passphrase,
   };
+}
+
+const CALENDAR_COUNTS = ['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const;
+
+/**
+ * The Calendar Retention collection (Backup operations and Prune), checked field by field so a
+ * mistake names the field; an empty Keep Within or Time Zone is no rule / UTC.
+ */
+export function parseCalendarRetention(raw: IDataObject): CalendarOptions {
+  const options: CalendarOptions = {};
+  for (const name of CALENDAR_COUNTS) if (raw[name] !== undefined) options[name] = asWholeNumber(name, raw[name]);
+  for (const name of ['keepWithin', 'timeZone'] as const) {
+    const value = raw[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'string') throw invalidParameter(`"${labelOf(name)}" must be text, not ${describeValue(value)}.`);
+    if (value.trim() !== '') options[name] = value.trim();
+  }
+  if (options.keepWithin !== undefined && parseDuration(options.keepWithin) === null) {
+    throw invalidParameter(
+      `"${labelOf('keepWithin')}" must be a duration, not ${JSON.stringify(options.keepWithin)}.`,
+      'Write a number with y (years), m (months), w (weeks), d (days) or h (hours), combined as in 1y2m or 2w3d; e.g. 30d.',
+    );
+  }
+  if (options.timeZone !== undefined && !isTimeZone(options.timeZone)) {
+    throw invalidParameter(`"${labelOf('timeZone')}" is not a time zone n8n's Node.js knows: ${JSON.stringify(options.timeZone)}.`, 'Use an IANA name such as UTC, Europe/Berlin or America/New_York.');
+  }
+  return options;
 }

@@ -152,7 +152,7 @@ async function backupInto(settings: BackupSettings, store: SetStore, source: str
     const backups = await store.listBackups();
     // First, before anything is written: the set's encryption must match this run's.
     const key = await keyForBackup(store, backups, settings.passphrase, startedAt);
-    const noRetention = { removed: [], keptReferenced: [] };
+    const noRetention = { removed: [], keptReferenced: [], kept: [], rules: {} };
     if (settings.skipEmptySource && isEmpty) {
       const o = { source, set, startedAt, decision: 'the source folder has no entries', removedPartials };
       return buildReport(settings, o, undefined, 'source is empty', noRetention, setTotal(backups));
@@ -163,9 +163,9 @@ async function backupInto(settings: BackupSettings, store: SetStore, source: str
     const { result, plan, warnings } = await writeOrFullOnDamage(settings, job, planned, backups[backups.length - 1]?.backupId);
     const o: Outcome = { source, set, startedAt, decision: plan.decision, removedPartials, tally: result.tally, warnings };
     if (!result.written) return buildReport(settings, { ...o, decision: skippedDecision(plan) }, undefined, 'no changes', noRetention, setTotal(backups));
-    const pruned = await pruneLocked(store, settings.retention, false, [], store.deleteGuard(lock, settings.lockTimeoutMs, 'skip', settings.signal));
+    const pruned = await pruneLocked(store, settings.retention, false, [], store.deleteGuard(lock, settings.lockTimeoutMs, 'skip', settings.signal), settings.now());
     const after = await store.listBackups();
-    const retention = { removed: pruned.remove, keptReferenced: pruned.keptReferenced, ...(pruned.skipped === undefined ? {} : { skipped: pruned.skipped }) };
+    const retention = { removed: pruned.remove, keptReferenced: pruned.keptReferenced, kept: pruned.keep, rules: pruned.rules, ...(pruned.skipped === undefined ? {} : { skipped: pruned.skipped }) };
     return buildReport(settings, o, result.summary, null, retention, setTotal(after));
   } finally {
     await lock.release();

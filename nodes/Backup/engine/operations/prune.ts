@@ -5,6 +5,7 @@ import { applyRetention } from '../set/retention';
 import { closeDestination, openDestinationFor, setStoreIn } from '../set/openSetStore';
 import type { SetStore } from '../set/setStore';
 import type { DeleteGuard } from '../set/readers';
+import type { CalendarOptions } from '../settings';
 import { toRetentionPolicy, wholeNumber } from '../settings';
 
 export interface PruneOutcome extends RetentionResult {
@@ -20,8 +21,10 @@ export interface PruneOutcome extends RetentionResult {
  * never leaves a kept backup pointing into a deleted one. `guard` waits for readers first and
  * checks the lock is still held before each delete (readers.ts).
  */
-export async function pruneLocked(store: SetStore, policy: RetentionPolicy, dryRun: boolean, removedPartials: string[] = [], guard?: DeleteGuard): Promise<PruneOutcome> {
-  const result = applyRetention(await store.listBackups(), policy);
+export async function pruneLocked(
+  store: SetStore, policy: RetentionPolicy, dryRun: boolean, removedPartials: string[] = [], guard?: DeleteGuard, now: Date = new Date(),
+): Promise<PruneOutcome> {
+  const result = applyRetention(await store.listBackups(), policy, now);
   if (!dryRun && result.remove.length > 0) {
     const skipped = await guard?.begin();
     if (skipped !== undefined) return { ...result, keep: [...result.keep, ...result.remove].sort(), remove: [], dryRun, removedPartials, skipped };
@@ -37,7 +40,7 @@ export async function pruneLocked(store: SetStore, policy: RetentionPolicy, dryR
   return { ...result, dryRun, removedPartials };
 }
 
-export interface PruneOptions {
+export interface PruneOptions extends CalendarOptions {
   /** A local folder, s3:// or sftp:// (see BackupOptions.destination). */
   destination: string;
   destinationOptions?: DestinationOptions;
@@ -48,6 +51,8 @@ export interface PruneOptions {
   dryRun?: boolean;
   lockTimeoutSeconds?: number;
   signal?: AbortSignal;
+  /** Clock for keepWithin's "not in the future" guard, injectable for tests. */
+  now?: () => Date;
 }
 
 /** Standalone prune (retention alone), under the set's lock. */
@@ -64,7 +69,7 @@ export async function pruneSet(options: PruneOptions): Promise<PruneOutcome & { 
     try {
       const leftovers = options.dryRun === true ? [] : await store.removeLeftovers();
       const guard = store.deleteGuard(lock, timeoutMs, 'fail', options.signal);
-      return { set: options.setName, ...(await pruneLocked(store, policy, options.dryRun ?? false, leftovers, guard)) };
+      return { set: options.setName, ...(await pruneLocked(store, policy, options.dryRun ?? false, leftovers, guard, options.now?.())) };
     } finally {
       await lock.release();
     }
