@@ -72,6 +72,10 @@ class RemoteAppender implements Appender {
   private aborted = false;
 
   constructor(dest: Destination, name: string) {
+    // abort() destroys the body with an error: the upload learns of it through its own listener,
+    // which it may not have attached yet (an SFTP temp file still being opened). Without one here,
+    // that 'error' would be an uncaught exception.
+    this.stream.on('error', () => undefined);
     this.upload = dest.write(name, this.stream);
     this.upload.catch((error: unknown) => {
       this.failure ??= error;
