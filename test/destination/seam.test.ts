@@ -119,4 +119,24 @@ describe.each(allSubjects().map((s) => [s.label, s] as [string, Subject]))('byte
     expect(await listed(dest)).toEqual(['x/archive.bin']);
     expect(await dest.sweep(0)).toBe(0);
   }, 60_000);
+
+  maybe(title('an appender aborted before its upload read anything (an unchanged run drops its manifest) throws nothing and leaves nothing'), async () => {
+    const uncaught: unknown[] = [];
+    const onError = (error: unknown): void => {
+      uncaught.push(error);
+    };
+    process.on('uncaughtException', onError);
+    try {
+      for (let i = 0; i < 5; i++) {
+        const out = await openAppender(dest, `y/dropped-${i}.bin`);
+        if (i % 2 === 1) await out.write(Buffer.from('a few bytes'));
+        await out.abort();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    } finally {
+      process.off('uncaughtException', onError);
+    }
+    expect(uncaught).toEqual([]);
+    expect((await listed(dest)).filter((n) => n.startsWith('y/'))).toEqual([]);
+  }, 60_000);
 });
