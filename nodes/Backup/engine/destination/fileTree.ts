@@ -3,7 +3,7 @@ import * as posix from 'node:path/posix';
 import type { Readable } from 'node:stream';
 import { DestinationError, notFound, objectChanged } from './faults';
 import { checkName, checkPrefix, checkSetFolder, INCOMING_DIR, splitPrefix, topFolder } from './names';
-import { bodyStream, withVersion } from './streams';
+import { bodyStream, readAll, withVersion } from './streams';
 import type { Body, ByteRange, Capabilities, Destination, ListEntry, ListOptions, ObjectInfo, ObjectStream, ReadOptions, SmallBody, WriteOptions } from './types';
 
 /** One entry of a folder, as both file systems (local, SFTP) report it. */
@@ -75,12 +75,6 @@ const STALE_MARKER_MS = 5_000;
 
 const sizeVersion = (stat: TreeStat): string => `size:${stat.size}:mtime:${Math.trunc(stat.mtimeMs)}`;
 const hashVersion = (bytes: Buffer): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
 
 export class FileTreeDestination implements Destination {
   readonly capabilities: Capabilities = { conditionalWrites: 'compare-token', folders: true };

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { DestinationError, isRetryable } from './faults';
-import { withVersion } from './streams';
+import { readAll, withVersion } from './streams';
 import type { Body, ByteRange, Destination, ListEntry, ListOptions, ObjectInfo, ObjectStream, SmallBody, WriteOptions } from './types';
 
 export interface RetryOptions {
@@ -56,12 +56,6 @@ function gaveUp(fault: DestinationError, attempts: number): DestinationError {
 }
 
 const sameBytes = (a: Buffer, b: SmallBody): boolean => a.equals(typeof b === 'string' ? Buffer.from(b) : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
 
 /**
  * Wraps any destination with the retry policy (restic keeps retries outside its backends the same

@@ -30,3 +30,16 @@ export function mapStreamErrors(source: AsyncIterable<unknown>, map: (error: unk
 export function withVersion(stream: Readable, version: string | undefined): ObjectStream {
   return Object.assign(stream, { version });
 }
+
+/** All of a stream's bytes; with `limit`, reading stops at the chunk that would pass it (those before are returned). */
+export async function readAll(stream: AsyncIterable<unknown>, limit = Infinity): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    const part = chunk as Buffer;
+    size += part.length;
+    if (size > limit) break;
+    chunks.push(part);
+  }
+  return Buffer.concat(chunks);
+}

@@ -1,10 +1,10 @@
-import type { Readable } from 'node:stream';
 import type { Destination } from '../destination/types';
 import { BackupError } from '../errors';
 import type { LeaseNote } from './lease';
 import type { LockOptions, SetLock } from './lock';
 import { lockWith } from './lock';
 import type { LeaseStore, StoredLease } from './lockStore';
+import { readAll } from '../destination/streams';
 
 /** The lease of a set on a destination: one small object, `<set>/lock.json`, holding the LeaseNote. */
 export const LEASE_OBJECT = 'lock.json';
@@ -17,12 +17,6 @@ interface Released {
 
 /** Rounds of "the object changed between its stat and its read" before read() gives up (each is a change by someone). */
 const READ_ROUNDS = 5;
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
 
 function parse(bytes: Buffer): LeaseNote | Released | undefined {
   try {

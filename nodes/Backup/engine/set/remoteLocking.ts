@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readAll } from '../destination/streams';
 import type { Destination } from '../destination/types';
 import { BackupError } from '../errors';
 import { DestinationLeaseStore, lockSetOn } from './destinationLeaseStore';
@@ -19,9 +20,7 @@ const noteText = (note: LeaseNote): string => `${JSON.stringify(note)}\n`;
 
 async function readNote(dest: Destination, name: string): Promise<LeaseNote | undefined> {
   try {
-    const chunks: Buffer[] = [];
-    for await (const chunk of await dest.read(name)) chunks.push(chunk as Buffer);
-    const note = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Partial<LeaseNote>;
+    const note = JSON.parse((await readAll(await dest.read(name))).toString('utf8')) as Partial<LeaseNote>;
     return typeof note.token === 'string' && typeof note.pid === 'number' ? (note as LeaseNote) : undefined;
   } catch {
     return undefined;

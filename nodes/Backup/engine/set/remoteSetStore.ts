@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { BackupError } from '../errors';
 import { DestinationError } from '../destination/faults';
+import { readAll } from '../destination/streams';
 import type { Destination } from '../destination/types';
 import type { BackupSummary } from '../types';
 import { ManifestReader } from '../formats/manifest';
@@ -25,18 +26,6 @@ export interface RemoteSetLocking {
   liveReaders(): Promise<LeaseNote[]>;
   /** Runs `read` with a reader marker of its own left in the set. */
   whileReading<T>(purpose: string, read: () => Promise<T>, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<T>;
-}
-
-async function readAll(stream: AsyncIterable<unknown>, limit: number): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    const part = chunk as Buffer;
-    size += part.length;
-    if (size > limit) break;
-    parts.push(part);
-  }
-  return Buffer.concat(parts);
 }
 
 const missing = (error: unknown): boolean => error instanceof DestinationError && error.code === 'OBJECT_NOT_FOUND';
