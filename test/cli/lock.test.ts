@@ -57,7 +57,8 @@ function smallSource(): string {
 /** Starts a slow full backup of the big source and resolves once it holds the set's lock. */
 async function startHolder(): Promise<ReturnType<typeof startCli>> {
   const run = startCli([...backupArgs(bigSrc, 'full'), '--json']);
-  const holding = await waitFor(() => fs.existsSync(path.join(setDir, LOCK_DIR)), 15000, 2);
+  // Its owner note written too: a lock folder alone is, for a moment, what debris looks like.
+  const holding = await waitFor(() => lockState(setDir).owner?.pid === run.child.pid, 15000, 2);
   if (!holding) throw new Error(`the first backup never took the lock: ${describeRun(await run.done)}`);
   return run;
 }
@@ -72,12 +73,16 @@ function expectLockedLine(result: CliResult): void {
 
 test('lock timeout 0 while another backup holds the set: exit 1 at once, one line, LOCKED, naming the holder (pid and host)', async () => {
   const first = await startHolder();
+  // Frozen while it holds the lock (a stopped process is alive and its lease still counts), so the
+  // second run surely asks while the first is mid-backup, however fast this machine is.
+  first.child.kill('SIGSTOP');
   const started = Date.now();
   const second = await startCli([...backupArgs(bigSrc, 'incremental'), '--lock-timeout', '0', '--json']).done;
   const firstWasRunning = stillRunning(first.child);
+  first.child.kill('SIGCONT');
   const firstResult = await first.done;
   expectExit(firstResult, 0);
-  if (!firstWasRunning) throw new Error('the first backup finished before the second one asked for the lock: make the big source bigger');
+  expect(firstWasRunning).toBe(true);
 
   expectLockedLine(second);
   expect(second.stderr).toContain(`pid ${String(first.child.pid)} on ${HOST}`);
@@ -279,12 +284,14 @@ test('prune takes the same lock: LOCKED while a backup holds the set; with a tim
 
   // A real backup holding the lock.
   const second = await startHolder();
+  second.child.kill('SIGSTOP'); // frozen holding the lock: see the first test
   const now = await startCli(['prune', '--dest', dest, '--set', SET, '--keep-full', '1', '--lock-timeout', '0', '--json']).done;
   const wasRunning = stillRunning(second.child);
   const waiting = startCli(['prune', '--dest', dest, '--set', SET, '--keep-full', '1', '--lock-timeout', '60', '--json']);
+  second.child.kill('SIGCONT');
   const [secondResult, waited] = await Promise.all([second.done, waiting.done]);
   expectExit(secondResult, 0);
-  if (!wasRunning) throw new Error('the backup finished before prune asked for the lock: make the big source bigger');
+  expect(wasRunning).toBe(true);
   const f2 = asBackupItem(parseJsonArray(secondResult)[0]).backupId as string;
 
   expectLockedLine(now);
