@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { openAppender } from '../../nodes/Backup/engine/destination/appender';
+import { connectionLost } from '../../nodes/Backup/engine/destination/faults';
 import { openRandomAccess } from '../../nodes/Backup/engine/destination/randomAccess';
 import { withRetries } from '../../nodes/Backup/engine/destination/retry';
 import type { ByteRange, Destination, ListEntry } from '../../nodes/Backup/engine/destination/types';
@@ -139,4 +140,32 @@ describe.each(allSubjects().map((s) => [s.label, s] as [string, Subject]))('byte
     expect(uncaught).toEqual([]);
     expect((await listed(dest)).filter((n) => n.startsWith('y/'))).toEqual([]);
   }, 60_000);
+});
+
+test('an upload that stops reading its body and then fails: the writer waiting for room gets the upload\'s own fault, not the body\'s abort (seen on SFTP in CI as DESTINATION_UNUSABLE)', async () => {
+  const fault = connectionLost('sftp://u@h:22', 'ECONNRESET');
+  // What the SFTP store does when a write fails: leaves its for-await over the body (Node destroys
+  // the body with an AbortError at once), then reports its own error a moment later.
+  const failing = {
+    describe: () => 'sftp://u@h:22/backups',
+    stat: () => Promise.resolve(undefined),
+    write: async (_name: string, body: unknown): Promise<never> => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        void chunk;
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      throw fault;
+    },
+  } as unknown as Destination;
+  const out = await openAppender(failing, 'x/archive.bin');
+  let thrown: unknown;
+  try {
+    for (let i = 0; i < 1000; i++) await out.write(Buffer.alloc(64 * 1024));
+  } catch (error) {
+    thrown = error;
+  }
+  expect(thrown).toBe(fault);
+  await out.abort();
 });

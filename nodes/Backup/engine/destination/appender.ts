@@ -93,7 +93,16 @@ class RemoteAppender implements Appender {
       // The loser of the race settles later with nobody listening: not an unhandled rejection.
       drained.catch(() => undefined);
       ended.catch(() => undefined);
-      await Promise.race([drained, ended]);
+      try {
+        await Promise.race([drained, ended]);
+      } catch (error) {
+        // An upload that gives up leaves its body first (Node destroys it with an AbortError, which
+        // fails the wait for room) and reports its own fault a moment later: that fault says what
+        // happened (DESTINATION_UNAVAILABLE, NO_SPACE...), the abort does not. The upload settles
+        // once its body is gone.
+        await this.upload.catch(() => undefined);
+        throw this.failure ?? error;
+      }
     }
     if (this.failure !== undefined) throw this.failure;
   }
