@@ -3,6 +3,8 @@
  * what the engine will rely on whichever store it writes to.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { withRetries } from '../../nodes/Backup/engine/destination/retry';
 import type { Destination, ListEntry } from '../../nodes/Backup/engine/destination/types';
@@ -213,6 +215,29 @@ describe.each(allSubjects().map((s) => [s.label, s] as [string, Subject]))('dest
     stuck.destroy();
     await Promise.race([writing, new Promise((resolve) => setTimeout(resolve, 2000))]);
   });
+
+  if (label !== 's3') {
+    maybe(title("sweep(0, 'set/') leaves other processes' conditional writes alone (a reader's marker, a lock being taken) until they are a minute old"), async () => {
+      const root = label === 'local' ? subject.target().url : decodeURIComponent(new URL(subject.target().url).pathname);
+      const incoming = path.join(root, '.incoming', 'set');
+      fs.mkdirSync(incoming, { recursive: true });
+      const planted = ['a.tmp', 'b.ctl', 'c.mark', '0123abcd.replacing', 'old.ctl', 'old.tmp'];
+      for (const name of planted) fs.writeFileSync(path.join(incoming, name), 'x');
+      const twoMinutesAgo = new Date(Date.now() - 120_000);
+      for (const name of ['old.ctl', 'old.tmp']) fs.utimesSync(path.join(incoming, name), twoMinutesAgo, twoMinutesAgo);
+      const sweeper = await open();
+      // Data temps of a dead writer go at once; fresh control temps stay; old ones go.
+      expect(await sweeper.sweep(0, 'set/')).toBe(3);
+      expect(fs.readdirSync(incoming).sort()).toEqual(['0123abcd.replacing', 'b.ctl', 'c.mark']);
+      // Creates and replaces racing a writer's leftover sweep all succeed.
+      const other = await open();
+      const made = await Promise.all(Array.from({ length: 20 }, async (_, i) => {
+        const [info] = await Promise.all([other.create(`set/readers/r${i}.json`, `{"n":${i}}`), sweeper.sweep(0, 'set/')]);
+        return info === undefined ? 'lost' : 'made';
+      }));
+      expect(made).toEqual(Array.from({ length: 20 }, () => 'made'));
+    });
+  }
 
   maybe(title("sweep(age, 'set/') removes that set's interrupted upload and leaves another set's upload in progress alone"), async () => {
     // Set a: a writer that stalls after two parts and whose process "dies".

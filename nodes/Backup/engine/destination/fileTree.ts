@@ -72,6 +72,14 @@ const HASHED_UP_TO = 64 * 1024;
  */
 /** A replace marker unchanged this long was left by a dead process. */
 const STALE_MARKER_MS = 5_000;
+/**
+ * Temp files of conditional writes (create, replace and its markers: locks, reader markers) are
+ * written by other processes than the set's writer (readers, runs waiting for the lock), and live
+ * for a few requests. The writer's leftover sweep (age 0) must not pull one out from under its
+ * owner, so those are swept only once this old. The data temps of write() go at the caller's age.
+ */
+const CONTROL_GRACE_MS = 60_000;
+const DATA_TEMP = '.tmp';
 
 const sizeVersion = (stat: TreeStat): string => `size:${stat.size}:mtime:${Math.trunc(stat.mtimeMs)}`;
 const hashVersion = (bytes: Buffer): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -113,8 +121,8 @@ export class FileTreeDestination implements Destination {
   }
 
   /** Writes a temp file with `body`; the parent folder of `name` exists afterwards. */
-  private async staged(name: string, body: Body, noSync: boolean): Promise<{ temp: string; size: number }> {
-    const temp = await this.tempPath('tmp', name);
+  private async staged(name: string, body: Body, noSync: boolean, kind: 'tmp' | 'ctl' = 'tmp'): Promise<{ temp: string; size: number }> {
+    const temp = await this.tempPath(kind, name);
     try {
       const size = await this.ops.writeNew(temp, body, noSync);
       await this.ops.mkdirp(posix.dirname(this.path(name)));
@@ -157,7 +165,7 @@ export class FileTreeDestination implements Destination {
 
   async create(name: string, body: SmallBody): Promise<ObjectInfo | undefined> {
     checkName(name);
-    const { temp } = await this.staged(name, body, false);
+    const { temp } = await this.staged(name, body, false, 'ctl');
     const file = this.path(name);
     if (!(await this.ops.renameNoReplace(temp, file))) {
       await this.ops.unlink(temp);
@@ -170,7 +178,7 @@ export class FileTreeDestination implements Destination {
   async replace(name: string, expected: string, body: SmallBody): Promise<ObjectInfo | undefined> {
     checkName(name);
     const file = this.path(name);
-    const { temp } = await this.staged(name, body, false);
+    const { temp } = await this.staged(name, body, false, 'ctl');
     try {
       return await this.exclusively(name, async () => {
         const was = await this.ops.stat(file);
@@ -311,11 +319,16 @@ export class FileTreeDestination implements Destination {
     return removed;
   }
 
-  /** Old temp files directly in `dir`. The folder stays: a writer may be about to put a temp in it. */
+  /**
+   * Old temp files directly in `dir`: data temps older than `cutoff`, those of conditional writes
+   * only past CONTROL_GRACE_MS as well. The folder stays: a writer may be about to put a temp in it.
+   */
   private async sweepFolder(dir: string, cutoff: number): Promise<number> {
+    const controlCutoff = Math.min(cutoff, Date.now() - CONTROL_GRACE_MS);
     let removed = 0;
     for await (const { name, stat } of this.ops.readdir(dir)) {
-      if (!stat.isDir && stat.mtimeMs < cutoff && (await this.ops.unlink(posix.join(dir, name)))) removed++;
+      const before = name.endsWith(DATA_TEMP) ? cutoff : controlCutoff;
+      if (!stat.isDir && stat.mtimeMs < before && (await this.ops.unlink(posix.join(dir, name)))) removed++;
     }
     return removed;
   }

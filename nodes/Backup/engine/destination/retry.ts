@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { DestinationError, isRetryable } from './faults';
-import { readAll, withVersion } from './streams';
+import { quietWhenAbandoned, readAll, withVersion } from './streams';
 import type { Body, ByteRange, Destination, ListEntry, ListOptions, ObjectInfo, ObjectStream, SmallBody, WriteOptions } from './types';
 
 export interface RetryOptions {
@@ -114,7 +114,7 @@ export function withRetries(inner: Destination, options: Partial<RetryOptions> =
         }
       }
     }
-    return withVersion(Readable.from(chunks(), { objectMode: false }), pinned);
+    return withVersion(quietWhenAbandoned(Readable.from(chunks(), { objectMode: false })), pinned);
   }
 
   return {

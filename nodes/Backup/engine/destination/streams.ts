@@ -23,7 +23,19 @@ export function mapStreamErrors(source: AsyncIterable<unknown>, map: (error: unk
     // An HTTP body cut off can end without an error: fewer bytes than announced is a cut connection.
     if (expectedBytes !== undefined && got < expectedBytes) throw map(Object.assign(new Error('the response ended early'), { code: 'ECONNRESET' }));
   }
-  return Readable.from(chunks(), { objectMode: false });
+  return quietWhenAbandoned(Readable.from(chunks(), { objectMode: false }));
+}
+
+/**
+ * A stream made from an async generator keeps running after its reader has gone (a reader that
+ * stopped early destroys it while the generator waits out a retry delay): the generator's last
+ * error then comes as an 'error' event with nobody listening, which would crash the process. A
+ * reader still gets every error through its own listener (for await, pipeline); this one only
+ * keeps the late one from being uncaught.
+ */
+export function quietWhenAbandoned<T extends Readable>(stream: T): T {
+  stream.on('error', () => undefined);
+  return stream;
 }
 
 /** Labels a stream with the version of the object it reads. */

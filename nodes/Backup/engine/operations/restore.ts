@@ -16,7 +16,7 @@ import { closeDestination, openDestinationFor, setStoreIn } from '../set/openSet
 import type { SetStore } from '../set/setStore';
 import type { TarMember } from '../formats/tar/reader';
 import type { SetKey } from '../formats/sealed';
-import { ArchiveDamage } from '../formats/tar/damage';
+import { ArchiveDamage, storeFaultOf } from '../formats/tar/damage';
 import { TarReader } from '../formats/tar/reader';
 import { restoreLinks } from './restoreLinks';
 import { writeSparse } from '../store/sparse';
@@ -398,7 +398,14 @@ export function reportProgress(run: RestoreRun): void {
  * next file would fail the same way. A stored object that is missing is one file's problem.
  */
 function isStoreFault(error: unknown): boolean {
-  return error instanceof DestinationError && error.code !== 'OBJECT_NOT_FOUND';
+  return storeFaultOf(error) !== undefined;
+}
+
+/** Archive "damage" that is the store failing (storeFaultOf) stops the restore instead of costing each file. */
+function stoppedByStore(run: RestoreRun, damage: unknown): boolean {
+  const fault = storeFaultOf(damage);
+  if (fault !== undefined) run.fatal ??= fault;
+  return fault !== undefined;
 }
 
 /**
@@ -418,7 +425,7 @@ export function track(run: RestoreRun, abs: string, entry: ManifestEntry, write:
     })
     .catch((error: unknown) => {
       const code = errnoCode(error);
-      if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS' || isStoreFault(error)) run.fatal ??= error;
+      if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS' || isStoreFault(error)) run.fatal ??= storeFaultOf(error) ?? error;
       else addProblem(run, toFileProblem(entry.path, error));
     })
     .finally(() => {
@@ -453,11 +460,13 @@ async function restoreMember(run: RestoreRun, archive: TarReader, abs: string, e
   const where = archive.label;
   const found = await archive.seek(entry.path);
   if ('damage' in found) {
+    if (stoppedByStore(run, found.damage)) return;
     const code = found.damage.code === 'MISSING' ? 'ENOENT' : 'ECORRUPT';
     addProblem(run, { path: entry.path, code, message: `not restored: ${found.damage.message}` });
     return;
   }
   if ('lost' in found) {
+    if (stoppedByStore(run, found.lost)) return;
     addProblem(run, { path: entry.path, code: 'ECORRUPT', message: `not restored: its bytes lie in a damaged part of ${where} (${found.lost.message})` });
     return;
   }
@@ -472,6 +481,8 @@ async function restoreMember(run: RestoreRun, archive: TarReader, abs: string, e
   }
   const skipExisting = run.policy === 'skip';
   const damaged = (error: unknown): never => {
+    const fault = storeFaultOf(error);
+    if (fault !== undefined) throw fault;
     if (error instanceof ArchiveDamage) throw mismatch(`not restored: ${error.message}`);
     throw error;
   };
@@ -480,6 +491,7 @@ async function restoreMember(run: RestoreRun, archive: TarReader, abs: string, e
     try {
       await member.read((chunk) => chunks.push(chunk));
     } catch (error) {
+      if (stoppedByStore(run, error)) return;
       addProblem(run, { path: entry.path, code: 'ECORRUPT', message: `not restored: ${errorMessage(error)}` });
       return;
     }

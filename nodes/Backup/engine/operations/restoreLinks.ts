@@ -15,6 +15,7 @@ import { BackupError, errnoCode, errorMessage, toFileProblem } from '../errors';
 import { compareWalkOrder } from '../paths';
 import type { HolderStorage, RestoreRun } from './restore';
 import { addProblem, checkCancelled, isRealFolder, ParentGuard, restoreFile, track, writeChecked } from './restore';
+import { storeFaultOf } from '../formats/tar/damage';
 import { TarReader } from '../formats/tar/reader';
 import type { ManifestEntry } from '../types';
 
@@ -29,7 +30,9 @@ interface FromArchive {
 const isFatal = (code: string | undefined): boolean => code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS';
 
 function stop(run: RestoreRun, entry: ManifestEntry, error: unknown): void {
-  if (isFatal(errnoCode(error))) run.fatal ??= error;
+  const storeFault = storeFaultOf(error);
+  if (storeFault !== undefined) run.fatal ??= storeFault;
+  else if (isFatal(errnoCode(error))) run.fatal ??= error;
   else addProblem(run, toFileProblem(entry.path, error));
 }
 
@@ -171,6 +174,13 @@ async function fromMember(run: RestoreRun, archive: TarReader, abs: string, entr
   else if ('lost' in found) why = `its bytes lie in a damaged part of ${archive.label} (${found.lost.message})`;
   else if ('absent' in found) why = `its first name ${entry.link} is missing from ${archive.label}`;
   else if (found.member.type !== 'file') why = `the member of its first name in ${archive.label} is a ${found.member.type}, not a regular file`;
+  if ('damage' in found || 'lost' in found) {
+    const storeFault = storeFaultOf('damage' in found ? found.damage : found.lost);
+    if (storeFault !== undefined) {
+      run.fatal ??= storeFault;
+      return false;
+    }
+  }
   if (why !== undefined || !('member' in found)) {
     addProblem(run, { path: entry.path, code: 'ECORRUPT', message: `not restored: ${why ?? ''}` });
     return false;

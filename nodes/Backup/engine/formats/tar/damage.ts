@@ -30,3 +30,13 @@ export function classify(error: unknown, label: string): ArchiveDamage {
   if (code !== undefined && /^E[A-Z]+$/.test(code)) return new ArchiveDamage('UNREADABLE', `${label} cannot be read (${why})`, { cause: error });
   return new ArchiveDamage('CORRUPT', `${label} is damaged (${why})`, { cause: error });
 }
+
+/**
+ * The store's own failure behind an error, if that is what it is: an outage, a refused login, an
+ * object replaced mid-read. It says nothing about the backup (only OBJECT_NOT_FOUND does: the
+ * object is gone), so a check or a restore stops with it instead of calling the backup damaged.
+ */
+export function storeFaultOf(error: unknown): DestinationError | undefined {
+  const cause = error instanceof ArchiveDamage ? error.cause : error;
+  return cause instanceof DestinationError && cause.code !== 'OBJECT_NOT_FOUND' ? cause : undefined;
+}
