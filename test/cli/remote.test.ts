@@ -161,4 +161,21 @@ describe.each([s3Subject(), sftpSubject()].map((s) => [s.label, s] as [string, S
     expect(result.stdout + result.stderr).not.toContain(TEST_SECRET);
     expect(describeRun(result)).not.toContain(TEST_SECRET);
   }, 120_000);
+
+  maybe(title('every run exits when done: full, then auto with nothing changed (it drops its manifest upload), in tar.gz and folder'), async () => {
+    await subject.fresh();
+    work ??= makeTempDir('remote-cli');
+    const src = path.join(work, 'src-exit');
+    for (let i = 0; i < 30; i++) writeFile(src, `f${i}.txt`, `exit ${i}\n`);
+    const { dest, flags, env } = cliTarget(subject);
+    for (const format of ['tar.gz', 'folder']) {
+      for (const type of ['full', 'auto', 'auto']) {
+        // A run that printed its result but kept a connection open never exits: killed after 60 s.
+        const started = Date.now();
+        const result = await runCli(['backup', src, '--dest', dest, ...flags, '--set', `exit-${format.replace('.', '')}`, '--type', type, '--format', format, '--json'], { env, timeoutMs: 60_000 });
+        expect([format, type, result.signal ?? null, result.status]).toEqual([format, type, null, 0]);
+        expect(Date.now() - started).toBeLessThan(60_000);
+      }
+    }
+  }, 600_000);
 });

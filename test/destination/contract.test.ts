@@ -225,6 +225,9 @@ describe.each(allSubjects().map((s) => [s.label, s] as [string, Subject]))('dest
       for (const name of planted) fs.writeFileSync(path.join(incoming, name), 'x');
       const twoMinutesAgo = new Date(Date.now() - 120_000);
       for (const name of ['old.ctl', 'old.tmp']) fs.utimesSync(path.join(incoming, name), twoMinutesAgo, twoMinutesAgo);
+      // A dead writer's temp is not from this very moment (a file system's clock may run a tick ahead of Date.now()).
+      const secondAgo = new Date(Date.now() - 1_000);
+      fs.utimesSync(path.join(incoming, 'a.tmp'), secondAgo, secondAgo);
       const sweeper = await open();
       // Data temps of a dead writer go at once; fresh control temps stay; old ones go.
       expect(await sweeper.sweep(0, 'set/')).toBe(3);

@@ -117,6 +117,8 @@ const toStat = (s: Stats): TreeStat => ({ size: s.size, mtimeMs: s.mtime * 1000,
 /** A connection to one server, opened on first use and again after it dropped. */
 class SftpConnection {
   private session: Promise<{ client: Client; sftp: SFTPWrapper }> | undefined;
+  /** Every client not closed yet: a session given up on (a fault) is ended too, never left open (it kept the CLI alive). */
+  private readonly clients = new Set<Client>();
   private closed = false;
   readonly where: string;
   private readonly secrets: string[];
@@ -167,6 +169,8 @@ class SftpConnection {
     };
     return new Promise((resolve, reject) => {
       const client = new Client();
+      this.clients.add(client);
+      client.once('close', () => this.clients.delete(client));
       let settled = false;
       client.on('error', (error: Error & { level?: string }) => {
         if (!settled) {
@@ -227,8 +231,9 @@ class SftpConnection {
     if (typeof e.code === 'number') {
       return new DestinationError('IO_ERROR', `The server could not ${action} ${what}: ${redact(e.message, this.secrets)}.`, { detail: `SFTP status ${e.code}` });
     }
-    // No SFTP status: the channel or the connection went away (keepalive timeout, a reset).
-    this.session = undefined;
+    // No SFTP status: the channel or the connection went away (keepalive timeout, a reset). The
+    // next request opens a new one; this one is ended in case it is only half gone.
+    this.dropSession();
     return connectionLost(this.where, redact(e.message, this.secrets));
   }
 
@@ -249,12 +254,25 @@ class SftpConnection {
     return stats.bavail * stats.frsize;
   }
 
+  private dropSession(): void {
+    const session = this.session;
+    this.session = undefined;
+    void session?.then(({ client }) => client.end(), () => undefined);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const session = this.session;
     this.session = undefined;
-    const open = await session?.catch(() => undefined);
-    open?.client.end();
+    await session?.catch(() => undefined);
+    for (const client of this.clients) client.end();
+  }
+}
+
+/** An error of the body being written (the caller's), kept apart from the server's. */
+class BodyError extends Error {
+  constructor(readonly cause: unknown) {
+    super('the body of the write failed');
   }
 }
 
@@ -309,7 +327,17 @@ function sftpOps(conn: SftpConnection): TreeOps {
       try {
         const inFlight = new Set<Promise<void>>();
         let failure: unknown;
-        for await (const data of bodyStream(body)) {
+        const chunks = bodyStream(body)[Symbol.asyncIterator]();
+        for (;;) {
+          let next: IteratorResult<unknown>;
+          try {
+            next = await chunks.next();
+          } catch (error) {
+            // The body failed (the writer gave up): its error, not a connection fault.
+            throw new BodyError(error);
+          }
+          if (next.done === true) break;
+          const data = next.value;
           const chunk = data as Buffer;
           const at = size;
           size += chunk.length;
@@ -319,7 +347,10 @@ function sftpOps(conn: SftpConnection): TreeOps {
           const tracked = sent.finally(() => inFlight.delete(tracked));
           inFlight.add(tracked);
           if (inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(inFlight);
-          if (failure !== undefined) break;
+          if (failure !== undefined) {
+            await chunks.return?.();
+            break;
+          }
         }
         await Promise.all(inFlight);
         if (failure !== undefined) throw failure;
@@ -327,6 +358,7 @@ function sftpOps(conn: SftpConnection): TreeOps {
         if (!noSync) await call<void>((done) => sftp.ext_openssh_fsync(handle, done), sftp).catch(() => undefined);
       } catch (error) {
         await call<void>((done) => sftp.close(handle, done), sftp).catch(() => undefined);
+        if (error instanceof BodyError) throw error.cause;
         throw await conn.writeFault(error, file);
       }
       await call<void>((done) => sftp.close(handle, done), sftp).catch(async (error: unknown) => Promise.reject(await conn.writeFault(error, file)));
