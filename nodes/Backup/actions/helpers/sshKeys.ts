@@ -6,12 +6,13 @@ import { invalidParameter, OperationFailure } from './errors';
  * anything else unchanged. The same repair n8n's own SFTP node makes (@n8n/utils formatPemBlock).
  */
 export function formatPrivateKey(key: string): string {
-  const trimmed = key.trim();
-  if (/\n/.test(trimmed) || !trimmed.includes('-----BEGIN ')) return trimmed;
-  const m = /^-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----([\s\S]*?)-----END \1-----$/.exec(trimmed);
-  if (m === null) return trimmed;
+  const given = key.trim();
+  if (/\n/.test(given) || !given.includes('-----BEGIN ')) return given;
+  // Escaped line breaks (\n as two characters): the key's own breaks, nothing else to repair.
+  if (given.includes('\\n')) return `${given.replace(/\\n/g, '\n').trim()}\n`;
+  const m = /^-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----([\s\S]*?)-----END \1-----$/.exec(given);
+  if (m === null) return given;
   const body = m[2]
-    .replace(/\\n/g, '\n')
     .trim()
     // "Proc-Type: 4,ENCRYPTED" headers of an old encrypted PEM keep their one space.
     .replace(/(Proc-Type|DEK-Info):\s+/g, '$1:')
