@@ -286,7 +286,7 @@ suite(`the Backup node in a real n8n ${N8N_VERSION}`, () => {
   // Issue 13, the node side: n8n's own s3 and sftp credential types, read by this community node.
   const remoteMissing = motoUnavailable() ?? sshdUnavailable();
   (remoteMissing === undefined ? test : test.skip)(
-    `S3 (moto) and SFTP (sshd) in one execution, with n8n's S3 and SFTP credentials: backup, list, restore, verify; a wrong Host Key refused; no secret in the output${remoteMissing === undefined ? '' : ` - SKIPPED: ${remoteMissing}`}`,
+    `S3 (moto) and SFTP (sshd) in one execution, with n8n's S3, AWS and SFTP credentials: backup, list, restore, verify; a wrong Host Key refused; no secret in the output${remoteMissing === undefined ? '' : ` - SKIPPED: ${remoteMissing}`}`,
     async () => {
       let moto: Moto | undefined;
       let sshd: Sshd | undefined;
@@ -303,6 +303,7 @@ suite(`the Backup node in a real n8n ${N8N_VERSION}`, () => {
         const privateKey = fs.readFileSync(sshd.clientKey, 'utf8');
         importCredentials(env, [
           { id: 'bkS3ItCred000001', name: 'moto', type: 's3', data: { endpoint: moto.endpoint, region: 'us-east-1', accessKeyId: 'AKIAINTEGRATION0001', secretAccessKey: secretKey, forcePathStyle: true, ignoreSSLIssues: false } },
+          { id: 'bkAwsItCred00001', name: 'moto via aws', type: 'aws', data: { region: 'us-east-1', accessKeyId: 'AKIAINTEGRATION0002', secretAccessKey: secretKey, temporaryCredentials: false, customEndpoints: true, s3Endpoint: moto.endpoint } },
           { id: 'bkSftpItCred0001', name: 'sshd', type: 'sftp', data: { host: '127.0.0.1', port: sshd.port, username: sshd.user, password: '', privateKey, passphrase: '' } },
         ]);
         const s3 = { credentials: { s3: { id: 'bkS3ItCred000001', name: 'moto' } }, where: { destinationType: 's3', s3Bucket: bucket, s3Prefix: 'n8n' } };
@@ -317,6 +318,8 @@ suite(`the Backup node in a real n8n ${N8N_VERSION}`, () => {
             { name: `${label}Verify`, after: `${label}Restore`, credentials: d.credentials, parameters: { resource: 'backupSet', operation: 'verify', ...set, fullVerify: true } },
           );
         }
+        // The same bucket through n8n's AWS (IAM) credential type.
+        steps.push({ name: 'AwsList', after: 'S3Verify', credentials: { aws: { id: 'bkAwsItCred00001', name: 'moto via aws' } }, parameters: { resource: 'backupSet', operation: 'list', ...s3.where, s3CredentialType: 'aws' } });
         const otherKey = `ssh-ed25519 ${Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from('ssh-ed25519'), Buffer.from([0, 0, 0, 32]), Buffer.alloc(32, 3)]).toString('base64')}`;
         steps.push({
           name: 'WrongHostKey', onError: 'continueRegularOutput', credentials: sftp.credentials,
@@ -334,6 +337,7 @@ suite(`the Backup node in a real n8n ${N8N_VERSION}`, () => {
           expectSameTree(await snapshotTree(path.join(allowed, `restored-${label}`)), await snapshotTree(src));
           expect(r.items(`${label}Verify`)[0].json).toMatchObject({ ok: true, problemCount: 0 });
         }
+        expect(r.items('AwsList').map((i) => i.json.backupId)).toEqual([r.items('S3Backup')[0].json.backupId]);
         expect(fs.readdirSync(path.join(folder, 'remote')).filter((n) => !n.startsWith('.'))).toContain(String(r.items('SftpBackup')[0].json.backupId));
         expect(r.items('WrongHostKey')[0].json).toMatchObject({ code: 'HOST_KEY_CHANGED', destination: sftpDest, hint: expect.stringContaining("node's Host Key") });
         // Everything n8n printed (every item of every node, the execution's data): no secret.

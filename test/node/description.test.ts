@@ -55,7 +55,7 @@ describe('node description', () => {
   test('parameter names are the contract (saved in workflows)', () => {
     const top = [...new Set(properties.map((p) => p.name))].sort();
     expect(top).toEqual(
-      ['fileAccessNotice', 'resource', 'operation', 'sourcePaths', 'destinationPath', 'encrypt', 'options', 'setName', 'backupId', 'targetPath', 'overwrite', 'fullVerify', 'keepFull', 'keepDifferential', 'keepIncremental', 'dryRun', 'allowDestructiveToolUse', 'calendarRetention', 'destinationType', 's3Bucket', 's3Prefix', 'sftpPath', 'sftpHostKey'].sort(),
+      ['fileAccessNotice', 'resource', 'operation', 'sourcePaths', 'destinationPath', 'encrypt', 'options', 'setName', 'backupId', 'targetPath', 'overwrite', 'fullVerify', 'keepFull', 'keepDifferential', 'keepIncremental', 'dryRun', 'allowDestructiveToolUse', 'calendarRetention', 'destinationType', 's3CredentialType', 's3Bucket', 's3Prefix', 'sftpPath', 'sftpHostKey'].sort(),
     );
     for (const calendar of properties.filter((p) => p.name === 'calendarRetention')) {
       expect(((calendar.options ?? []) as INodeProperties[]).map((o) => o.name)).toEqual(['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly', 'keepWithin', 'timeZone']);

@@ -45,7 +45,8 @@ describe('Destination Type: parameters', () => {
     }
     const declared = new Backup().description.credentials ?? [];
     expect(declared.slice(1)).toEqual([
-      { name: 's3', required: true, displayOptions: { show: { destinationType: ['s3'] } } },
+      { name: 's3', required: true, displayOptions: { show: { destinationType: ['s3'], s3CredentialType: ['s3'] } } },
+      { name: 'aws', required: true, displayOptions: { show: { destinationType: ['s3'], s3CredentialType: ['aws'] } } },
       { name: 'sftp', required: true, displayOptions: { show: { destinationType: ['sftp'] } } },
     ]);
   });
@@ -161,6 +162,14 @@ describe('Destination Type S3 (moto_server)', () => {
     expect(verify[0].json).toMatchObject({ ok: true, problemCount: 0 });
     const prune = await runNode({ ...common, params: { resource: 'backupSet', operation: 'prune', ...where, setName: 'data', keepFull: 1, dryRun: true } });
     expect(prune[0].json).toMatchObject({ destination: `s3://${bucket}/n8n/backups`, removed: [], kept: [backup.out[0].json.backupId] });
+
+    // n8n's AWS (IAM) credential instead: its S3 Endpoint (Custom Endpoints), a session token.
+    const aws = { aws: { region: 'us-east-1', accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY, temporaryCredentials: true, sessionToken: 'session-token-secret-77x', customEndpoints: true, s3Endpoint: moto.endpoint } };
+    const viaAws = await runNode({ allowedRoot: allowed, credentials: aws, params: { resource: 'backupSet', operation: 'list', ...where, s3CredentialType: 'aws' } });
+    expect(viaAws.map((i) => i.json.backupId)).toEqual([backup.out[0].json.backupId]);
+    expect(everything(viaAws)).not.toContain('session-token-secret-77x');
+    const noToken = await runNode({ continueOnFail: true, credentials: { aws: { ...aws.aws, sessionToken: '' } }, params: { resource: 'backupSet', operation: 'list', ...where, s3CredentialType: 'aws' } });
+    expect(noToken[0].json).toMatchObject({ code: 'CREDENTIAL_INVALID', error: expect.stringContaining('Session Token') });
 
     // A bucket that does not exist: its own code, an error item that names the destination, no secret.
     const missing = await runNode({ ...common, continueOnFail: true, params: { resource: 'backupSet', operation: 'list', ...where, s3Bucket: 'no-such-bucket-here' } });

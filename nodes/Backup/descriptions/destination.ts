@@ -5,7 +5,11 @@ export type DestinationType = 'local' | 's3' | 'sftp';
 
 /** n8n's own credential types (n8n-nodes-base) the remote destinations read; see README, "Remote destinations in the node". */
 export const S3_CREDENTIAL = 's3';
+export const AWS_CREDENTIAL = 'aws';
 export const SFTP_CREDENTIAL = 'sftp';
+
+/** Which of n8n's credential types an S3 destination reads: `s3` (any S3-compatible service) or `aws` (AWS (IAM)). */
+export type S3CredentialType = 's3' | 'aws';
 
 export const HOST_KEY_PLACEHOLDER = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA... or SHA256:...';
 
@@ -33,6 +37,19 @@ export function destinationFields(resource: 'backup' | 'backupSet'): INodeProper
         resource === 'backup'
           ? 'Where the backups are kept. S3 and SFTP keep them off this machine, so a lost disk or VM does not take the backups with it. Default: Local Folder.'
           : 'Where the backups are: the Destination Type the Backup operations wrote to. Default: Local Folder.',
+    },
+    {
+      displayName: 'S3 Credential Type',
+      name: 's3CredentialType',
+      type: 'options',
+      noDataExpression: true,
+      displayOptions: forType('s3'),
+      options: [
+        { name: 'S3', value: 's3', description: 'The S3 credential of n8n (as the S3 node uses): endpoint, region, keys, path style; for AWS or any S3-compatible service' },
+        { name: 'AWS (IAM)', value: 'aws', description: 'The AWS credential of n8n (as the AWS S3 node uses): region, keys (temporary ones too), an S3 endpoint under Custom Endpoints' },
+      ],
+      default: 's3',
+      description: 'Which kind of n8n credential holds the keys: the one of the S3 node, or the one of the AWS S3 node. Default: S3.',
     },
     {
       displayName: 'Bucket',

@@ -1,7 +1,7 @@
 import type { IDataObject, IExecuteFunctions } from 'n8n-workflow';
 import type { DestinationOptions } from '../../engine';
 import type { DestinationType } from '../../descriptions/destination';
-import { S3_CREDENTIAL, SFTP_CREDENTIAL } from '../../descriptions/destination';
+import { AWS_CREDENTIAL, S3_CREDENTIAL, SFTP_CREDENTIAL } from '../../descriptions/destination';
 import { invalidParameter, OperationFailure } from './errors';
 import { assertPathAllowed } from './fileAccess';
 import { labelOf, readFolder, readRequiredString, readString } from './parameters';
@@ -45,10 +45,32 @@ function incomplete(label: string, field: string): OperationFailure {
   return new OperationFailure('CREDENTIAL_INVALID', `The ${label} credential has no ${field}`, `Open the ${label} credential chosen in the node and fill in ${field}.`);
 }
 
-/** Bucket + Prefix and n8n's S3 credential (endpoint, region, access key, secret key, path-style). */
+type S3Options = NonNullable<DestinationOptions['s3']>;
+
+/** n8n's AWS (IAM) credential: region, keys, a session token when Temporary Security Credentials is on, Custom Endpoints > S3 Endpoint. */
+async function readAwsCredential(ctx: IExecuteFunctions, itemIndex: number): Promise<S3Options> {
+  const c = await readCredential(ctx, AWS_CREDENTIAL, 'AWS', itemIndex);
+  const accessKeyId = credentialText(c, 'accessKeyId');
+  const secretAccessKey = typeof c.secretAccessKey === 'string' ? c.secretAccessKey.trim() : '';
+  if (accessKeyId === '') throw incomplete('AWS', 'Access Key ID');
+  if (secretAccessKey === '') throw incomplete('AWS', 'Secret Access Key');
+  const sessionToken = c.temporaryCredentials === true ? credentialText(c, 'sessionToken') : '';
+  if (c.temporaryCredentials === true && sessionToken === '') throw incomplete('AWS', 'Session Token');
+  const region = credentialText(c, 'region') || 'us-east-1';
+  const s3: S3Options = { region, credentials: { accessKeyId, secretAccessKey, ...(sessionToken === '' ? {} : { sessionToken }) } };
+  const endpoint = c.customEndpoints === true ? credentialText(c, 's3Endpoint') : '';
+  if (endpoint !== '') s3.endpoint = endpoint;
+  return s3;
+}
+
+/** Bucket + Prefix and n8n's S3 credential (endpoint, region, access key, secret key, path-style) or AWS credential. */
 async function readS3(ctx: IExecuteFunctions, itemIndex: number): Promise<NodeDestination> {
   const bucket = readRequiredString(ctx, 's3Bucket', itemIndex, 'my-backups');
   const prefix = readString(ctx, 's3Prefix', itemIndex).trim().replace(/^\/+|\/+$/g, '');
+  const destination = `s3://${bucket}${prefix === '' ? '' : `/${prefix}`}`;
+  const credentialType = readString(ctx, 's3CredentialType', itemIndex, 's3');
+  if (credentialType === 'aws') return { type: 's3', destination, options: { s3: await readAwsCredential(ctx, itemIndex) } };
+  if (credentialType !== 's3') throw invalidParameter(`"${labelOf('s3CredentialType')}" must be S3 or AWS (IAM), not ${JSON.stringify(credentialType)}.`);
   const c = await readCredential(ctx, S3_CREDENTIAL, 'S3', itemIndex);
   const accessKeyId = credentialText(c, 'accessKeyId');
   const secretAccessKey = typeof c.secretAccessKey === 'string' ? c.secretAccessKey : '';
@@ -58,12 +80,12 @@ async function readS3(ctx: IExecuteFunctions, itemIndex: number): Promise<NodeDe
   if (c.ignoreSSLIssues === true) {
     throw new OperationFailure('CREDENTIAL_INVALID', 'The S3 credential has "Ignore SSL Issues" on, which the Backup node does not support', 'Turn it off in the credential (give the service a valid certificate), or use another credential for backups.');
   }
-  const s3: NonNullable<DestinationOptions['s3']> = { credentials: { accessKeyId, secretAccessKey }, forcePathStyle: c.forcePathStyle === true };
+  const s3: S3Options = { credentials: { accessKeyId, secretAccessKey }, forcePathStyle: c.forcePathStyle === true };
   const endpoint = credentialText(c, 'endpoint');
   if (endpoint !== '') s3.endpoint = endpoint;
   const region = credentialText(c, 'region');
   if (region !== '') s3.region = region;
-  return { type: 's3', destination: `s3://${bucket}${prefix === '' ? '' : `/${prefix}`}`, options: { s3 } };
+  return { type: 's3', destination, options: { s3 } };
 }
 
 /** The Folder on Server as the path of an sftp:// URL: absolute, or `/~/...` under the login folder. */
