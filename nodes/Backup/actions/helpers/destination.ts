@@ -73,7 +73,7 @@ async function readS3(ctx: IExecuteFunctions, itemIndex: number): Promise<NodeDe
   if (credentialType !== 's3') throw invalidParameter(`"${labelOf('s3CredentialType')}" must be S3 or AWS (IAM), not ${JSON.stringify(credentialType)}.`);
   const c = await readCredential(ctx, S3_CREDENTIAL, 'S3', itemIndex);
   const accessKeyId = credentialText(c, 'accessKeyId');
-  const secretAccessKey = typeof c.secretAccessKey === 'string' ? c.secretAccessKey : '';
+  const secretAccessKey = typeof c.secretAccessKey === 'string' ? c.secretAccessKey.trim() : '';
   if (accessKeyId === '') throw incomplete('S3', 'Access Key ID');
   if (secretAccessKey === '') throw incomplete('S3', 'Secret Access Key');
   // Certificate checks stay on: a backup must not go to whoever answers in between.
