@@ -1,5 +1,6 @@
 import type { INodeProperties } from 'n8n-workflow';
 import { calendarRetentionProperty, DESTINATION_PLACEHOLDER, HINTS, SET_NAME_EXPLAINED } from './common';
+import { destinationFields } from './destination';
 
 const forSet = (...operation: string[]): INodeProperties['displayOptions'] => ({ show: { resource: ['backupSet'], operation } });
 
@@ -22,6 +23,7 @@ export const backupSetOperations: INodeProperties = {
 const setNameHelp = `${SET_NAME_EXPLAINED} Tip: map it from a Backup node: {{ $json.set }}.`;
 
 export const backupSetFields: INodeProperties[] = [
+  ...destinationFields('backupSet'),
   {
     // Labels read right the first time ("Backup Folder" holds backups, "Restore Into" gets files); names are the saved contract.
     displayName: 'Backup Folder',
@@ -29,7 +31,7 @@ export const backupSetFields: INodeProperties[] = [
     type: 'string',
     default: '',
     required: true,
-    displayOptions: { show: { resource: ['backupSet'] } },
+    displayOptions: { show: { resource: ['backupSet'], destinationType: ['local'] } },
     placeholder: DESTINATION_PLACEHOLDER,
     hint: 'The folder the Backup operations wrote to (their Backup Folder)',
     description: `The folder that holds the backups: the Backup Folder the Backup operations wrote to. Example: ${DESTINATION_PLACEHOLDER}.`,

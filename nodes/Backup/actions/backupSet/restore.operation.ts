@@ -4,6 +4,7 @@ import { restoreBackup } from '../../engine';
 import { OperationFailure } from '../helpers/errors';
 import { cancelSignal, progressReporter } from '../helpers/execution';
 import { readPassphrase } from '../helpers/encryption';
+import { assertDestinationAllowed } from '../helpers/destination';
 import { assertN8nUserFolderRule, assertNoBlockedPathInside, assertPathAllowed } from '../helpers/fileAccess';
 import { readFolder, readOverwritePolicy, readString } from '../helpers/parameters';
 import { forEachSetItem } from '../helpers/setItems';
@@ -23,7 +24,7 @@ function incomplete(report: RestoreReport): OperationFailure {
 /** Backup Set > Restore: one item per input item, the engine's restore report. */
 export async function execute(this: IExecuteFunctions, items: INodeExecutionData[]): Promise<INodeExecutionData[]> {
   const signal = cancelSignal(this);
-  return forEachSetItem(this, items, async (i, { destination, setName, context }) => {
+  return forEachSetItem(this, items, async (i, { destination, where, setName, context }) => {
     const backupId = readString(this, 'backupId', i, 'latest').trim() || 'latest';
     const target = readFolder(this, 'targetPath', i, '/home/node/.n8n-files/restored');
     context.target = target;
@@ -31,11 +32,11 @@ export async function execute(this: IExecuteFunctions, items: INodeExecutionData
     if (overwrite === 'overwrite') assertDestructiveAllowed(this, i, 'restore with Overwrite');
     const passphrase = await readPassphrase(this, i);
     // Every path resolved through symlinks and checked before the engine reads or writes.
-    await assertPathAllowed(this, destination, 'backup folder');
+    await assertDestinationAllowed(this, where);
     await assertPathAllowed(this, target, 'Restore Into folder');
     await assertN8nUserFolderRule(target, 'Restore Into folder', undefined);
     await assertNoBlockedPathInside(this, target, 'Restore Into folder');
-    const report = await restoreBackup({ destination, setName, backupId, target, overwrite, passphrase, signal, onProgress: progressReporter(this, 'Restore into') });
+    const report = await restoreBackup({ destination, destinationOptions: where.options, setName, backupId, target, overwrite, passphrase, signal, onProgress: progressReporter(this, 'Restore into') });
     if (report.errorCount > 0) throw incomplete(report);
     return { ...report };
   });

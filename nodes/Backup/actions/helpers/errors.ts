@@ -44,6 +44,15 @@ const NODE_HINTS: Record<string, string> = {
   ENCRYPTION_MISMATCH:
     'This set holds unencrypted backups, so it cannot take a passphrase. Turn off Encrypt / Decrypt for this set, or start an encrypted set: another Backup Folder or the Backup Set Name option.',
   ENCRYPTION_NEEDS_TARGZ: 'An encrypted set must use the Tar.gz format: set Options > Format to Tar.gz, or remove the Format option (with Encrypt on, Tar.gz is the default).',
+  // Remote destinations (Destination Type S3 or SFTP): the engine's hints name known_hosts and CLI flags.
+  HOST_KEY_CHANGED:
+    "The SFTP server showed another host key than the node's Host Key (the message names the key it showed). Someone may be intercepting the connection, or the server was reinstalled: " +
+    "confirm the key with the server's administrator (on the server: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) before you put it into Host Key.",
+  HOST_KEY_UNKNOWN:
+    "The SFTP server has no host key of the type given in Host Key (the message names the key it showed). Put the server's own key into Host Key: on the server, " +
+    'cat /etc/ssh/ssh_host_ed25519_key.pub, or ssh-keygen -lf it for the SHA256 fingerprint; confirm it with the administrator.',
+  DESTINATION_URL_INVALID:
+    'Check Bucket and Prefix (S3: a bucket name of 3-63 lowercase letters, digits, dots or hyphens), or Folder on Server and the SFTP credential\'s Host, Port and Username; no "." or ".." parts.',
 };
 
 // For engine errors that come without a hint.
