@@ -53,7 +53,7 @@ test('--include (repeatable) and --exclude (repeatable): only the matching paths
   // The text output says what was restored and with which filters.
   const text = runCli(['restore', '--dest', dest, '--set', 's', '--target', freshTarget(), '--include', '*.log']);
   expectExit(text, 0);
-  expect(text.stdout).toContain('--include *.log');
+  expect(text.stdout).toContain('(only include *.log)');
   expect(text.stdout).toContain('1 files');
 });
 

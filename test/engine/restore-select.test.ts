@@ -111,7 +111,7 @@ describe.each(formats)('restore of some paths (%s)', (_name, format, passphrase)
     expect(report.files.restored).toBe(1);
     expect(report.bytes.restored).toBe('a second, longer'.length);
     expect(report.selection).toEqual({ include: ['docs/a.txt'], exclude: [], unmatched: [] });
-    expect(report.summary).toContain('--include docs/a.txt');
+    expect(report.summary).toContain('(only include docs/a.txt)');
   });
 
   test('a folder restores with everything under it; a trailing slash is the same', async () => {

@@ -5,7 +5,9 @@ import { OperationFailure } from '../helpers/errors';
 import { cancelSignal, progressReporter } from '../helpers/execution';
 import { readPassphrase } from '../helpers/encryption';
 import { assertN8nUserFolderRule, assertNoBlockedPathInside, assertPathAllowed } from '../helpers/fileAccess';
-import { readFolder, readOverwritePolicy, readString } from '../helpers/parameters';
+import { parseLines, readFolder, readOverwritePolicy, readString } from '../helpers/parameters';
+import { readAsOf } from '../helpers/asOf';
+import { workflowTimeZone } from '../helpers/output';
 import { forEachSetItem } from '../helpers/setItems';
 import { assertDestructiveAllowed } from '../helpers/toolUse';
 
@@ -30,12 +32,17 @@ export async function execute(this: IExecuteFunctions, items: INodeExecutionData
     const overwrite = readOverwritePolicy(this, i);
     if (overwrite === 'overwrite') assertDestructiveAllowed(this, i, 'restore with Overwrite');
     const passphrase = await readPassphrase(this, i);
+    const asOf = readAsOf(this, i);
+    const include = parseLines(readString(this, 'includePaths', i, ''));
+    const exclude = parseLines(readString(this, 'excludePaths', i, ''));
     // Every path resolved through symlinks and checked before the engine reads or writes.
     await assertPathAllowed(this, destination, 'backup folder');
     await assertPathAllowed(this, target, 'Restore Into folder');
     await assertN8nUserFolderRule(target, 'Restore Into folder', undefined);
     await assertNoBlockedPathInside(this, target, 'Restore Into folder');
-    const report = await restoreBackup({ destination, setName, backupId, target, overwrite, passphrase, signal, onProgress: progressReporter(this, 'Restore into') });
+    const report = await restoreBackup({
+      destination, setName, backupId, asOf, timeZone: workflowTimeZone(this), include, exclude, target, overwrite, passphrase, signal, onProgress: progressReporter(this, 'Restore into'),
+    });
     if (report.errorCount > 0) throw incomplete(report);
     return { ...report };
   });

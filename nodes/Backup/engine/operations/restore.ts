@@ -20,7 +20,7 @@ import { ArchiveDamage } from '../formats/tar/damage';
 import { TarReader } from '../formats/tar/reader';
 import { restoreLinks } from './restoreLinks';
 import type { SelectionReport } from './restoreSelection';
-import { RestoreSelection } from './restoreSelection';
+import { describeFilters, RestoreSelection } from './restoreSelection';
 import { findBackupAsOf, parseAsOf } from '../set/asOf';
 import { writeSparse } from '../store/sparse';
 import { writeXattrs, XattrRestoreTally } from '../store/xattrs';
@@ -708,15 +708,10 @@ async function restoreUnguarded(options: RestoreOptions, store: SetStore, select
   const links = report.files.links === 0 ? '' : `, ${report.files.links} hard links`;
   const copies = report.warnings.length === 0 ? '' : ` ${report.warnings.length} hard link(s) restored as copies: see warnings.`;
   const unmatched = report.selection.unmatched;
-  if (unmatched.length > 0) report.notices.push(`--include ${unmatched.join(', ')} matched nothing in ${summary.backupId} (other patterns did).`);
-  const filters = selection.active ? ` (only paths matching ${describeFilters(report.selection)})` : '';
+  if (unmatched.length > 0) report.notices.push(`The include pattern(s) ${unmatched.join(', ')} matched nothing in ${summary.backupId} (other patterns did).`);
+  const filters = selection.active ? ` (only ${describeFilters(report.selection)})` : '';
   const chosen = asOf === undefined ? '' : ` (the newest complete backup at or before ${asOf.toISOString()})`;
   report.summary = `Restored ${summary.backupId}${chosen} of set ${options.setName}${filters} into ${target}: ${report.files.restored} files (${report.sizes.restored}), ${report.files.folders} folders, ${report.files.symlinks} symlinks${links} in ${humanDuration(report.durationMs)}.${problems}${copies}${report.notices.map((n) => ` ${n}`).join('')}`;
   return report;
 }
 
-/** `--include a --include b, --exclude c` as a person reads it in the summary. */
-function describeFilters(selection: SelectionReport): string {
-  const parts = [...selection.include.map((p) => `--include ${p}`), ...selection.exclude.map((p) => `--exclude ${p}`)];
-  return parts.join(' ');
-}

@@ -114,8 +114,7 @@ export class RestoreSelection {
   /** Refuses a selection that selects nothing: an empty restore that "succeeds" hides a typo. */
   assertSomethingSelected(backupId: string): void {
     if (!this.active || this.selectedCount > 0) return;
-    const filters = [...this.include.map((c) => `--include ${c.pattern}`), ...this.exclude.map((c) => `--exclude ${c.pattern}`)].join(' ');
-    throw new BackupError('NOTHING_SELECTED', `No path of backup ${backupId} matches ${filters}; nothing was restored.`, {
+    throw new BackupError('NOTHING_SELECTED', `No path of backup ${backupId} is selected by ${describeFilters(this.report())}; nothing was restored.`, {
       hint: 'Patterns match paths relative to the backup root (docs/report.pdf, not /srv/data/docs/report.pdf); a name without "/" matches at any depth. List the backup or widen the pattern.',
     });
   }
@@ -144,4 +143,12 @@ export class RestoreSelection {
     chain.push({ path: folder, state });
     return state;
   }
+}
+
+/** `include docs, *.pdf; exclude *.log`: the filters as a person reads them (CLI and node alike). */
+export function describeFilters(selection: Pick<SelectionReport, 'include' | 'exclude'>): string {
+  const parts: string[] = [];
+  if (selection.include.length > 0) parts.push(`include ${selection.include.join(', ')}`);
+  if (selection.exclude.length > 0) parts.push(`exclude ${selection.exclude.join(', ')}`);
+  return parts.join('; ');
 }
