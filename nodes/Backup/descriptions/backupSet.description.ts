@@ -62,7 +62,7 @@ export const backupSetFields: INodeProperties[] = [
     displayOptions: forSet('restore'),
     placeholder: '20261126T020000123Z-full',
     description:
-      'Which backup to restore: latest (default, the newest complete backup) or a backupId from Backup Set > List or from a Backup operation, e.g. 20261126T020000123Z-full. A differential or incremental restores the whole folder as it was then.',
+      'Which backup to restore: latest (default, the newest complete backup) or a backupId from Backup Set > List or from a Backup operation, e.g. 20261126T020000123Z-full. A differential or incremental restores the whole folder as it was then. To pick by time, leave latest and set Restore As Of.',
   },
   {
     displayName: 'Restore Into',
