@@ -166,6 +166,27 @@ suite(`the Backup node in a real n8n ${N8N_VERSION}`, () => {
     expect(fs.readdirSync(path.join(dest, 'gfs')).filter((n) => !n.startsWith('.'))).toEqual([made.backupId]);
   });
 
+  test('Restore of one path as of an expression ($now, a DateTime) in Tokyo time; before the first backup: BACKUP_NOT_FOUND', () => {
+    const target = path.join(allowed, 'restored-some');
+    const set = { destinationPath: dest, setName: 'pick' };
+    const wf = stepsWorkflow([
+      { name: 'Pick', parameters: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: dest, options: { setName: 'pick' } } },
+      { name: 'Some', after: 'Pick', parameters: { resource: 'backupSet', operation: 'restore', ...set, targetPath: target, asOf: '={{ $now }}', includePaths: 'docs/report.txt' } },
+      {
+        name: 'Early', after: 'Some', onError: 'continueRegularOutput',
+        parameters: { resource: 'backupSet', operation: 'restore', ...set, targetPath: path.join(allowed, 'restored-early'), asOf: '2000-01-01T00:00:00' },
+      },
+    ]);
+    wf.settings = { ...(wf.settings as Record<string, unknown>), timezone: 'Asia/Tokyo' };
+    const r = runWorkflow(env, wf);
+    ok(r);
+    const made = r.items('Pick')[0].json;
+    expect(r.items('Some')[0].json).toMatchObject({ backupId: made.backupId, files: { restored: 1 }, selection: { include: ['docs/report.txt'], exclude: [], unmatched: [] }, asOf: expect.any(String) });
+    expect((fs.readdirSync(target, { recursive: true }) as string[]).sort()).toEqual(['docs', path.join('docs', 'report.txt')]);
+    expect(r.items('Early')[0].json).toMatchObject({ code: 'BACKUP_NOT_FOUND', error: expect.stringContaining('1999-12-31T15:00:00.000Z') });
+    expect(fs.existsSync(path.join(allowed, 'restored-early'))).toBe(false);
+  });
+
   test('a missing source: an error item with Continue On Fail, a failed execution without', () => {
     const missing = path.join(allowed, 'no-such-folder');
     const params = { resource: 'backup', operation: 'full', sourcePaths: missing, destinationPath: dest };

@@ -6,7 +6,9 @@ import { cancelSignal, progressReporter } from '../helpers/execution';
 import { readPassphrase } from '../helpers/encryption';
 import { assertDestinationAllowed } from '../helpers/destination';
 import { assertN8nUserFolderRule, assertNoBlockedPathInside, assertPathAllowed } from '../helpers/fileAccess';
-import { readFolder, readOverwritePolicy, readString } from '../helpers/parameters';
+import { parseLines, readFolder, readOverwritePolicy, readString } from '../helpers/parameters';
+import { readAsOf } from '../helpers/asOf';
+import { workflowTimeZone } from '../helpers/output';
 import { forEachSetItem } from '../helpers/setItems';
 import { assertDestructiveAllowed } from '../helpers/toolUse';
 
@@ -31,12 +33,18 @@ export async function execute(this: IExecuteFunctions, items: INodeExecutionData
     const overwrite = readOverwritePolicy(this, i);
     if (overwrite === 'overwrite') assertDestructiveAllowed(this, i, 'restore with Overwrite');
     const passphrase = await readPassphrase(this, i);
+    const asOf = readAsOf(this, i);
+    const include = parseLines(readString(this, 'includePaths', i, ''));
+    const exclude = parseLines(readString(this, 'excludePaths', i, ''));
     // Every path resolved through symlinks and checked before the engine reads or writes.
     await assertDestinationAllowed(this, where);
     await assertPathAllowed(this, target, 'Restore Into folder');
     await assertN8nUserFolderRule(target, 'Restore Into folder', undefined);
     await assertNoBlockedPathInside(this, target, 'Restore Into folder');
-    const report = await restoreBackup({ destination, destinationOptions: where.options, setName, backupId, target, overwrite, passphrase, signal, onProgress: progressReporter(this, 'Restore into') });
+    const report = await restoreBackup({
+      destination, destinationOptions: where.options, setName, backupId, asOf, timeZone: workflowTimeZone(this), include, exclude, target, overwrite, passphrase, signal,
+      onProgress: progressReporter(this, 'Restore into'),
+    });
     if (report.errorCount > 0) throw incomplete(report);
     return { ...report };
   });
