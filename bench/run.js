@@ -10,11 +10,14 @@
 //   --skip-scale        leave out the 1,000,000-entry scale check
 //   --scale             run only the scale check
 //   --scale-entries N   entries in the synthetic scale tree (default 1,000,000)
-//   --no-install        never apt-get a missing peer (rsync, restic, pigz, /usr/bin/time): skip it
+//   --no-install        never apt-get a missing peer (rsync, restic, rclone, pigz, sshd, GNU time): skip it
+//   --no-remote         leave out the remote rows (S3 on moto_server, SFTP on sshd; bench/remote.js)
+//   --remote            run only the remote rows (with --smoke: on the smoke dataset, a quick try)
+//   --rclone-runs N     runs of rclone copy in the remote full rows (default 1: 50,000 PUTs to moto take minutes)
 //   --smoke             tiny self-generated dataset, 1 run, no large, no restic, 20,000-entry scale
 //                       check, no installs (a missing peer is skipped); exits non-zero only when
 //                       one of OUR commands fails or a restore differs (targets are reported,
-//                       never enforced). For CI: seconds, not minutes.
+//                       never enforced). No remote rows. For CI: seconds, not minutes.
 //   env BENCH_CLI=path  benchmark another build's dist/cli/run.js (e.g. a baseline checkout)
 //
 // Every timed command runs after `sync`, under /usr/bin/time -f %M for the peak RSS. Times are wall
@@ -27,6 +30,8 @@
 // minimums taken from different rounds misleads). Results: bench/results/latest.{json,md} plus a
 // timestamped JSON copy (smoke-* and scale-* for those modes). Datasets are cached in
 // bench/.cache/data (kept); work folders go to bench/.cache/work/run-<pid> (always removed).
+// The remote rows (our CLI and restic/rclone against a moto_server and an sshd this bench starts
+// and stops) are in bench/remote.js.
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -36,6 +41,8 @@ const ROOT = path.resolve(__dirname, '..');
 const CACHE = path.join(__dirname, '.cache');
 const RESULTS = path.join(__dirname, 'results');
 const CLI = path.resolve(process.env.BENCH_CLI || path.join(ROOT, 'dist', 'cli', 'run.js')); // BENCH_CLI: another build, e.g. a baseline
+const { measureRemote } = require('./remote.js');
+
 const GEN = path.join(__dirname, 'make-dataset.mjs');
 const TIME_BIN = '/usr/bin/time';
 const MiB = 1024 * 1024;
@@ -83,7 +90,7 @@ async function checkpoint() {
 }
 
 function parseArgs(argv) {
-  const o = { runs: 3, largeRuns: null, skipLarge: false, skipScale: false, scaleOnly: false, scaleEntries: 1_000_000, smoke: false, install: true };
+  const o = { runs: 3, largeRuns: null, skipLarge: false, skipScale: false, scaleOnly: false, scaleEntries: 1_000_000, smoke: false, install: true, remote: 'on', rcloneRuns: 1 };
   const num = (i) => {
     const n = Number(argv[i + 1]);
     if (!Number.isInteger(n) || n < 1) usage(`${argv[i]} needs a positive integer`);
@@ -99,6 +106,9 @@ function parseArgs(argv) {
       case '--scale-entries': o.scaleEntries = num(i++); break;
       case '--no-install': o.install = false; break;
       case '--smoke': o.smoke = true; break;
+      case '--no-remote': o.remote = 'off'; break;
+      case '--remote': o.remote = 'only'; break;
+      case '--rclone-runs': o.rcloneRuns = num(i++); break;
       case '-h': case '--help': o.help = true; break;
       default: usage(`unknown argument ${argv[i]}`);
     }
@@ -110,13 +120,19 @@ function parseArgs(argv) {
     if (!argv.includes('--scale-entries')) o.scaleEntries = 20_000;
   }
   if (o.scaleOnly && o.skipScale) usage('--scale and --skip-scale exclude each other');
+  if (o.remote === 'only' && (o.scaleOnly || argv.includes('--no-remote'))) usage('--remote excludes --scale and --no-remote');
+  if ((o.smoke || o.scaleOnly) && o.remote === 'on') o.remote = 'off'; // CI's smoke run must stay seconds long and need neither restic nor rclone
+  if (o.remote === 'only') {
+    o.skipLarge = true;
+    o.skipScale = true;
+  }
   if (o.largeRuns == null) o.largeRuns = Math.min(2, o.runs);
   return o;
 }
 
 function usage(msg) {
   if (msg) process.stderr.write(`bench: ${msg}\n`);
-  const header = fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 18).map((l) => l.replace(/^\/\/ ?/, ''));
+  const header = fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 21).map((l) => l.replace(/^\/\/ ?/, ''));
   process.stderr.write(header.join('\n') + '\n');
   process.exit(msg ? 2 : 0);
 }
@@ -127,13 +143,15 @@ function usage(msg) {
  * KiB (%M, or null), exit status and output. stdout is left alone (our --json goes there); the time
  * line is parsed from the end of stderr and removed from it.
  */
-function timeCommand(cmd, args, { env, cwd, syncAfter = false } = {}) {
+function timeCommand(cmd, args, { env, cwd, syncAfter = false, timeoutSeconds } = {}) {
   const useTime = state.timeAvailable;
   const file = useTime ? TIME_BIN : cmd;
   const argv = useTime ? ['-f', 'BENCH_TIME %e %M', cmd, ...args] : args;
   const t0 = process.hrtime.bigint();
   const r = spawnSync(file, argv, {
     cwd, env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 512 * MiB, stdio: ['ignore', 'pipe', 'pipe'],
+    // SIGKILL: a command that hangs after its work may also ignore SIGTERM (seen: our CLI after a no-change auto to SFTP)
+    ...(timeoutSeconds ? { timeout: timeoutSeconds * 1000, killSignal: 'SIGKILL' } : {}),
   });
   const t1 = process.hrtime.bigint();
   if (syncAfter) syncDisks(); // the writeback the command left behind is part of its cost
@@ -159,9 +177,10 @@ function timeCommand(cmd, args, { env, cwd, syncAfter = false } = {}) {
 }
 
 /** Our CLI (with --json), timed. Throws OurFailure on a non-zero exit, bad JSON or per-file errors. */
-function ours(args, env, { writes = true } = {}) {
-  const r = timeCommand(process.execPath, [CLI, ...args, '--json'], { env, syncAfter: writes });
+function ours(args, env, { writes = true, timeoutSeconds } = {}) {
+  const r = timeCommand(process.execPath, [CLI, ...args, '--json'], { env, syncAfter: writes, timeoutSeconds });
   const what = `n8n-backup ${args.join(' ')}`;
+  if (r.error?.code === 'ETIMEDOUT') throw new OurFailure(`${what}: still running after ${timeoutSeconds} s, killed; its output so far: ${(r.stdout || '').slice(0, 300)}`);
   if (r.error) throw new OurFailure(`${what}: ${r.error.message}`);
   if (r.status !== 0) throw new OurFailure(`${what} exited ${r.status ?? `by signal ${r.signal}`}: ${(r.stderr || r.stdout).slice(0, 800)}`);
   let json;
@@ -178,8 +197,8 @@ function ours(args, env, { writes = true } = {}) {
 }
 
 /** A peer tool, timed (with the sync after it when it writes). Throws PeerFailure on a non-zero exit. */
-function peer(cmd, args, env, { writes = true } = {}) {
-  const r = timeCommand(cmd, args, { env, syncAfter: writes });
+function peer(cmd, args, env, { writes = true, timeoutSeconds } = {}) {
+  const r = timeCommand(cmd, args, { env, syncAfter: writes, timeoutSeconds });
   if (r.error || r.status !== 0) {
     throw new PeerFailure(`${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}: ${(r.error?.message || r.stderr).slice(0, 400)}`);
   }
@@ -196,19 +215,19 @@ function must(cmd, args, env) {
 
 /**
  * Runs each tool `runs` times, interleaved (A, B, A, B, ...; with rotate, the order shifts by one each
- * round), each after `sync`; `after` (cleanup) always runs, untimed. A failing peer is dropped with a
- * note; a failing command of ours propagates. Returns { key: [samples] }.
+ * round), each after `sync`; `after` (cleanup, may be async) always runs, untimed. A failing peer is dropped with a
+ * note; a failing command of ours propagates (with failSoft: recorded as a failure, that tool dropped). Returns { key: [samples] }.
  */
 async function interleave(title, runs, tools, { rotate = false, beforeRound } = {}) {
   const samples = Object.fromEntries(tools.map((t) => [t.key, []]));
   for (let i = 0; i < runs; i++) {
     if (beforeRound) {
-      beforeRound(i);
+      await beforeRound(i);
       await checkpoint();
     }
     const order = rotate ? tools.map((_, k) => tools[(k + i) % tools.length]) : tools;
     for (const t of order) {
-      if (t.skip) continue;
+      if (t.skip || (t.runs != null && i >= t.runs)) continue; // t.runs: a slow peer measured in the first rounds only
       syncDisks();
       try {
         const s = t.run(i);
@@ -216,11 +235,19 @@ async function interleave(title, runs, tools, { rotate = false, beforeRound } = 
         samples[t.key].push({ ...s, round: i });
         log(`  ${title} ${i + 1}/${runs}  ${t.label.padEnd(34)} ${fmtS(s.seconds).padStart(8)}${s.rssKiB != null ? `  ${fmtMiB(s.rssKiB).padStart(8)}` : ''}`);
       } catch (e) {
-        if (!(e instanceof PeerFailure) || state.interrupted) throw e;
+        if (state.interrupted) throw e;
+        if (e instanceof OurFailure && t.failSoft) {
+          // counted as a failure (the exit status says so), but the other tools' rows are still measured
+          t.skip = true;
+          state.failures.push(`${title}: ${t.label}: ${e.message}`);
+          log(`FAILED: ${title}: ${t.label} left out: ${e.message}`);
+          continue;
+        }
+        if (!(e instanceof PeerFailure)) throw e;
         t.skip = true;
         note(`${title}: peer ${t.label} failed, left out: ${e.message}`);
       } finally {
-        if (t.after) t.after(i);
+        if (t.after) await t.after(i);
       }
       await checkpoint();
     }
@@ -298,14 +325,15 @@ function alive(pid) {
   }
 }
 
-/** rsync, restic, pigz, /usr/bin/time: apt-get them when missing (root, apt-get, installs allowed), else skip with a note. */
+/** rsync, restic, pigz, /usr/bin/time (and for the remote rows rclone, sshd): apt-get them when missing (root, apt-get, installs allowed), else skip with a note. */
 function ensurePeers(opts) {
   const wanted = opts.scaleOnly ? [['time', TIME_BIN]] : [['rsync', 'rsync'], ['restic', 'restic'], ['pigz', 'pigz'], ['time', TIME_BIN]];
   const found = {};
-  if (opts.smoke && !opts.scaleOnly) {
+  if (opts.smoke && !opts.scaleOnly && opts.remote !== 'only') {
     wanted.splice(1, 1); // restic needs a repository and key derivation per call: seconds the smoke run cannot spare
     note('smoke: restic left out (the full bench compares with it)');
   }
+  if (opts.remote !== 'off') wanted.push(['rclone', 'rclone'], ['openssh-server', '/usr/sbin/sshd']);
   for (const [pkg, bin] of wanted) {
     const present = () => (bin.startsWith('/') ? fs.existsSync(bin) : have(bin));
     if (!present() && opts.install && process.getuid?.() === 0 && have('apt-get')) {
@@ -679,7 +707,7 @@ function machineInfo(work) {
     tools: {
       cp: firstLine('cp', ['--version']), tar: firstLine('tar', ['--version']), gzip: firstLine('gzip', ['--version']),
       rsync: have('rsync') ? firstLine('rsync', ['--version']) : null, restic: have('restic') ? firstLine('restic', ['version']) : null,
-      pigz: have('pigz') ? firstLine('pigz', ['--version']) : null,
+      pigz: have('pigz') ? firstLine('pigz', ['--version']) : null, rclone: have('rclone') ? firstLine('rclone', ['version']) : null,
     },
   };
 }
@@ -769,7 +797,7 @@ async function main() {
     process.stderr.write(`bench: ${path.relative(ROOT, CLI)} missing: run npm run build (or npm run bench)\n`);
     process.exit(2);
   }
-  const mode = opts.smoke ? 'smoke' : opts.scaleOnly ? 'scale' : 'full';
+  const mode = opts.smoke ? 'smoke' : opts.scaleOnly ? 'scale' : opts.remote === 'only' ? 'remote' : 'full';
   const startedAt = new Date().toISOString();
   const t0 = Date.now();
   let work = null;
@@ -787,7 +815,7 @@ async function main() {
     const peers = ensurePeers(opts);
     const data = ensureDatasets(opts);
     const ctx = { opts, work, peers, data };
-    if (!opts.scaleOnly) {
+    if (!opts.scaleOnly && opts.remote !== 'only') {
       await step('full folder backup vs cp -a (small)', () => measureFullFolder(ctx, opts.smoke ? 'smoke' : 'small', data.small, opts.runs, TARGET.fullFolderSmall, true));
       await step('full tar.gz vs tar -czf (small)', () => measureFullTarGz(ctx, opts.smoke ? 'smoke' : 'small', data.small, opts.runs, TARGET.tarGzPigz));
       await step('incremental: full, no-change, mutated, restore (small)', () => measureIncremental(ctx));
@@ -796,6 +824,7 @@ async function main() {
         await step('large: full tar.gz vs tar -czf', () => measureFullTarGz(ctx, 'large', data.large, opts.largeRuns, null));
       }
     }
+    if (opts.remote !== 'off') await measureRemote(ctx, { ours, peer, must, interleave, addTimeRow, note, log, rmrf, have, checkRestore, checkpoint, step });
     if (!opts.skipScale) await step(`scale check (${fmtInt(opts.scaleEntries)} entries)`, () => measureScale(ctx));
     await checkpoint();
   } catch (e) {

@@ -37,10 +37,28 @@ export type Command =
   | { command: 'help' }
   | { command: 'version' }
   | BackupCommand
-  | { command: 'restore'; dest: string; remote: DestinationOptions; set: string; backup: string; target: string; overwrite: OverwritePolicy; passphraseFile?: string; json: boolean }
+  | RestoreCommand
   | { command: 'list'; dest: string; remote: DestinationOptions; set?: string; json: boolean }
   | { command: 'verify'; dest: string; remote: DestinationOptions; set: string; backup: string; full: boolean; passphraseFile?: string; json: boolean }
   | PruneCommand;
+
+export interface RestoreCommand {
+  command: 'restore';
+  dest: string;
+  remote: DestinationOptions;
+  set: string;
+  backup: string;
+  /** --as-of: an ISO date-time (checked by the engine), instead of --backup. */
+  asOf?: string;
+  /** The zone of an --as-of without offset (UTC by default). */
+  timeZone?: string;
+  include: string[];
+  exclude: string[];
+  target: string;
+  overwrite: OverwritePolicy;
+  passphraseFile?: string;
+  json: boolean;
+}
 
 export interface PruneCommand extends CalendarOptions {
   command: 'prune';
@@ -69,7 +87,8 @@ Usage:
                     [--exclude <glob>]... [--set <name>] [--compare-content]
                     [--lock-timeout SECONDS] [--fail-on-file-errors]
                     [--passphrase-file <file>] [--json]
-  n8n-backup restore --dest <dir> --set <name> [--backup <id>|latest] --target <dir>
+  n8n-backup restore --dest <dir> --set <name> [--backup <id>|latest | --as-of <date-time>]
+                    --target <dir> [--include <glob>]... [--exclude <glob>]... [--time-zone ZONE]
                     [--overwrite | --skip-existing] [--passphrase-file <file>] [--json]
   n8n-backup list    --dest <dir> [--set <name>] [--json]
   n8n-backup verify  --dest <dir> --set <name> [--backup <id>|latest|all] [--full]
@@ -86,6 +105,12 @@ count backups per type (0 = all); --keep-last/-hourly/-daily/-weekly/-monthly/-y
 backup of each of the N most recent periods that have one (restic's forget rules), in --time-zone
 (an IANA name, default UTC); --keep-within DURATION (30d, 2w, 1y2m) keeps every backup that recent,
 counted back from the newest. A kept backup always keeps the backups it needs to restore.
+
+Restore: --as-of 2026-11-24T18:00 restores the newest complete backup that started at or before
+that time (a date alone means the end of that day; without an offset the time is in --time-zone,
+default UTC). --include restores only matching paths, --exclude leaves paths out (both repeatable):
+patterns match the path relative to the backup root, a folder brings everything below it, a glob
+without "/" matches a name at any depth (*.pdf), ./name only at the root. No match is an error.
 
 ${REMOTE_USAGE}
 
@@ -119,6 +144,8 @@ const OPTIONS = {
   exclude: { type: 'string', multiple: true },
   set: { type: 'string' },
   backup: { type: 'string' },
+  'as-of': { type: 'string' },
+  include: { type: 'string', multiple: true },
   target: { type: 'string' },
   overwrite: { type: 'boolean' },
   'skip-existing': { type: 'boolean' },
@@ -161,7 +188,7 @@ const ALLOWED: Record<'backup' | 'restore' | 'list' | 'verify' | 'prune', Flag[]
     'dest', 'type', 'exclude', 'set', 'compare-content', 'no-skip-empty', 'skip-unchanged', 'no-skip-unchanged', 'full-every-days', 'differential-every-days',
     ...KEEP, 'format', 'compression-level', 'lock-timeout', 'fail-on-file-errors', 'passphrase-file', 'json', ...REMOTE_FLAGS,
   ],
-  restore: ['dest', 'set', 'backup', 'target', 'overwrite', 'skip-existing', 'passphrase-file', 'json', ...REMOTE_FLAGS],
+  restore: ['dest', 'set', 'backup', 'as-of', 'time-zone', 'include', 'exclude', 'target', 'overwrite', 'skip-existing', 'passphrase-file', 'json', ...REMOTE_FLAGS],
   list: ['dest', 'set', 'json', ...REMOTE_FLAGS],
   verify: ['dest', 'set', 'backup', 'full', 'passphrase-file', 'json', ...REMOTE_FLAGS],
   prune: ['dest', 'set', ...KEEP, 'dry-run', 'lock-timeout', 'json', ...REMOTE_FLAGS],
@@ -272,7 +299,14 @@ export function parseCommand(argv: string[], env: NodeJS.ProcessEnv = process.en
     case 'restore': {
       exclusive(v, 'overwrite', 'skip-existing');
       const overwrite: OverwritePolicy = v.overwrite === true ? 'overwrite' : v['skip-existing'] === true ? 'skip' : 'fail';
-      return { command: name, dest: required(v, 'dest'), remote, set: required(v, 'set'), backup: text(v, 'backup') ?? 'latest', target: required(v, 'target'), overwrite, passphraseFile: passphraseFile(v), json };
+      const asOf = text(v, 'as-of');
+      if (asOf !== undefined && asOf.trim() === '') throw new UsageError('--as-of needs a date-time, e.g. 2026-11-24T18:00');
+      if (asOf !== undefined && text(v, 'backup') !== undefined) throw new UsageError('use either --backup or --as-of, not both');
+      if (text(v, 'time-zone') !== undefined && asOf === undefined) throw new UsageError('--time-zone applies to restore only with --as-of');
+      return {
+        command: name, dest: required(v, 'dest'), remote, set: required(v, 'set'), backup: text(v, 'backup') ?? 'latest', asOf, timeZone: timeZone(v),
+        include: (v.include as string[] | undefined) ?? [], exclude: (v.exclude as string[] | undefined) ?? [], target: required(v, 'target'), overwrite, passphraseFile: passphraseFile(v), json,
+      };
     }
     case 'list':
       return { command: name, dest: required(v, 'dest'), remote, set: text(v, 'set'), json };

@@ -29,7 +29,10 @@ async function execute(cmd: Runnable, io: Io, signal: AbortSignal, passphrase: s
     }
     case 'restore':
       return printRestore(
-        await restoreBackup({ destination: cmd.dest, destinationOptions: cmd.remote, setName: cmd.set, backupId: cmd.backup, target: cmd.target, overwrite: cmd.overwrite, passphrase, signal }),
+        await restoreBackup({
+          destination: cmd.dest, destinationOptions: cmd.remote, setName: cmd.set, backupId: cmd.backup, asOf: cmd.asOf, timeZone: cmd.timeZone,
+          include: cmd.include, exclude: cmd.exclude, target: cmd.target, overwrite: cmd.overwrite, passphrase, signal,
+        }),
         cmd.json,
         io,
       );

@@ -43,6 +43,9 @@ const ACCEPTED = [
   { rule: 'n8n-nodes-base/cred-class-field-name-unsuffixed', file: /^credentials\/BackupEncryptionApi\.credentials\.ts$/ },
   // It holds a passphrase, not an API's key: "Backup Encryption API" would mislead.
   { rule: 'n8n-nodes-base/cred-class-field-display-name-missing-api', file: /^credentials\/BackupEncryptionApi\.credentials\.ts$/ },
+  // n8n's own s3, aws and sftp credential types for the S3 / SFTP Destination Type: users' existing credentials work (README, "Remote destinations in the node").
+  { rule: '@n8n/community-nodes/no-credential-reuse', file: /^(pkg\/dist\/)?nodes\/Backup\/Backup\.node\.(ts|js)$/, message: /"(s3|aws|sftp)"/ },
+  { rule: '@n8n/community-nodes/valid-credential-references', file: /^(pkg\/dist\/)?nodes\/Backup\/Backup\.node\.(ts|js)$/, message: /"(s3|aws|sftp)"/ },
   // "Allow n8n's Own Folder": n8n is written in lower case; the rule wants "N8n".
   { rule: 'n8n-nodes-base/node-param-display-name-miscased', file: /^nodes\/Backup\/descriptions\/backup\.description\.ts$/, message: /title case/ },
 ];

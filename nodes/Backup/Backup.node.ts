@@ -29,6 +29,16 @@ export class Backup implements INodeType {
         displayOptions: { show: { encrypt: [true] } },
         testedBy: 'backupEncryptionTest',
       },
+      // n8n's own S3, AWS and SFTP credential types (n8n-nodes-base), so a user's existing credential
+      // works here: n8n 2.41 lets a community node declare and read them (proved in
+      // test/integration/n8n.test.ts). n8n's community-node lint flags every credential type from
+      // another package (written as literals here so the lint sees them); README "Remote destinations in the node" says why this node uses them.
+      // eslint-disable-next-line @n8n/community-nodes/no-credential-reuse, @n8n/community-nodes/valid-credential-references
+      { name: 's3', required: true, displayOptions: { show: { destinationType: ['s3'], s3CredentialType: ['s3'] } } },
+      // eslint-disable-next-line @n8n/community-nodes/no-credential-reuse, @n8n/community-nodes/valid-credential-references
+      { name: 'aws', required: true, displayOptions: { show: { destinationType: ['s3'], s3CredentialType: ['aws'] } } },
+      // eslint-disable-next-line @n8n/community-nodes/no-credential-reuse, @n8n/community-nodes/valid-credential-references
+      { name: 'sftp', required: true, displayOptions: { show: { destinationType: ['sftp'] } } },
     ],
     properties: nodeProperties,
   };

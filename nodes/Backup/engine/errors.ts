@@ -22,6 +22,10 @@ export type FatalCode =
   | 'TARGET_UNUSABLE'
   | 'TARGET_INSIDE_BACKUP'
   | 'UNSAFE_PATH'
+  // Restore of some paths (operations/restoreSelection.ts) and as of a time (set/asOf.ts).
+  | 'PATTERN_INVALID'
+  | 'NOTHING_SELECTED'
+  | 'AS_OF_INVALID'
   | 'CANCELLED'
   | 'LOCKED'
   | 'LOCK_LOST'

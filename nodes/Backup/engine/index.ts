@@ -3,6 +3,7 @@ export { runBackup, backupSource } from './operations/backup';
 export type { SourceOutcome } from './operations/backup';
 export { restoreBackup } from './operations/restore';
 export type { RestoreOptions, RestoreReport, OverwritePolicy } from './operations/restore';
+export type { SelectionReport } from './operations/restoreSelection';
 export { listDestination } from './operations/list';
 export { pruneSet } from './operations/prune';
 export { verifyBackups } from './operations/verify';

@@ -5,15 +5,18 @@ import { failureItem, invalidParameter, OperationFailure } from '../helpers/erro
 import { cancelSignal, progressReporter } from '../helpers/execution';
 import { readPassphrase } from '../helpers/encryption';
 import { assertN8nUserFolderRule, assertPathAllowed, blockedPathsInside, exactPathGlob } from '../helpers/fileAccess';
+import type { NodeDestination } from '../helpers/destination';
+import { readDestination } from '../helpers/destination';
 import { backupReportJson, workflowTimeZone } from '../helpers/output';
 import type { BackupNodeOptions } from '../helpers/parameters';
-import { labelOf, parseBackupOptions, parseCalendarRetention, parsePathList, readCollection, readFolder, toEngineBackupOptions } from '../helpers/parameters';
+import { labelOf, parseBackupOptions, parseCalendarRetention, parsePathList, readCollection, toEngineBackupOptions } from '../helpers/parameters';
 
 const FIRST_PATHS = 5;
 
 interface ItemParameters {
   sources: string[];
-  destination: string;
+  /** A local folder, or S3 / SFTP with the credential's settings (Destination Type). */
+  destination: NodeDestination;
   options: BackupNodeOptions;
   /** Calendar Retention (restic's rules), on top of the Keep Full/Differential/Incremental options. */
   calendar: CalendarOptions;
@@ -22,7 +25,7 @@ interface ItemParameters {
 }
 
 async function readItem(ctx: IExecuteFunctions, i: number, sources: string[]): Promise<ItemParameters> {
-  const destination = readFolder(ctx, 'destinationPath', i, '/home/node/.n8n-files/backups');
+  const destination = await readDestination(ctx, i);
   const options = parseBackupOptions(readCollection(ctx, 'options', i));
   const calendar = parseCalendarRetention(readCollection(ctx, 'calendarRetention', i));
   if (options.setName !== undefined && sources.length > 1) {
@@ -53,7 +56,8 @@ async function backupOne(ctx: IExecuteFunctions, type: BackupOperation, source: 
   await assertN8nUserFolderRule(source, 'source folder', item.options.allowN8nUserFolder ?? false);
   // n8n's own folders inside an allowed source stay out of the backup, as n8n keeps them from every node.
   const ownFolders = await blockedPathsInside(ctx, source);
-  const options = { ...toEngineBackupOptions(type, source, item.destination, item.options, item.passphrase), ...item.calendar };
+  const options = { ...toEngineBackupOptions(type, source, item.destination.destination, item.options, item.passphrase), ...item.calendar };
+  options.destinationOptions = item.destination.options;
   options.exclude = [...item.options.exclude, ...ownFolders.map(exactPathGlob)];
   options.signal = signal;
   options.onProgress = progressReporter(ctx, 'Backup of');
@@ -74,9 +78,12 @@ export async function executeBackup(this: IExecuteFunctions, items: INodeExecuti
     try {
       sources = parsePathList(this.getNodeParameter('sourcePaths', i), 'sourcePaths');
       item = await readItem(this, i, sources);
-      // Resolved through symlinks and checked before anything is written.
-      await assertPathAllowed(this, item.destination, 'backup folder');
-      await assertN8nUserFolderRule(item.destination, 'backup folder', item.options.allowN8nUserFolder ?? false);
+      // Resolved through symlinks and checked before anything is written; a bucket or a folder on
+      // another server is not this machine's file, so n8n's allowed folders do not apply to it.
+      if (item.destination.type === 'local') {
+        await assertPathAllowed(this, item.destination.destination, 'backup folder');
+        await assertN8nUserFolderRule(item.destination.destination, 'backup folder', item.options.allowN8nUserFolder ?? false);
+      }
     } catch (error) {
       // A problem with the item as a whole: one error item per source it names (or one).
       for (const source of sources.length > 0 ? sources : [undefined]) out.push(failureItem(this, error, i, source === undefined ? {} : { source }));

@@ -3,8 +3,8 @@ import type { ListedBackup } from '../../engine';
 import { listDestination, localDateTime } from '../../engine';
 import { workflowTimeZone } from '../helpers/output';
 import { failureItem } from '../helpers/errors';
-import { assertPathAllowed } from '../helpers/fileAccess';
-import { readFolder, readString } from '../helpers/parameters';
+import { assertDestinationAllowed, readDestination } from '../helpers/destination';
+import { readString } from '../helpers/parameters';
 
 /** One line per listed backup, e.g. "Full backup 20261126T020000123Z-full of set documents: 12 files, 3.1 MiB of file content, made 2026-11-26 03:00:00 Europe/Berlin." */
 function listSummary(b: ListedBackup, timeZone: string): string {
@@ -21,10 +21,11 @@ export async function execute(this: IExecuteFunctions, items: INodeExecutionData
   for (let i = 0; i < items.length; i++) {
     let destination: string | undefined;
     try {
-      destination = readFolder(this, 'destinationPath', i, '/home/node/.n8n-files/backups');
+      const where = await readDestination(this, i);
+      destination = where.destination;
       const setName = readString(this, 'setName', i).trim();
-      await assertPathAllowed(this, destination, 'backup folder');
-      for (const backup of await listDestination(destination, setName === '' ? undefined : setName)) {
+      await assertDestinationAllowed(this, where);
+      for (const backup of await listDestination(destination, setName === '' ? undefined : setName, where.options)) {
         out.push({ json: { summary: listSummary(backup, timeZone), ...backup }, pairedItem: { item: i } });
       }
     } catch (error) {

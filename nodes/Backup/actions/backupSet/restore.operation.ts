@@ -4,8 +4,11 @@ import { restoreBackup } from '../../engine';
 import { OperationFailure } from '../helpers/errors';
 import { cancelSignal, progressReporter } from '../helpers/execution';
 import { readPassphrase } from '../helpers/encryption';
+import { assertDestinationAllowed } from '../helpers/destination';
 import { assertN8nUserFolderRule, assertNoBlockedPathInside, assertPathAllowed } from '../helpers/fileAccess';
-import { readFolder, readOverwritePolicy, readString } from '../helpers/parameters';
+import { parseLines, readFolder, readOverwritePolicy, readString } from '../helpers/parameters';
+import { readAsOf } from '../helpers/asOf';
+import { workflowTimeZone } from '../helpers/output';
 import { forEachSetItem } from '../helpers/setItems';
 import { assertDestructiveAllowed } from '../helpers/toolUse';
 
@@ -23,19 +26,25 @@ function incomplete(report: RestoreReport): OperationFailure {
 /** Backup Set > Restore: one item per input item, the engine's restore report. */
 export async function execute(this: IExecuteFunctions, items: INodeExecutionData[]): Promise<INodeExecutionData[]> {
   const signal = cancelSignal(this);
-  return forEachSetItem(this, items, async (i, { destination, setName, context }) => {
+  return forEachSetItem(this, items, async (i, { destination, where, setName, context }) => {
     const backupId = readString(this, 'backupId', i, 'latest').trim() || 'latest';
     const target = readFolder(this, 'targetPath', i, '/home/node/.n8n-files/restored');
     context.target = target;
     const overwrite = readOverwritePolicy(this, i);
     if (overwrite === 'overwrite') assertDestructiveAllowed(this, i, 'restore with Overwrite');
     const passphrase = await readPassphrase(this, i);
+    const asOf = readAsOf(this, i);
+    const include = parseLines(readString(this, 'includePaths', i, ''));
+    const exclude = parseLines(readString(this, 'excludePaths', i, ''));
     // Every path resolved through symlinks and checked before the engine reads or writes.
-    await assertPathAllowed(this, destination, 'backup folder');
+    await assertDestinationAllowed(this, where);
     await assertPathAllowed(this, target, 'Restore Into folder');
     await assertN8nUserFolderRule(target, 'Restore Into folder', undefined);
     await assertNoBlockedPathInside(this, target, 'Restore Into folder');
-    const report = await restoreBackup({ destination, setName, backupId, target, overwrite, passphrase, signal, onProgress: progressReporter(this, 'Restore into') });
+    const report = await restoreBackup({
+      destination, destinationOptions: where.options, setName, backupId, asOf, timeZone: workflowTimeZone(this), include, exclude, target, overwrite, passphrase, signal,
+      onProgress: progressReporter(this, 'Restore into'),
+    });
     if (report.errorCount > 0) throw incomplete(report);
     return { ...report };
   });

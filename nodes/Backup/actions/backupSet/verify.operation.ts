@@ -4,7 +4,7 @@ import { verifyBackups } from '../../engine';
 import { OperationFailure } from '../helpers/errors';
 import { cancelSignal } from '../helpers/execution';
 import { readPassphrase } from '../helpers/encryption';
-import { assertPathAllowed } from '../helpers/fileAccess';
+import { assertDestinationAllowed } from '../helpers/destination';
 import { readBoolean, readString } from '../helpers/parameters';
 import { forEachSetItem } from '../helpers/setItems';
 
@@ -22,12 +22,12 @@ function verifyFailed(report: VerifyReport): OperationFailure {
 /** Backup Set > Verify: one item per input item; problems found fail the node (or, with Continue On Fail, an item with ok: false). */
 export async function execute(this: IExecuteFunctions, items: INodeExecutionData[]): Promise<INodeExecutionData[]> {
   const signal = cancelSignal(this);
-  return forEachSetItem(this, items, async (i, { destination, setName }) => {
+  return forEachSetItem(this, items, async (i, { destination, where, setName }) => {
     const backupId = readString(this, 'backupId', i, 'all').trim() || 'all';
     const full = readBoolean(this, 'fullVerify', i, false);
     const passphrase = await readPassphrase(this, i);
-    await assertPathAllowed(this, destination, 'backup folder');
-    const report = await verifyBackups({ destination, setName, backupId, full, passphrase, signal });
+    await assertDestinationAllowed(this, where);
+    const report = await verifyBackups({ destination, destinationOptions: where.options, setName, backupId, full, passphrase, signal });
     if (!report.ok) throw verifyFailed(report);
     return { ...report };
   });

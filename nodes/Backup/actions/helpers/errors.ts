@@ -30,7 +30,13 @@ export function invalidParameter(message: string, hint = 'Correct the parameter 
 const NODE_HINTS: Record<string, string> = {
   SET_NOT_FOUND: 'Check Backup Set: run Backup Set > List with Backup Set empty to see every set in this backup folder, or map `set` from the output of a Backup operation.',
   TARGET_NOT_EMPTY: 'Restore into an empty (or new) folder, or set "If Restore Into Is Not Empty" to Overwrite or Skip.',
-  BACKUP_NOT_FOUND: 'Use `latest`, or a backupId that Backup Set > List shows for this set.',
+  BACKUP_NOT_FOUND: 'Use `latest`, or a backupId that Backup Set > List shows for this set; with Restore As Of, a time after the first backup of the set.',
+  // Restore of some paths and as of a time.
+  PATTERN_INVALID:
+    'Write Only These Paths and Leave Out Paths relative to the backed-up folder, one per line: docs/report.pdf, docs (a folder and all in it), *.pdf (a name at any depth), ./docs (only at the top). No "..", no absolute paths.',
+  NOTHING_SELECTED:
+    'Only These Paths / Leave Out Paths select nothing in this backup. Paths are relative to the backed-up folder (docs/report.pdf, not /srv/data/docs/report.pdf); a name without "/" matches at any depth.',
+  AS_OF_INVALID: "Give Restore As Of as a date and time (the date picker, or an ISO value such as 2026-11-24T18:00:00+01:00); without an offset it is in the workflow's time zone.",
   LOCKED: 'Another backup or prune of this set is running (or, for Restore and Verify, a prune is deleting backups). Wait for it, or raise Lock Timeout (Seconds) in the options.',
   LOCK_LOST: 'Another run took this set over after this run stalled longer than its lock lease (see README, Locking). Nothing of this run was kept: run the node again.',
   READERS_ACTIVE: 'A Restore or Verify of this set was still reading it, so nothing was pruned. Run Prune again when it has finished, or raise Lock Timeout (Seconds).',
@@ -44,6 +50,15 @@ const NODE_HINTS: Record<string, string> = {
   ENCRYPTION_MISMATCH:
     'This set holds unencrypted backups, so it cannot take a passphrase. Turn off Encrypt / Decrypt for this set, or start an encrypted set: another Backup Folder or the Backup Set Name option.',
   ENCRYPTION_NEEDS_TARGZ: 'An encrypted set must use the Tar.gz format: set Options > Format to Tar.gz, or remove the Format option (with Encrypt on, Tar.gz is the default).',
+  // Remote destinations (Destination Type S3 or SFTP): the engine's hints name known_hosts and CLI flags.
+  HOST_KEY_CHANGED:
+    "The SFTP server showed another host key than the node's Host Key (the message names the key it showed). Someone may be intercepting the connection, or the server was reinstalled: " +
+    "confirm the key with the server's administrator (on the server: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) before you put it into Host Key.",
+  HOST_KEY_UNKNOWN:
+    "The SFTP server has no host key of the type given in Host Key (the message names the key it showed). Put the server's own key into Host Key: on the server, " +
+    'cat /etc/ssh/ssh_host_ed25519_key.pub, or ssh-keygen -lf it for the SHA256 fingerprint; confirm it with the administrator.',
+  DESTINATION_URL_INVALID:
+    'Check Bucket and Prefix (S3: a bucket name of 3-63 lowercase letters, digits, dots or hyphens), or Folder on Server and the SFTP credential\'s Host, Port and Username; no "." or ".." parts.',
 };
 
 // For engine errors that come without a hint.

@@ -2,10 +2,15 @@ import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-wor
 import { localDateTime } from '../../engine';
 import { failureItem } from './errors';
 import { workflowTimeZone } from './output';
-import { readFolder, readRequiredString } from './parameters';
+import type { NodeDestination } from './destination';
+import { readDestination } from './destination';
+import { readRequiredString } from './parameters';
 
 export interface SetItem {
+  /** What the engine takes and items show: a local path or an s3:// / sftp:// URL (no secret). */
   destination: string;
+  /** The Destination Type with its settings (credentials): `where.options` goes to the engine, never into an item. */
+  where: NodeDestination;
   setName: string;
   /** Fields an error item of this input item carries (the set, and e.g. the restore target). */
   context: Record<string, string>;
@@ -35,10 +40,10 @@ export async function forEachSetItem(
   for (let i = 0; i < items.length; i++) {
     const context: Record<string, string> = {};
     try {
-      const destination = readFolder(ctx, 'destinationPath', i, '/home/node/.n8n-files/backups');
+      const where = await readDestination(ctx, i);
       const setName = readRequiredString(ctx, 'setName', i, 'documents-1a2b3c4d');
       context.set = setName;
-      out.push({ json: withFinishTime(await run(i, { destination, setName, context }), timeZone), pairedItem: { item: i } });
+      out.push({ json: withFinishTime(await run(i, { destination: where.destination, where, setName, context }), timeZone), pairedItem: { item: i } });
     } catch (error) {
       out.push(failureItem(ctx, error, i, context));
     }

@@ -24,6 +24,11 @@ export interface SftpSettings {
   privateKey?: string;
   privateKeyPath?: string;
   passphrase?: string;
+  /**
+   * A login password (the n8n node's SFTP credential may hold one). Offered after a given key; with
+   * a password or a key given, nothing else is tried (no agent, no ~/.ssh keys of this machine).
+   */
+  password?: string;
   /** ssh-agent socket; SSH_AUTH_SOCK when not given. */
   agent?: string;
   /** Where the server's key is looked up; ~/.ssh/known_hosts when neither this nor hostKey is given. */
@@ -80,10 +85,14 @@ function authMethods(settings: SftpSettings, home: string): Auth[] {
   const username = settings.username;
   const methods: Auth[] = [];
   const explicit = settings.privateKey ?? (settings.privateKeyPath === undefined ? undefined : readKeyFile(settings.privateKeyPath));
-  if (explicit !== undefined) {
-    const parsed = utils.parseKey(explicit, settings.passphrase);
-    if (parsed instanceof Error) throw keyProblem(settings.privateKeyPath ?? '(given as text)', parsed);
-    methods.push({ type: 'publickey', username, key: explicit, passphrase: settings.passphrase } as Auth);
+  const password = settings.password === '' ? undefined : settings.password;
+  if (explicit !== undefined || password !== undefined) {
+    if (explicit !== undefined) {
+      const parsed = utils.parseKey(explicit, settings.passphrase);
+      if (parsed instanceof Error) throw keyProblem(settings.privateKeyPath ?? '(given as text)', parsed);
+      methods.push({ type: 'publickey', username, key: explicit, passphrase: settings.passphrase } as Auth);
+    }
+    if (password !== undefined) methods.push({ type: 'password', username, password } as Auth);
     return methods;
   }
   const agent = settings.agent ?? process.env.SSH_AUTH_SOCK;
@@ -102,6 +111,13 @@ function authMethods(settings: SftpSettings, home: string): Auth[] {
     });
   }
   return methods;
+}
+
+/** What authMethods offers, in words (for the refusal message). */
+function offeredLogin(settings: SftpSettings): string {
+  const hasKey = (settings.privateKey ?? settings.privateKeyPath) !== undefined;
+  if (settings.password === undefined || settings.password === '') return 'the SSH key(s)';
+  return hasKey ? 'the SSH key and the password' : 'the password';
 }
 
 function readKeyFile(file: string): Buffer {
@@ -125,7 +141,7 @@ class SftpConnection {
 
   constructor(private readonly settings: SftpSettings) {
     this.where = `sftp://${settings.username}@${settings.host}:${settings.port ?? 22}`;
-    this.secrets = [settings.passphrase, settings.privateKey].filter((s): s is string => s !== undefined);
+    this.secrets = [settings.passphrase, settings.privateKey, settings.password].filter((s): s is string => s !== undefined);
   }
 
   sftp(): Promise<SFTPWrapper> {
@@ -217,8 +233,9 @@ class SftpConnection {
     const what = file === undefined ? this.where : `${file} on ${this.where}`;
     const errno = errnoCode(error);
     if (e.level === 'client-authentication') {
-      return new DestinationError('DESTINATION_AUTH_FAILED', `${this.where} refused the login of ${this.settings.username} with the SSH key(s) offered.`, {
-        hint: "Check the user name and that the key's public half is in the server's authorized_keys.",
+      const offered = offeredLogin(this.settings);
+      return new DestinationError('DESTINATION_AUTH_FAILED', `${this.where} refused the login of ${this.settings.username} with ${offered} offered.`, {
+        hint: "Check the user name, the password, and that the key's public half is in the server's authorized_keys (a server may also refuse password logins: PasswordAuthentication no).",
       });
     }
     if (e.level === 'client-timeout') return unreachable(this.where, 'timed out');

@@ -19,6 +19,9 @@ import type { SetKey } from '../formats/sealed';
 import { ArchiveDamage, storeFaultOf } from '../formats/tar/damage';
 import { TarReader } from '../formats/tar/reader';
 import { restoreLinks } from './restoreLinks';
+import type { SelectionReport } from './restoreSelection';
+import { describeFilters, RestoreSelection } from './restoreSelection';
+import { findBackupAsOf, parseAsOf } from '../set/asOf';
 import { writeSparse } from '../store/sparse';
 import { writeXattrs, XattrRestoreTally } from '../store/xattrs';
 import type { BackupSummary, FileProblem, ManifestEntry, Progress, StorageFormat } from '../types';
@@ -34,6 +37,17 @@ export interface RestoreOptions {
   setName: string;
   /** A backup id, or `latest` (default). */
   backupId?: string;
+  /**
+   * Restore the newest complete backup that started at or before this ISO 8601 date-time instead
+   * of `backupId` (which must then be unset or `latest`). Without an offset it is read in `timeZone`.
+   */
+  asOf?: string;
+  /** IANA zone of an `asOf` without offset; UTC by default. */
+  timeZone?: string;
+  /** Restore only these paths (globs or exact paths, relative to the backup root; see restoreSelection.ts). */
+  include?: readonly string[];
+  /** Leave these paths out (same patterns), also inside an include. */
+  exclude?: readonly string[];
   target: string;
   /** `fail` (default): refuse a target that is not empty. */
   overwrite?: OverwritePolicy;
@@ -63,6 +77,10 @@ export interface RestoreReport {
   /** What could not be put back, one sentence each (extended attributes not settable here): the restore still succeeded. */
   notices: string[];
   summary: string;
+  /** The --include/--exclude filters used (empty lists: the whole backup), and includes that matched nothing. */
+  selection: SelectionReport;
+  /** With asOf: the instant it named (UTC), the backup chosen is `backupId`. */
+  asOf?: string;
 }
 
 interface FolderToFinish {
@@ -312,18 +330,20 @@ export class ParentGuard {
  * First pass: the whole manifest is readable, complete and safe before anything is written.
  * Returns the first names of the backup's hard-link groups (the `link` values).
  */
-async function checkManifest(store: SetStore, backupId: string, key: SetKey | undefined): Promise<Set<string>> {
+async function checkManifest(store: SetStore, backupId: string, key: SetKey | undefined, selection: RestoreSelection): Promise<Set<string>> {
   const reader = await store.openManifest(backupId, key);
   const guard = new ParentGuard();
   const heads = new Set<string>();
   try {
     for await (const entry of reader.entries()) {
       guard.admit(entry);
-      if (entry.link !== undefined) heads.add(entry.link);
+      // Only groups with a selected name: an unselected first name is then restored as a copy (restoreLinks).
+      if (selection.count(entry.path) && entry.link !== undefined) heads.add(entry.link);
     }
   } finally {
     await reader.close();
   }
+  selection.assertSomethingSelected(backupId);
   return heads;
 }
 
@@ -354,6 +374,8 @@ export interface RestoreRun {
   xattrs: XattrRestoreTally;
   /** First names of hard-link groups (from the first pass), and those this run restored intact (-> their sha256). */
   heads: Set<string>;
+  /** The paths to restore (all, without filters). */
+  selection: RestoreSelection;
   madeHeads: Map<string, string>;
 }
 
@@ -534,6 +556,7 @@ async function restoreFromArchives(run: RestoreRun, holders: string[]): Promise<
         }
         // Hard links are made once their first names are restored (restoreLinks).
         if (entry.kind !== 'file' || entry.link !== undefined) continue;
+        if (!run.selection.selects(entry.path)) continue;
         const archive = group.get(entry.in as string);
         if (archive === undefined) continue;
         await restoreMember(run, archive, abs, entry);
@@ -552,20 +575,26 @@ async function restoreFromArchives(run: RestoreRun, holders: string[]): Promise<
  * registered reader of the set, so retention or prune never deletes a backup it reads (readers.ts).
  */
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreReport> {
-  const purpose = `restore of ${options.backupId ?? 'latest'} into ${options.target}`;
+  // Filters and the time are checked before the destination is opened: a typo costs no connection.
+  const selection = new RestoreSelection({ include: options.include, exclude: options.exclude });
+  const asOf = options.asOf === undefined || options.asOf.trim() === '' ? undefined : parseAsOf(options.asOf, options.timeZone);
+  if (asOf !== undefined && options.backupId !== undefined && options.backupId !== 'latest') {
+    throw new BackupError('INVALID_OPTION', `Give either a backup id (${options.backupId}) or a time to restore as of (${options.asOf ?? ''}), not both.`);
+  }
+  const purpose = `restore of ${asOf === undefined ? (options.backupId ?? 'latest') : `the backup as of ${asOf.toISOString()}`} into ${options.target}`;
   const opened = await openDestinationFor(options.destination, options.destinationOptions);
   try {
     const store = setStoreIn(opened, options.setName);
-    return await store.whileReading(purpose, () => restoreUnguarded(options, store), { signal: options.signal });
+    return await store.whileReading(purpose, () => restoreUnguarded(options, store, selection, asOf), { signal: options.signal });
   } finally {
     await closeDestination(opened);
   }
 }
 
-async function restoreUnguarded(options: RestoreOptions, store: SetStore): Promise<RestoreReport> {
+async function restoreUnguarded(options: RestoreOptions, store: SetStore, selection: RestoreSelection, asOf: Date | undefined): Promise<RestoreReport> {
   const started = Date.now();
   const policy = options.overwrite ?? 'fail';
-  const { summary } = await findBackup(store, options.backupId ?? 'latest');
+  const summary = asOf === undefined ? (await findBackup(store, options.backupId ?? 'latest')).summary : await findBackupAsOf(store, asOf);
   // The key check comes first: a wrong passphrase fails before the target is touched.
   const key = await keyForReading(store, [summary], options.passphrase);
   const setDir = store.localDir;
@@ -573,9 +602,10 @@ async function restoreUnguarded(options: RestoreOptions, store: SetStore): Promi
   if (setDir !== undefined && (isSameOrInside(target, await realpathLoose(setDir)) || isSameOrInside(await realpathLoose(setDir), target))) {
     throw new BackupError('TARGET_INSIDE_BACKUP', `The restore target ${target} overlaps the backup set ${setDir}.`, { hint: 'Restore into a folder outside the backup destination.' });
   }
+  // Before the target is made: a damaged manifest, or filters that select nothing, leave no trace.
+  const heads = await checkManifest(store, summary.backupId, key, selection);
   await assertTargetUsable(target, policy);
   const targetWasEmpty = (await fsp.readdir(target)).length === 0;
-  const heads = await checkManifest(store, summary.backupId, key);
   const reader = await store.openManifest(summary.backupId, key);
   if (reader.header.id !== summary.backupId) {
     await reader.close();
@@ -584,11 +614,12 @@ async function restoreUnguarded(options: RestoreOptions, store: SetStore): Promi
 
   const report: RestoreReport = {
     set: options.setName, backupId: summary.backupId, target, files: { restored: 0, skipped: 0, folders: 0, symlinks: 0, links: 0 }, bytes: { restored: 0 },
-    sizes: { restored: '' }, errors: [], errorCount: 0, warnings: [], durationMs: 0, notices: [], summary: '',
+    sizes: { restored: '' }, errors: [], errorCount: 0, warnings: [], durationMs: 0, notices: [], summary: '', selection: selection.report(),
+    ...(asOf === undefined ? {} : { asOf: asOf.toISOString() }),
   };
   const run: RestoreRun = {
     store, setDir, target, backupId: summary.backupId, key, policy, targetWasEmpty, concurrency: options.concurrency ?? (setDir === undefined ? REMOTE_FILES_IN_FLIGHT : FILES_IN_FLIGHT), options, report,
-    inFlight: new Set(), fatal: undefined, pool: sharedFilePool(), placeFreed: [], realFolders: new Map(), xattrs: new XattrRestoreTally(), heads, madeHeads: new Map(),
+    inFlight: new Set(), fatal: undefined, pool: sharedFilePool(), placeFreed: [], realFolders: new Map(), xattrs: new XattrRestoreTally(), heads, madeHeads: new Map(), selection,
   };
   // Folders get their mode and mtime last (children first), so writing into them still works.
   const folders: FolderToFinish[] = [];
@@ -600,54 +631,67 @@ async function restoreUnguarded(options: RestoreOptions, store: SetStore): Promi
   let skippedFolder: string | undefined;
 
   // First phase: folders, symlinks, and files stored in the folder format; clears the way for all.
+  const firstPhase = async (entry: ManifestEntry): Promise<void> => {
+    const abs = path.join(target, entry.path);
+    if (skippedFolder !== undefined && entry.path.startsWith(`${skippedFolder}/`)) {
+      report.files.skipped++;
+      return;
+    }
+    if (!(await clearWay(abs, entry, policy, targetWasEmpty))) {
+      // Something else stands where a folder belongs: its whole subtree is skipped, never written through.
+      if (entry.kind === 'dir') skippedFolder = entry.path;
+      report.files.skipped++;
+      return;
+    }
+    if (entry.kind === 'dir') {
+      let made = true;
+      await fsp.mkdir(abs, { mode: 0o700 }).catch((error: unknown) => {
+        if (errnoCode(error) === 'EEXIST') return;
+        made = false;
+        cannotMake(run, entry, error);
+      });
+      if (!made) {
+        skippedFolder = entry.path;
+        return;
+      }
+      folders.push({ abs, entry });
+      report.files.folders++;
+    } else if (entry.kind === 'symlink') {
+      try {
+        await fsp.symlink(entry.target as string, abs);
+        await fsp.lutimes(abs, entry.mtime / 1000, entry.mtime / 1000);
+      } catch (error) {
+        cannotMake(run, entry, error);
+        return;
+      }
+      await restoreOwner(abs, entry);
+      await restoreXattrs(run, abs, entry);
+      report.files.symlinks++;
+    } else if (entry.link === undefined) {
+      const holder = entry.in as string;
+      if (isBackupId(holder) && (await storage.of(holder)) === 'tar.gz') archived.add(holder);
+      else {
+        const full = track(run, abs, entry, () => restoreFile(run, abs, entry));
+        if (full !== undefined) await full;
+      }
+    }
+  };
+  // Unselected folders along the current path: made (with their metadata) only once a selected path below them comes.
+  const waiting: ManifestEntry[] = [];
   try {
     for await (const entry of reader.entries()) {
       if (run.fatal !== undefined) break;
       checkCancelled(run);
       guard.admit(entry);
-      const abs = path.join(target, entry.path);
-      if (skippedFolder !== undefined && entry.path.startsWith(`${skippedFolder}/`)) {
-        report.files.skipped++;
-        continue;
-      }
-      if (!(await clearWay(abs, entry, policy, targetWasEmpty))) {
-        // Something else stands where a folder belongs: its whole subtree is skipped, never written through.
-        if (entry.kind === 'dir') skippedFolder = entry.path;
-        report.files.skipped++;
-        continue;
-      }
-      if (entry.kind === 'dir') {
-        let made = true;
-        await fsp.mkdir(abs, { mode: 0o700 }).catch((error: unknown) => {
-          if (errnoCode(error) === 'EEXIST') return;
-          made = false;
-          cannotMake(run, entry, error);
-        });
-        if (!made) {
-          skippedFolder = entry.path;
+      if (selection.active) {
+        while (waiting.length > 0 && !entry.path.startsWith(`${waiting[waiting.length - 1].path}/`)) waiting.pop();
+        if (!selection.selects(entry.path)) {
+          if (entry.kind === 'dir') waiting.push(entry);
           continue;
         }
-        folders.push({ abs, entry });
-        report.files.folders++;
-      } else if (entry.kind === 'symlink') {
-        try {
-          await fsp.symlink(entry.target as string, abs);
-          await fsp.lutimes(abs, entry.mtime / 1000, entry.mtime / 1000);
-        } catch (error) {
-          cannotMake(run, entry, error);
-          continue;
-        }
-        await restoreOwner(abs, entry);
-        await restoreXattrs(run, abs, entry);
-        report.files.symlinks++;
-      } else if (entry.link === undefined) {
-        const holder = entry.in as string;
-        if (isBackupId(holder) && (await storage.of(holder)) === 'tar.gz') archived.add(holder);
-        else {
-          const full = track(run, abs, entry, () => restoreFile(run, abs, entry));
-          if (full !== undefined) await full;
-        }
+        for (const folder of waiting.splice(0)) await firstPhase(folder);
       }
+      await firstPhase(entry);
       reportProgress(run);
     }
   } finally {
@@ -675,6 +719,11 @@ async function restoreUnguarded(options: RestoreOptions, store: SetStore): Promi
   if (notice !== undefined) report.notices.push(notice);
   const links = report.files.links === 0 ? '' : `, ${report.files.links} hard links`;
   const copies = report.warnings.length === 0 ? '' : ` ${report.warnings.length} hard link(s) restored as copies: see warnings.`;
-  report.summary = `Restored ${summary.backupId} of set ${options.setName} into ${target}: ${report.files.restored} files (${report.sizes.restored}), ${report.files.folders} folders, ${report.files.symlinks} symlinks${links} in ${humanDuration(report.durationMs)}.${problems}${copies}${report.notices.map((n) => ` ${n}`).join('')}`;
+  const unmatched = report.selection.unmatched;
+  if (unmatched.length > 0) report.notices.push(`The include pattern(s) ${unmatched.join(', ')} matched nothing in ${summary.backupId} (other patterns did).`);
+  const filters = selection.active ? ` (only ${describeFilters(report.selection)})` : '';
+  const chosen = asOf === undefined ? '' : ` (the newest complete backup at or before ${asOf.toISOString()})`;
+  report.summary = `Restored ${summary.backupId}${chosen} of set ${options.setName}${filters} into ${target}: ${report.files.restored} files (${report.sizes.restored}), ${report.files.folders} folders, ${report.files.symlinks} symlinks${links} in ${humanDuration(report.durationMs)}.${problems}${copies}${report.notices.map((n) => ` ${n}`).join('')}`;
   return report;
 }
+

@@ -103,6 +103,9 @@ export async function restoreLinks(run: RestoreRun, storage: HolderStorage): Pro
       }
       const link = entry.link;
       if (entry.kind !== 'file' || link === undefined) continue;
+      // Names outside --include/--exclude are left out. A selected name whose first name is left out
+      // gets the bytes from the backup (below), a separate file: nothing links out of the selection.
+      if (!run.selection.selects(entry.path)) continue;
       // Linked only to a first name restored with the same bytes (an entry carried over from an
       // earlier backup, below a folder that could not be listed, may name a first name since changed).
       const bytes = `${entry.in ?? ''}:${entry.hash ?? ''}:${link}`;

@@ -75,7 +75,7 @@ export function hasCalendarRules(r: CalendarRules): boolean {
   return r.keepLast + r.keepHourly + r.keepDaily + r.keepWeekly + r.keepMonthly + r.keepYearly > 0 || (r.keepWithin !== null && !isZeroDuration(r.keepWithin));
 }
 
-interface WallClock {
+export interface WallClock {
   year: number;
   month: number; // 1-12
   day: number;
@@ -106,7 +106,7 @@ export function wallClock(instant: Date, timeZone: string): WallClock {
 const asUtc = (w: WallClock): number => Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second, w.ms);
 
 /** The instant a wall-clock time names in a zone (two passes settle the offset across a DST change). */
-function instantOf(w: WallClock, timeZone: string): number {
+export function instantOf(w: WallClock, timeZone: string): number {
   const local = asUtc(w);
   let guess = local;
   for (let i = 0; i < 2; i++) guess = local - (asUtc(wallClock(new Date(guess), timeZone)) - guess);
