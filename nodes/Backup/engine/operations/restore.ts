@@ -416,18 +416,21 @@ export function reportProgress(run: RestoreRun): void {
 }
 
 /**
- * The store failing (unreachable after the retries, refused credentials) stops the restore: the
- * next file would fail the same way. A stored object that is missing is one file's problem.
+ * Whether an error ends the whole restore (recorded in run.fatal) rather than costing one file: the
+ * store failing (unreachable after the retries, refused credentials; storeFaultOf, whether it comes
+ * as itself or as archive "damage"), or a full or read-only target. The next file would fail the
+ * same way. A stored object that is missing is one file's problem.
  */
-function isStoreFault(error: unknown): boolean {
-  return storeFaultOf(error) !== undefined;
-}
-
-/** Archive "damage" that is the store failing (storeFaultOf) stops the restore instead of costing each file. */
-function stoppedByStore(run: RestoreRun, damage: unknown): boolean {
-  const fault = storeFaultOf(damage);
-  if (fault !== undefined) run.fatal ??= fault;
-  return fault !== undefined;
+export function stopsRestore(run: RestoreRun, error: unknown): boolean {
+  const fault = storeFaultOf(error);
+  if (fault !== undefined) {
+    run.fatal ??= fault;
+    return true;
+  }
+  const code = errnoCode(error);
+  if (code !== 'ENOSPC' && code !== 'EDQUOT' && code !== 'EROFS') return false;
+  run.fatal ??= error;
+  return true;
 }
 
 /**
@@ -446,9 +449,7 @@ export function track(run: RestoreRun, abs: string, entry: ManifestEntry, write:
       if (run.heads.has(entry.path)) run.madeHeads.set(entry.path, entry.hash as string);
     })
     .catch((error: unknown) => {
-      const code = errnoCode(error);
-      if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS' || isStoreFault(error)) run.fatal ??= storeFaultOf(error) ?? error;
-      else addProblem(run, toFileProblem(entry.path, error));
+      if (!stopsRestore(run, error)) addProblem(run, toFileProblem(entry.path, error));
     })
     .finally(() => {
       run.inFlight.delete(job);
@@ -463,9 +464,7 @@ export function track(run: RestoreRun, abs: string, entry: ManifestEntry, write:
  * restore goes on; a full or read-only target stops it.
  */
 function cannotMake(run: RestoreRun, entry: ManifestEntry, error: unknown): void {
-  const code = errnoCode(error);
-  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS') run.fatal ??= error;
-  else addProblem(run, { path: entry.path, code: code ?? 'EUNKNOWN', message: `not restored${entry.kind === 'dir' ? ', nor anything below it' : ''}: ${errorMessage(error)}` });
+  if (!stopsRestore(run, error)) addProblem(run, { path: entry.path, code: errnoCode(error) ?? 'EUNKNOWN', message: `not restored${entry.kind === 'dir' ? ', nor anything below it' : ''}: ${errorMessage(error)}` });
 }
 
 export async function isRealFolder(abs: string): Promise<boolean> {
@@ -482,13 +481,13 @@ async function restoreMember(run: RestoreRun, archive: TarReader, abs: string, e
   const where = archive.label;
   const found = await archive.seek(entry.path);
   if ('damage' in found) {
-    if (stoppedByStore(run, found.damage)) return;
+    if (stopsRestore(run, found.damage)) return;
     const code = found.damage.code === 'MISSING' ? 'ENOENT' : 'ECORRUPT';
     addProblem(run, { path: entry.path, code, message: `not restored: ${found.damage.message}` });
     return;
   }
   if ('lost' in found) {
-    if (stoppedByStore(run, found.lost)) return;
+    if (stopsRestore(run, found.lost)) return;
     addProblem(run, { path: entry.path, code: 'ECORRUPT', message: `not restored: its bytes lie in a damaged part of ${where} (${found.lost.message})` });
     return;
   }
@@ -513,7 +512,7 @@ async function restoreMember(run: RestoreRun, archive: TarReader, abs: string, e
     try {
       await member.read((chunk) => chunks.push(chunk));
     } catch (error) {
-      if (stoppedByStore(run, error)) return;
+      if (stopsRestore(run, error)) return;
       addProblem(run, { path: entry.path, code: 'ECORRUPT', message: `not restored: ${errorMessage(error)}` });
       return;
     }

@@ -14,8 +14,7 @@ import { jobError } from '../store/copy';
 import { BackupError, errnoCode, errorMessage, toFileProblem } from '../errors';
 import { compareWalkOrder } from '../paths';
 import type { HolderStorage, RestoreRun } from './restore';
-import { addProblem, checkCancelled, isRealFolder, ParentGuard, restoreFile, track, writeChecked } from './restore';
-import { storeFaultOf } from '../formats/tar/damage';
+import { addProblem, checkCancelled, isRealFolder, ParentGuard, restoreFile, stopsRestore, track, writeChecked } from './restore';
 import { TarReader } from '../formats/tar/reader';
 import type { ManifestEntry } from '../types';
 
@@ -27,13 +26,8 @@ interface FromArchive {
   entry: ManifestEntry & { link: string };
 }
 
-const isFatal = (code: string | undefined): boolean => code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS';
-
 function stop(run: RestoreRun, entry: ManifestEntry, error: unknown): void {
-  const storeFault = storeFaultOf(error);
-  if (storeFault !== undefined) run.fatal ??= storeFault;
-  else if (isFatal(errnoCode(error))) run.fatal ??= error;
-  else addProblem(run, toFileProblem(entry.path, error));
+  if (!stopsRestore(run, error)) addProblem(run, toFileProblem(entry.path, error));
 }
 
 /**
@@ -63,10 +57,7 @@ async function linkOrCopy(run: RestoreRun, first: string, abs: string, entry: Ma
   } catch (error) {
     const code = errnoCode(error);
     if (code === 'EEXIST' && run.policy === 'skip') return; // counted as skipped by the first phase
-    if (isFatal(code)) {
-      run.fatal ??= error;
-      return;
-    }
+    if (stopsRestore(run, error)) return;
     const why = `restored as a separate copy of ${entry.link ?? ''}: the target could not make it a hard link (${errorMessage(error)})`;
     const full = track(run, abs, entry, async () => {
       const size = await copyRestored(run, first, abs, entry);
@@ -177,13 +168,8 @@ async function fromMember(run: RestoreRun, archive: TarReader, abs: string, entr
   else if ('lost' in found) why = `its bytes lie in a damaged part of ${archive.label} (${found.lost.message})`;
   else if ('absent' in found) why = `its first name ${entry.link} is missing from ${archive.label}`;
   else if (found.member.type !== 'file') why = `the member of its first name in ${archive.label} is a ${found.member.type}, not a regular file`;
-  if ('damage' in found || 'lost' in found) {
-    const storeFault = storeFaultOf('damage' in found ? found.damage : found.lost);
-    if (storeFault !== undefined) {
-      run.fatal ??= storeFault;
-      return false;
-    }
-  }
+  if ('damage' in found && stopsRestore(run, found.damage)) return false;
+  if ('lost' in found && stopsRestore(run, found.lost)) return false;
   if (why !== undefined || !('member' in found)) {
     addProblem(run, { path: entry.path, code: 'ECORRUPT', message: `not restored: ${why ?? ''}` });
     return false;

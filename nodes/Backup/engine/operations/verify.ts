@@ -14,7 +14,7 @@ import type { SetStore } from '../set/setStore';
 import type { SetKey } from '../formats/sealed';
 import { DATA_DIR } from '../store/folderSink';
 import type { ArchiveDamage } from '../formats/tar/damage';
-import { storeFaultOf } from '../formats/tar/damage';
+import { throwIfStoreFault } from '../formats/tar/damage';
 import { TarReader } from '../formats/tar/reader';
 import { archivePath } from '../formats/tar/sink';
 import type { BackupSummary, ManifestEntry, StorageFormat } from '../types';
@@ -111,8 +111,7 @@ async function checkStoredFile(store: SetStore, entry: ManifestEntry, full: bool
     return undefined;
   } catch (error) {
     if (errnoCode(error) === 'ENOENT' || (error instanceof BackupError && error.code === 'OBJECT_NOT_FOUND')) return missing;
-    const fault = storeFaultOf(error);
-    if (fault !== undefined) throw fault;
+    throwIfStoreFault(error);
     return { path: entry.path, code: 'UNREADABLE', message: errorMessage(error) };
   }
 }
@@ -142,8 +141,7 @@ interface OpenArchive {
 
 /** Records what is wrong with an archive, once; a store that failed ends the check with its error instead. */
 function archiveProblem(check: ArchiveCheck, archive: OpenArchive, damage: ArchiveDamage): void {
-  const fault = storeFaultOf(damage);
-  if (fault !== undefined) throw fault;
+  throwIfStoreFault(damage);
   if (archive.reported) return;
   archive.reported = true;
   check.problem({ backupId: check.id, path: archive.where, code: damage.code, message: damage.message });
@@ -378,8 +376,7 @@ async function verifyUnguarded(options: VerifyOptions, store: SetStore): Promise
     } catch (error) {
       if (error instanceof BackupError && error.code === 'CANCELLED') throw error;
       // The store failing is not the backup's fault: verify cannot say, so it fails (not "corrupt").
-      const fault = storeFaultOf(error);
-      if (fault !== undefined) throw fault;
+      throwIfStoreFault(error);
       problem({ backupId: id, path: manifestName, code: 'MANIFEST_CORRUPT', message: errorMessage(error) });
     } finally {
       await reader?.close();

@@ -40,3 +40,9 @@ export function storeFaultOf(error: unknown): DestinationError | undefined {
   const cause = error instanceof ArchiveDamage ? error.cause : error;
   return cause instanceof DestinationError && cause.code !== 'OBJECT_NOT_FOUND' ? cause : undefined;
 }
+
+/** For a check that cannot judge the backup while its store fails: stops with the store's fault, if that is what `error` is. */
+export function throwIfStoreFault(error: unknown): void {
+  const fault = storeFaultOf(error);
+  if (fault !== undefined) throw fault;
+}
