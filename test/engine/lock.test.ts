@@ -123,6 +123,16 @@ describe('a marker left by a run killed while holding it (renewing, committing o
     expect(fs.readdirSync(setDir).filter((n) => n !== '.lock.cleared.0badc0de')).toEqual([]);
   });
 
+  test('on a lock already released (killed between moving the lock aside and removing the marker): the next run sweeps it at once', async () => {
+    if (here === null) throw new Error('this test needs /proc (boot id and PID namespace)');
+    const marker = plantDeadLeaseWithMarker(spawnSync(process.execPath, ['-e', '0']).pid as number);
+    fs.rmSync(path.join(setDir, LOCK_DIR), { recursive: true }); // the release had got this far
+    const lock = await lockSet(setDir, 'next run', 0); // a new lock: a new inode and token, another marker name
+    await lock.release();
+    expect(fs.existsSync(marker)).toBe(false);
+    expect(fs.readdirSync(setDir).filter((n) => n !== '.lock.cleared.0badc0de')).toEqual([]);
+  });
+
   test('taken by a live process: left alone (it is breaking or renewing this very moment)', async () => {
     const live = spawn('sleep', ['30'], { stdio: 'ignore' });
     try {

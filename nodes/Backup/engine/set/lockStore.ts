@@ -190,6 +190,8 @@ async function sweepLeftovers(setDir: string): Promise<void> {
   for (const name of await fsp.readdir(setDir).catch(() => [] as string[])) {
     if (!name.startsWith(LOCK_PREFIX)) continue;
     const full = path.join(setDir, name);
+    // A marker whose taker died while releasing names a lock that is gone: nobody would take it again.
+    if (name.startsWith(`${LOCK_PREFIX}break.`) && (await clearDeadMarker(setDir, full))) continue;
     const stats = await fsp.stat(full).catch(() => undefined);
     if (stats !== undefined && now - stats.mtimeMs > LEFTOVER_MS) await fsp.rm(full, { recursive: true, force: true });
   }
