@@ -6,6 +6,8 @@ import { withRetries } from '../../nodes/Backup/engine/destination/retry';
 import type { Destination } from '../../nodes/Backup/engine/destination/types';
 import type { LeaseTiming } from '../../nodes/Backup/engine/set/lease';
 import { DestinationLeaseStore, LEASE_OBJECT, lockSetOn } from '../../nodes/Backup/engine/set/destinationLeaseStore';
+import { READERS_FOLDER, remoteLocking } from '../../nodes/Backup/engine/set/remoteLocking';
+import { readAll } from '../../nodes/Backup/engine/destination/streams';
 import type { SetLock } from '../../nodes/Backup/engine/set/lock';
 import type { Subject } from '../helpers/destinations';
 import { allSubjects } from '../helpers/destinations';
@@ -95,6 +97,26 @@ describe.each(allSubjects().map((s) => [s.label, s] as [string, Subject]))('set 
     expect(await new DestinationLeaseStore(d, 'myset').read()).toBeUndefined();
     await sleep(10);
   }, 20_000);
+
+  maybe(title('a reader marker is renewed while its read outlasts one lease, and removed when the read ends'), async () => {
+    const d = await open();
+    const locking = remoteLocking(d, 'myset', { leaseMs: 1000, renewMs: 200, marginMs: 500 });
+    const markers = async (): Promise<string[]> => {
+      const names: string[] = [];
+      for await (const entry of d.list(`myset/${READERS_FOLDER}/`)) if (entry.kind === 'object') names.push(entry.name);
+      return names;
+    };
+    const expiry = async (name: string): Promise<number> => Date.parse((JSON.parse((await readAll(await d.read(name))).toString('utf8')) as { expiresAt: string }).expiresAt);
+    const seen = await locking.whileReading('restore', async () => {
+      const [marker] = await markers();
+      const first = await expiry(marker);
+      await sleep(2500);
+      return { marker, first, later: await expiry(marker) };
+    });
+    // Renewed: valid well past where the first note expired (a deleting writer would still wait for it).
+    expect(seen.later).toBeGreaterThan(seen.first + 1000);
+    expect(await markers()).toEqual([]);
+  }, 30_000);
 
   maybe(title('many acquirers racing for a released lease: exactly one wins each round'), async () => {
     const clients = [await open(), await open(), await open()];

@@ -193,3 +193,21 @@ test('a backup that deletes nothing does not wait for readers', async () => {
   gate.open();
   expect((await restoring).errorCount).toBe(0);
 });
+
+test('a reader marker is renewed while its read outlasts one lease, and removed when the read ends', async () => {
+  const dest = await dirs.make();
+  const setDir = path.join(dest, SET);
+  fs.mkdirSync(setDir);
+  const expiry = (): { name: string; expiresAt: number } => {
+    const [name] = fs.readdirSync(setDir).filter((n) => /^\.reader-[0-9a-f]+\.json$/.test(n));
+    return { name, expiresAt: Date.parse((JSON.parse(fs.readFileSync(path.join(setDir, name), 'utf8')) as LeaseNote).expiresAt as string) };
+  };
+  const seen = await whileReading(dest, SET, 'restore', async () => {
+    const first = expiry();
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    return { first, later: expiry() };
+  }, { timing: { leaseMs: 1000, renewMs: 200, marginMs: 500 } });
+  expect(seen.later.name).toBe(seen.first.name);
+  expect(seen.later.expiresAt).toBeGreaterThan(seen.first.expiresAt + 1000);
+  expect(fs.readdirSync(setDir)).toEqual([]);
+});

@@ -107,3 +107,22 @@ export function judgeLease(note: LeaseNote, touchedMs: number, nowMs: number, ti
   if (provablyDead(note)) return 'holder-dead';
   return nowMs > expires + timing.marginMs ? 'expired' : 'held';
 }
+
+/**
+ * Runs `work` while `renew` runs every `renewMs`, one renewal at a time (a slow store never gets two
+ * at once); a failed renewal is left to the next. Waits for the last renewal before returning, so
+ * whatever the caller removes afterwards is not written back by a renewal still under way.
+ */
+export async function whileRenewing<T>(renewMs: number, renew: () => Promise<void>, work: () => Promise<T>): Promise<T> {
+  let renewal: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    renewal = renewal.then(renew).catch(() => undefined);
+  }, renewMs);
+  timer.unref();
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+    await renewal;
+  }
+}

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { setDirectory } from './catalog';
 import { BackupError, errnoCode } from '../errors';
 import type { LeaseNote, LeaseTiming } from './lease';
-import { DEFAULT_TIMING, judgeLease, newLeaseNote, renewedNote } from './lease';
+import { DEFAULT_TIMING, judgeLease, newLeaseNote, renewedNote, whileRenewing } from './lease';
 import type { SetLock } from './lock';
 import { LEFTOVER_MS, LocalLockStore } from './lockStore';
 
@@ -66,23 +66,17 @@ export async function whileReading<T>(destination: string, setName: string, purp
     await sleep(POLL_MS);
     note = newLeaseNote(purpose, token, new Date(), timing);
   }
-  let renewal: Promise<void> = Promise.resolve();
-  const timer = setInterval(() => {
-    renewal = renewal.then(async () => {
-      // A marker removed as expired (this run stalled beyond the lease) is not brought back.
-      if ((await fsp.stat(marker).catch(() => undefined)) === undefined) return;
-      note = renewedNote(note, new Date(), timing);
-      const next = `${marker}.${randomBytes(6).toString('hex')}.tmp`;
-      await fsp.writeFile(next, `${JSON.stringify(note)}\n`);
-      await fsp.rename(next, marker);
-    }).catch(() => undefined);
-  }, timing.renewMs);
-  timer.unref();
+  const renew = async (): Promise<void> => {
+    // A marker removed as expired (this run stalled beyond the lease) is not brought back.
+    if ((await fsp.stat(marker).catch(() => undefined)) === undefined) return;
+    note = renewedNote(note, new Date(), timing);
+    const next = `${marker}.${randomBytes(6).toString('hex')}.tmp`;
+    await fsp.writeFile(next, `${JSON.stringify(note)}\n`);
+    await fsp.rename(next, marker);
+  };
   try {
-    return await read();
+    return await whileRenewing(timing.renewMs, renew, read);
   } finally {
-    clearInterval(timer);
-    await renewal;
     await fsp.rm(marker, { force: true });
   }
 }

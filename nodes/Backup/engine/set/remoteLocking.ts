@@ -4,7 +4,7 @@ import type { Destination } from '../destination/types';
 import { BackupError } from '../errors';
 import { DestinationLeaseStore, lockSetOn } from './destinationLeaseStore';
 import type { LeaseNote, LeaseTiming } from './lease';
-import { DEFAULT_TIMING, judgeLease, newLeaseNote, renewedNote } from './lease';
+import { DEFAULT_TIMING, judgeLease, newLeaseNote, renewedNote, whileRenewing } from './lease';
 import type { RemoteSetLocking } from './remoteSetStore';
 
 /** Reader markers of a remote set live in their own folder, beside the backups and lock.json. */
@@ -89,26 +89,18 @@ export function remoteLocking(dest: Destination, set: string, timing: LeaseTimin
         await sleep(POLL_MS);
         note = newLeaseNote(purpose, token, new Date(), timing);
       }
-      let renewal: Promise<void> = Promise.resolve();
       let kept = true;
-      const timer = setInterval(() => {
-        renewal = renewal
-          .then(async () => {
-            // A marker removed as expired (this reader stalled beyond its lease) is not brought back.
-            if (!kept) return;
-            note = renewedNote(note, new Date(), timing);
-            const renewed = await dest.replace(marker, version, noteText(note));
-            if (renewed === undefined) kept = false;
-            else version = renewed.version;
-          })
-          .catch(() => undefined);
-      }, timing.renewMs);
-      timer.unref();
+      const renew = async (): Promise<void> => {
+        // A marker removed as expired (this reader stalled beyond its lease) is not brought back.
+        if (!kept) return;
+        note = renewedNote(note, new Date(), timing);
+        const renewed = await dest.replace(marker, version, noteText(note));
+        if (renewed === undefined) kept = false;
+        else version = renewed.version;
+      };
       try {
-        return await read();
+        return await whileRenewing(timing.renewMs, renew, read);
       } finally {
-        clearInterval(timer);
-        await renewal;
         await dest.delete(marker).catch(() => undefined);
       }
     },
