@@ -21,7 +21,8 @@ import { TarReader } from '../formats/tar/reader';
 import { restoreLinks } from './restoreLinks';
 import type { SelectionReport } from './restoreSelection';
 import { describeFilters, RestoreSelection } from './restoreSelection';
-import { findBackupAsOf, parseAsOf } from '../set/asOf';
+import { findBackupAsOf } from '../set/asOf';
+import { asOfInstant } from './readSet';
 import { writeSparse } from '../store/sparse';
 import { writeXattrs, XattrRestoreTally } from '../store/xattrs';
 import type { BackupSummary, FileProblem, ManifestEntry, Progress, StorageFormat } from '../types';
@@ -576,10 +577,7 @@ async function restoreFromArchives(run: RestoreRun, holders: string[]): Promise<
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreReport> {
   // Filters and the time are checked before the destination is opened: a typo costs no connection.
   const selection = new RestoreSelection({ include: options.include, exclude: options.exclude });
-  const asOf = options.asOf === undefined || options.asOf.trim() === '' ? undefined : parseAsOf(options.asOf, options.timeZone);
-  if (asOf !== undefined && options.backupId !== undefined && options.backupId !== 'latest') {
-    throw new BackupError('INVALID_OPTION', `Give either a backup id (${options.backupId}) or a time to restore as of (${options.asOf ?? ''}), not both.`);
-  }
+  const asOf = asOfInstant(options.asOf, options.timeZone, options.backupId);
   const purpose = `restore of ${asOf === undefined ? (options.backupId ?? 'latest') : `the backup as of ${asOf.toISOString()}`} into ${options.target}`;
   const opened = await openDestinationFor(options.destination, options.destinationOptions);
   try {
