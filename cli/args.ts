@@ -40,7 +40,22 @@ export type Command =
   | RestoreCommand
   | { command: 'list'; dest: string; remote: DestinationOptions; set?: string; json: boolean }
   | { command: 'verify'; dest: string; remote: DestinationOptions; set: string; backup: string; full: boolean; passphraseFile?: string; json: boolean }
-  | PruneCommand;
+  | PruneCommand
+  | BrowseCommand;
+
+/** files, diff and find (cli/browse.ts): read-only looks into a set. */
+export type BrowseCommand =
+  | (BrowseBase & { command: 'files'; backup?: string; asOf?: string; timeZone?: string; include: string[]; exclude: string[] })
+  | (BrowseBase & { command: 'diff'; from?: string; to?: string; include: string[]; exclude: string[]; metadata: boolean })
+  | (BrowseBase & { command: 'find'; paths: string[]; metadata: boolean });
+
+interface BrowseBase {
+  dest: string;
+  remote: DestinationOptions;
+  set: string;
+  passphraseFile?: string;
+  json: boolean;
+}
 
 export interface RestoreCommand {
   command: 'restore';
@@ -98,6 +113,14 @@ Usage:
                     [--keep-weekly N] [--keep-monthly N] [--keep-yearly N]
                     [--keep-within DURATION] [--time-zone ZONE]
                     [--dry-run] [--lock-timeout SECONDS] [--json]
+  n8n-backup files   --dest <dir> --set <name> [--backup <id>|latest | --as-of <date-time>]
+                    [--include <glob>]... [--exclude <glob>]... [--time-zone ZONE]
+                    [--passphrase-file <file>] [--json]
+  n8n-backup diff    --dest <dir> --set <name> [--from <id>|previous] [--to <id>|latest]
+                    [--include <glob>]... [--exclude <glob>]... [--metadata]
+                    [--passphrase-file <file>] [--json]
+  n8n-backup find    --dest <dir> --set <name> <path or glob>... [--metadata]
+                    [--passphrase-file <file>] [--json]
   n8n-backup --help | --version
 
 Retention: a backup is kept if any rule keeps it. --keep-full/--keep-differential/--keep-incremental
@@ -111,6 +134,12 @@ that time (a date alone means the end of that day; without an offset the time is
 default UTC). --include restores only matching paths, --exclude leaves paths out (both repeatable):
 patterns match the path relative to the backup root, a folder brings everything below it, a glob
 without "/" matches a name at any depth (*.pdf), ./name only at the root. No match is an error.
+
+Browse: files lists the paths of one backup (kind and mode, size, mtime, path; --json adds the
+hash and the backup that holds the bytes); diff shows what changed from --from (default: the
+backup before --to) to --to (default latest): + added, M changed, - deleted, U metadata only
+(with --metadata); find shows every version of the paths (restore's patterns) across all backups.
+With --json each output line is one JSON object with a "type" (entry, change, version; report last).
 
 ${REMOTE_USAGE}
 
@@ -172,6 +201,9 @@ const OPTIONS = {
   'fail-on-file-errors': { type: 'boolean' },
   full: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  metadata: { type: 'boolean' },
   'passphrase-file': { type: 'string' },
   json: { type: 'boolean' },
   ...REMOTE_OPTIONS,
@@ -183,7 +215,7 @@ const KEEP: Flag[] = [
 ];
 
 /** Which flags each command accepts: anything else is a usage error, not silently ignored. */
-const ALLOWED: Record<'backup' | 'restore' | 'list' | 'verify' | 'prune', Flag[]> = {
+const ALLOWED: Record<'backup' | 'restore' | 'list' | 'verify' | 'prune' | 'files' | 'diff' | 'find', Flag[]> = {
   backup: [
     'dest', 'type', 'exclude', 'set', 'compare-content', 'no-skip-empty', 'skip-unchanged', 'no-skip-unchanged', 'full-every-days', 'differential-every-days',
     ...KEEP, 'format', 'compression-level', 'lock-timeout', 'fail-on-file-errors', 'passphrase-file', 'json', ...REMOTE_FLAGS,
@@ -192,6 +224,9 @@ const ALLOWED: Record<'backup' | 'restore' | 'list' | 'verify' | 'prune', Flag[]
   list: ['dest', 'set', 'json', ...REMOTE_FLAGS],
   verify: ['dest', 'set', 'backup', 'full', 'passphrase-file', 'json', ...REMOTE_FLAGS],
   prune: ['dest', 'set', ...KEEP, 'dry-run', 'lock-timeout', 'json', ...REMOTE_FLAGS],
+  files: ['dest', 'set', 'backup', 'as-of', 'time-zone', 'include', 'exclude', 'passphrase-file', 'json', ...REMOTE_FLAGS],
+  diff: ['dest', 'set', 'from', 'to', 'include', 'exclude', 'metadata', 'passphrase-file', 'json', ...REMOTE_FLAGS],
+  find: ['dest', 'set', 'metadata', 'passphrase-file', 'json', ...REMOTE_FLAGS],
 };
 
 const OPERATIONS: readonly string[] = ['auto', 'full', 'differential', 'incremental'];
@@ -247,6 +282,15 @@ function timeZone(v: Values): string | undefined {
   return value;
 }
 
+/** --as-of of restore and files: a date-time instead of --backup; --time-zone goes with it only. */
+function asOfFlag(v: Values, command: string): string | undefined {
+  const asOf = text(v, 'as-of');
+  if (asOf !== undefined && asOf.trim() === '') throw new UsageError('--as-of needs a date-time, e.g. 2026-11-24T18:00');
+  if (asOf !== undefined && text(v, 'backup') !== undefined) throw new UsageError('use either --backup or --as-of, not both');
+  if (text(v, 'time-zone') !== undefined && asOf === undefined) throw new UsageError(`--time-zone applies to ${command} only with --as-of`);
+  return asOf;
+}
+
 const keeps = (v: Values): { keepFull?: number; keepDifferential?: number; keepIncremental?: number } & CalendarOptions => ({
   keepFull: count(v, 'keep-full', 100_000),
   keepDifferential: count(v, 'keep-differential', 100_000),
@@ -279,7 +323,7 @@ export function parseCommand(argv: string[], env: NodeJS.ProcessEnv = process.en
   const v = parsed.values as Values;
   const stray = (Object.keys(v) as Flag[]).find((flag) => !ALLOWED[name].includes(flag));
   if (stray !== undefined) throw new UsageError(`--${stray} does not apply to ${name}`);
-  if (name !== 'backup' && parsed.positionals.length > 0) throw new UsageError(`unexpected argument "${parsed.positionals[0]}"`);
+  if (name !== 'backup' && name !== 'find' && parsed.positionals.length > 0) throw new UsageError(`unexpected argument "${parsed.positionals[0]}"`);
   const json = v.json === true;
   const lockTimeout = count(v, 'lock-timeout', 86_400);
   const remote = remoteOptions(v, env);
@@ -299,10 +343,7 @@ export function parseCommand(argv: string[], env: NodeJS.ProcessEnv = process.en
     case 'restore': {
       exclusive(v, 'overwrite', 'skip-existing');
       const overwrite: OverwritePolicy = v.overwrite === true ? 'overwrite' : v['skip-existing'] === true ? 'skip' : 'fail';
-      const asOf = text(v, 'as-of');
-      if (asOf !== undefined && asOf.trim() === '') throw new UsageError('--as-of needs a date-time, e.g. 2026-11-24T18:00');
-      if (asOf !== undefined && text(v, 'backup') !== undefined) throw new UsageError('use either --backup or --as-of, not both');
-      if (text(v, 'time-zone') !== undefined && asOf === undefined) throw new UsageError('--time-zone applies to restore only with --as-of');
+      const asOf = asOfFlag(v, name);
       return {
         command: name, dest: required(v, 'dest'), remote, set: required(v, 'set'), backup: text(v, 'backup') ?? 'latest', asOf, timeZone: timeZone(v),
         include: (v.include as string[] | undefined) ?? [], exclude: (v.exclude as string[] | undefined) ?? [], target: required(v, 'target'), overwrite, passphraseFile: passphraseFile(v), json,
@@ -314,5 +355,16 @@ export function parseCommand(argv: string[], env: NodeJS.ProcessEnv = process.en
       return { command: name, dest: required(v, 'dest'), remote, set: required(v, 'set'), backup: text(v, 'backup') ?? 'all', full: v.full === true, passphraseFile: passphraseFile(v), json };
     case 'prune':
       return { command: name, dest: required(v, 'dest'), remote, set: required(v, 'set'), ...keeps(v), dryRun: v['dry-run'] === true, lockTimeout, json };
+    case 'files':
+    case 'diff':
+    case 'find': {
+      const base: BrowseBase = { dest: required(v, 'dest'), remote, set: required(v, 'set'), passphraseFile: passphraseFile(v), json };
+      const include = (v.include as string[] | undefined) ?? [];
+      const exclude = (v.exclude as string[] | undefined) ?? [];
+      if (name === 'files') return { ...base, command: name, backup: text(v, 'backup'), asOf: asOfFlag(v, name), timeZone: timeZone(v), include, exclude };
+      if (name === 'diff') return { ...base, command: name, from: text(v, 'from'), to: text(v, 'to'), include, exclude, metadata: v.metadata === true };
+      if (parsed.positionals.length === 0) throw new UsageError('find needs at least one path or pattern to look for');
+      return { ...base, command: name, paths: parsed.positionals, metadata: v.metadata === true };
+    }
   }
 }

@@ -1,6 +1,7 @@
 import type { CalendarOptions } from '../nodes/Backup/engine';
 import { BackupError, listDestination, pruneSet, restoreBackup, runBackup, verifyBackups } from '../nodes/Backup/engine';
 import type { Command } from './args';
+import { runBrowse } from './browse';
 import { parseCommand, UsageError, USAGE } from './args';
 import { resolvePassphrase } from './passphrase';
 import type { Io } from './print';
@@ -51,12 +52,16 @@ async function execute(cmd: Runnable, io: Io, signal: AbortSignal, passphrase: s
         io,
       );
       return 0;
+    case 'files':
+    case 'diff':
+    case 'find':
+      return runBrowse(cmd, io, signal, passphrase);
   }
 }
 
-/** backup, restore and verify take a passphrase (environment or file); list and prune never need one. */
+/** Commands that read or write file contents or manifests take a passphrase (environment or file); list and prune never need one. */
 function passphraseOf(cmd: Runnable, env: NodeJS.ProcessEnv, io: Io): string | undefined {
-  if (cmd.command !== 'backup' && cmd.command !== 'restore' && cmd.command !== 'verify') return undefined;
+  if (cmd.command === 'list' || cmd.command === 'prune') return undefined;
   return resolvePassphrase(cmd.passphraseFile, env, io);
 }
 
@@ -84,7 +89,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal, version:
     return await execute(cmd, io, signal, passphrase);
   } catch (error) {
     const fatal = error instanceof BackupError ? error : new BackupError('IO_ERROR', error instanceof Error ? error.message : String(error));
-    printFailure(fatal, cmd.json, io);
+    printFailure(fatal, cmd.json, io, cmd.command === 'files' || cmd.command === 'diff' || cmd.command === 'find');
     return 1;
   }
 }

@@ -111,7 +111,8 @@ export function printList(backups: ListedBackup[], asJson: boolean, io: Io): voi
   for (const row of [head, ...rows]) io.out(row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd());
 }
 
-export function printFailure(error: BackupError, asJson: boolean, io: Io): void {
-  if (asJson) io.out(json([failureItem(error)]));
+/** `lines`: the command prints JSON Lines (files, diff, find), so the failure is one line too. */
+export function printFailure(error: BackupError, asJson: boolean, io: Io, lines = false): void {
+  if (asJson) io.out(lines ? JSON.stringify({ type: 'error', ...failureItem(error) }) : json([failureItem(error)]));
   io.err(errorLine(error));
 }
