@@ -114,6 +114,20 @@ describe.each(allSubjects().map((s) => [s.label, s] as [string, Subject]))('brow
     expect(report).toMatchObject({ searched: 3, versions: 1, paths: 1, skipped: [], selection: { unmatched: ['never'] } });
   });
 
+  maybe(title('a callback that says stop ends the reading: what was seen so far, marked stopped'), async () => {
+    const seen: string[] = [];
+    const report = await listFiles(where(), (e) => (seen.push(e.path) >= 2 ? 'stop' : undefined));
+    expect(seen).toEqual(['a', 'a/deep']);
+    expect(report).toMatchObject({ stopped: true, folders: 2, files: 0 });
+    expect(report.summary).toMatch(/: the first 0 files/);
+    const versions: string[] = [];
+    const found = await findVersions({ ...where(), paths: ['a/x.txt'] }, (v) => (versions.push(v.backupId) >= 1 ? 'stop' : undefined));
+    expect([versions, found.stopped, found.versions]).toEqual([[ids[0]], true, 1]);
+    const changes = await diffBackups({ ...where(), from: ids[0], to: ids[1] }, () => 'stop');
+    expect([changes.stopped, changes.changed + changes.added + changes.deleted]).toEqual([true, 1]);
+    expect((await listFiles(where(), () => undefined)).stopped).toBe(false);
+  });
+
   maybe(title('refusals: unknown backup, no set, bad pattern, an id and a time together'), async () => {
     await expect(listFiles({ ...where(), backupId: '20000101T000000000Z-full' }, () => undefined)).rejects.toMatchObject({ code: 'BACKUP_NOT_FOUND' });
     await expect(listFiles({ ...where(), setName: 'nope' }, () => undefined)).rejects.toMatchObject({ code: 'SET_NOT_FOUND' });

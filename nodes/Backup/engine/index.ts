@@ -6,7 +6,7 @@ export type { RestoreOptions, RestoreReport, OverwritePolicy } from './operation
 export type { SelectionReport } from './operations/restoreSelection';
 export { listDestination } from './operations/list';
 export { listFiles } from './operations/files';
-export type { EntryView, FilesOptions, FilesReport } from './operations/files';
+export type { EntryView, FilesOptions, FilesReport, Visit } from './operations/files';
 export { diffBackups } from './operations/diff';
 export type { ChangeKind, DiffOptions, DiffReport, PathChange } from './operations/diff';
 export { findVersions } from './operations/find';

@@ -9,7 +9,7 @@ import { compareWalkOrder } from '../paths';
 import { findBackup } from '../set/catalog';
 import { keyForReading } from '../set/encryption';
 import type { ManifestEntry } from '../types';
-import type { EntryView } from './files';
+import type { EntryView, Visit } from './files';
 import { viewOf } from './files';
 import type { SetReadOptions } from './readSet';
 import { checkCancelled, openManifestOf, readingSet } from './readSet';
@@ -104,11 +104,13 @@ export interface DiffReport {
   /** Bytes of files added, of files deleted, and the net change in the size of the selected files. */
   bytes: { added: number; deleted: number; net: number };
   selection: SelectionReport;
+  /** The callback asked to stop: the counts are of the changes seen until then. */
+  stopped: boolean;
   summary: string;
 }
 
 /** Calls `onChange` for every path that differs from backup `from` to backup `to`, in walk order. */
-export async function diffBackups(options: DiffOptions, onChange: (change: PathChange) => void | Promise<void>): Promise<DiffReport> {
+export async function diffBackups(options: DiffOptions, onChange: (change: PathChange) => Visit | Promise<Visit>): Promise<DiffReport> {
   const selection = new RestoreSelection({ include: options.include, exclude: options.exclude });
   return readingSet(options, `diff of ${options.from ?? 'previous'} and ${options.to ?? 'latest'}`, async (store) => {
     const { summary: to, all } = await findBackup(store, options.to ?? 'latest');
@@ -120,6 +122,7 @@ export async function diffBackups(options: DiffOptions, onChange: (change: PathC
     const key = await keyForReading(store, [from, to], options.passphrase);
     const counts = { added: 0, deleted: 0, changed: 0, metadata: 0 };
     const bytes = { added: 0, deleted: 0, net: 0 };
+    let stopped = false;
     const older = await openManifestOf(store, from.backupId, key);
     try {
       const newer = await openManifestOf(store, to.backupId, key);
@@ -132,7 +135,10 @@ export async function diffBackups(options: DiffOptions, onChange: (change: PathC
           bytes.net += change.sizeDelta ?? 0;
           if (c.change === 'added') bytes.added += change.sizeDelta ?? 0;
           if (c.change === 'deleted') bytes.deleted -= change.sizeDelta ?? 0;
-          if (c.change !== 'metadata' || options.metadata === true) await onChange(change);
+          if ((c.change !== 'metadata' || options.metadata === true) && (await onChange(change)) === 'stop') {
+            stopped = true;
+            break;
+          }
         }
       } finally {
         await newer.close();
@@ -142,8 +148,8 @@ export async function diffBackups(options: DiffOptions, onChange: (change: PathC
     }
     const net = `${bytes.net < 0 ? '-' : '+'}${humanBytes(Math.abs(bytes.net))}`;
     return {
-      set: options.setName, from: from.backupId, to: to.backupId, ...counts, bytes, selection: selection.report(),
-      summary: `${from.backupId} -> ${to.backupId}: ${counts.added} added, ${counts.changed} changed, ${counts.deleted} deleted, ${counts.metadata} with new metadata only (${net})`,
+      set: options.setName, from: from.backupId, to: to.backupId, ...counts, bytes, selection: selection.report(), stopped,
+      summary: `${from.backupId} -> ${to.backupId}: ${stopped ? 'at least ' : ''}${counts.added} added, ${counts.changed} changed, ${counts.deleted} deleted, ${counts.metadata} with new metadata only (${net})`,
     };
   });
 }

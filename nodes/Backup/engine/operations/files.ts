@@ -58,17 +58,23 @@ export interface FilesReport {
   bytes: number;
   size: string;
   selection: SelectionReport;
+  /** The callback asked to stop (a limit reached): the counts are of the paths seen until then. */
+  stopped: boolean;
   summary: string;
 }
 
+/** What a browse callback returns: `stop` ends the reading early (the node's Limit). */
+export type Visit = void | 'stop';
+
 /** Calls `onEntry` for every selected path of the backup, in walk order; returns the totals. */
-export async function listFiles(options: FilesOptions, onEntry: (entry: EntryView) => void | Promise<void>): Promise<FilesReport> {
+export async function listFiles(options: FilesOptions, onEntry: (entry: EntryView) => Visit | Promise<Visit>): Promise<FilesReport> {
   const selection = new RestoreSelection({ include: options.include, exclude: options.exclude });
   const asOf = asOfInstant(options.asOf, options.timeZone, options.backupId);
   return readingSet(options, `listing of the files of ${options.backupId ?? 'latest'}`, async (store) => {
     const summary = asOf === undefined ? (await findBackup(store, options.backupId ?? 'latest')).summary : await findBackupAsOf(store, asOf);
     const key = await keyForReading(store, [summary], options.passphrase);
     const totals = { files: 0, folders: 0, symlinks: 0, bytes: 0 };
+    let stopped = false;
     const reader = await openManifestOf(store, summary.backupId, key);
     try {
       for await (const entry of reader.entries()) {
@@ -79,7 +85,10 @@ export async function listFiles(options: FilesOptions, onEntry: (entry: EntryVie
           totals.bytes += entry.size ?? 0;
         } else if (entry.kind === 'dir') totals.folders++;
         else totals.symlinks++;
-        await onEntry(viewOf(entry));
+        if ((await onEntry(viewOf(entry))) === 'stop') {
+          stopped = true;
+          break;
+        }
       }
     } finally {
       await reader.close();
@@ -87,8 +96,8 @@ export async function listFiles(options: FilesOptions, onEntry: (entry: EntryVie
     const size = humanBytes(totals.bytes);
     const filtered = selection.active ? ' selected' : '';
     return {
-      set: options.setName, backupId: summary.backupId, ...totals, size, selection: selection.report(),
-      summary: `${summary.backupId}: ${totals.files} files (${size}), ${totals.folders} folders, ${totals.symlinks} symlinks${filtered}`,
+      set: options.setName, backupId: summary.backupId, ...totals, size, selection: selection.report(), stopped,
+      summary: `${summary.backupId}: ${stopped ? 'the first ' : ''}${totals.files} files (${size}), ${totals.folders} folders, ${totals.symlinks} symlinks${filtered}`,
     };
   });
 }

@@ -9,6 +9,7 @@ import { keyForReading } from '../set/encryption';
 import type { BackupSummary, ManifestEntry } from '../types';
 import type { ChangeKind, PathChange } from './diff';
 import { diffEntries, pathChangeOf } from './diff';
+import type { Visit } from './files';
 import type { SetReadOptions } from './readSet';
 import { checkCancelled, openManifestOf, readingSet } from './readSet';
 import type { SelectionReport } from './restoreSelection';
@@ -39,6 +40,8 @@ export interface FindReport {
   /** Backups left out because their manifest is damaged: the next one is compared with the one before. */
   skipped: { backupId: string; code: string; message: string }[];
   selection: SelectionReport;
+  /** The callback asked to stop: the counts are of the versions seen until then. */
+  stopped: boolean;
   summary: string;
 }
 
@@ -47,7 +50,7 @@ async function* none(): AsyncGenerator<ManifestEntry> {
 }
 
 /** Calls `onVersion` for every version of the selected paths, backup by backup, oldest first. */
-export async function findVersions(options: FindOptions, onVersion: (version: FileVersion) => void | Promise<void>): Promise<FindReport> {
+export async function findVersions(options: FindOptions, onVersion: (version: FileVersion) => Visit | Promise<Visit>): Promise<FindReport> {
   if (options.paths.filter((p) => p.trim() !== '').length === 0) throw new BackupError('INVALID_OPTION', 'Give at least one path or pattern to find.');
   // Validates the patterns before the destination is opened.
   void new RestoreSelection({ include: options.paths });
@@ -59,10 +62,12 @@ export async function findVersions(options: FindOptions, onVersion: (version: Fi
     const paths = new Set<string>();
     const skipped: FindReport['skipped'] = [];
     let versions = 0;
+    let stopped = false;
     let previous: BackupSummary | undefined;
     // One selection for every pass: its decisions depend on the path alone, so a new walk can reuse it.
     const selection = new RestoreSelection({ include: options.paths });
     for (const backup of backups) {
+      if (stopped) break;
       checkCancelled(options.signal);
       try {
         const newer = await openManifestOf(store, backup.backupId, key);
@@ -75,7 +80,10 @@ export async function findVersions(options: FindOptions, onVersion: (version: Fi
               checkCancelled(options.signal);
               versions++;
               paths.add(c.path);
-              await onVersion({ backupId: backup.backupId, backupStartedAt: backup.startedAt, ...pathChangeOf(c) });
+              if ((await onVersion({ backupId: backup.backupId, backupStartedAt: backup.startedAt, ...pathChangeOf(c) })) === 'stop') {
+                stopped = true;
+                break;
+              }
             }
           } finally {
             await older?.close();
@@ -92,8 +100,8 @@ export async function findVersions(options: FindOptions, onVersion: (version: Fi
     }
     const damaged = skipped.length === 0 ? '' : `; ${skipped.length} damaged backups left out`;
     return {
-      set: options.setName, searched: backups.length, versions, paths: paths.size, skipped, selection: selection.report(),
-      summary: `${versions} versions of ${paths.size} paths in ${backups.length} backups${damaged}`,
+      set: options.setName, searched: backups.length, versions, paths: paths.size, skipped, selection: selection.report(), stopped,
+      summary: `${stopped ? 'the first ' : ''}${versions} versions of ${paths.size} paths in ${backups.length} backups${damaged}`,
     };
   });
 }
