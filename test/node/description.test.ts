@@ -55,7 +55,7 @@ describe('node description', () => {
   test('parameter names are the contract (saved in workflows)', () => {
     const top = [...new Set(properties.map((p) => p.name))].sort();
     expect(top).toEqual(
-      ['fileAccessNotice', 'resource', 'operation', 'sourcePaths', 'destinationPath', 'encrypt', 'options', 'setName', 'backupId', 'targetPath', 'overwrite', 'fullVerify', 'keepFull', 'keepDifferential', 'keepIncremental', 'dryRun', 'allowDestructiveToolUse', 'calendarRetention', 'destinationType', 's3CredentialType', 's3Bucket', 's3Prefix', 'sftpPath', 'sftpHostKey', 'asOf', 'includePaths', 'excludePaths'].sort(),
+      ['fileAccessNotice', 'resource', 'operation', 'sourcePaths', 'destinationPath', 'encrypt', 'options', 'setName', 'backupId', 'targetPath', 'overwrite', 'fullVerify', 'keepFull', 'keepDifferential', 'keepIncremental', 'dryRun', 'allowDestructiveToolUse', 'calendarRetention', 'destinationType', 's3CredentialType', 's3Bucket', 's3Prefix', 'sftpPath', 'sftpHostKey', 'asOf', 'includePaths', 'excludePaths', 'fromBackupId', 'toBackupId', 'findPaths', 'includeMetadata', 'returnAll', 'limit'].sort(),
     );
     for (const calendar of properties.filter((p) => p.name === 'calendarRetention')) {
       expect(((calendar.options ?? []) as INodeProperties[]).map((o) => o.name)).toEqual(['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly', 'keepWithin', 'timeZone']);
@@ -66,7 +66,7 @@ describe('node description', () => {
     );
     expect(properties.find((p) => p.name === 'resource')?.options?.map((o) => (o as INodePropertyOptions).value)).toEqual(['backup', 'backupSet']);
     expect(operationOptions('backup').map((o) => o.value).sort()).toEqual(['auto', 'differential', 'full', 'incremental']);
-    expect(operationOptions('backupSet').map((o) => o.value).sort()).toEqual(['list', 'prune', 'restore', 'verify']);
+    expect(operationOptions('backupSet').map((o) => o.value).sort()).toEqual(['diff', 'find', 'list', 'listFiles', 'prune', 'restore', 'verify']);
     expect((properties.find((p) => p.name === 'overwrite')?.options as INodePropertyOptions[]).map((o) => o.value)).toEqual(['fail', 'overwrite', 'skip']);
   });
 

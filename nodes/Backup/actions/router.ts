@@ -4,7 +4,10 @@ import * as auto from './backup/auto.operation';
 import * as differential from './backup/differential.operation';
 import * as full from './backup/full.operation';
 import * as incremental from './backup/incremental.operation';
+import * as diff from './backupSet/diff.operation';
+import * as find from './backupSet/find.operation';
 import * as list from './backupSet/list.operation';
+import * as listFiles from './backupSet/listFiles.operation';
 import * as prune from './backupSet/prune.operation';
 import * as restore from './backupSet/restore.operation';
 import * as verify from './backupSet/verify.operation';
@@ -21,6 +24,9 @@ export const operations: Readonly<Record<OperationKey, OperationExecutor>> = {
   'backupSet.restore': restore.execute,
   'backupSet.verify': verify.execute,
   'backupSet.prune': prune.execute,
+  'backupSet.listFiles': listFiles.execute,
+  'backupSet.diff': diff.execute,
+  'backupSet.find': find.execute,
 };
 
 function isOperationKey(key: string): key is OperationKey {

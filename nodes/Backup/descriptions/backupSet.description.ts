@@ -1,5 +1,6 @@
 import type { INodeProperties } from 'n8n-workflow';
 import { calendarRetentionProperty, DESTINATION_PLACEHOLDER, HINTS, SET_NAME_EXPLAINED } from './common';
+import { browseFields } from './browse.description';
 import { destinationFields } from './destination';
 
 const forSet = (...operation: string[]): INodeProperties['displayOptions'] => ({ show: { resource: ['backupSet'], operation } });
@@ -11,7 +12,10 @@ export const backupSetOperations: INodeProperties = {
   noDataExpression: true,
   displayOptions: { show: { resource: ['backupSet'] } },
   options: [
+    { name: 'Compare Backups', value: 'diff', action: 'Compare two backups', description: 'Output one item per path added, changed or deleted between two backups of a set' },
+    { name: 'Find File Versions', value: 'find', action: 'Find the versions of a file', description: 'Output one item per version of some paths across every backup of a set: when each appeared, changed or was deleted' },
     { name: 'List', value: 'list', action: 'List backups', description: 'Output one item per backup in the backup folder, or in one set' },
+    { name: 'List Files', value: 'listFiles', action: 'List the files of a backup', description: 'Output one item per file, folder and symlink of one backup, with size, time and hash' },
     { name: 'Prune', value: 'prune', action: 'Prune old backups', description: 'Remove old backups of a set by the keep counts, whole chains at a time' },
     { name: 'Restore', value: 'restore', action: 'Restore a backup', description: 'Write the folder as it was at one backup into a folder of your choice' },
     { name: 'Verify', value: 'verify', action: 'Verify backups', description: 'Check that the stored files of a set are complete and undamaged' },
@@ -51,7 +55,7 @@ export const backupSetFields: INodeProperties[] = [
     type: 'string',
     default: '',
     required: true,
-    displayOptions: forSet('restore', 'verify', 'prune'),
+    displayOptions: forSet('restore', 'verify', 'prune', 'listFiles', 'diff', 'find'),
     placeholder: 'documents-1a2b3c4d',
     description: `The set to work on. ${setNameHelp} Required.`,
   },
@@ -125,6 +129,7 @@ export const backupSetFields: INodeProperties[] = [
     description:
       'Paths not to restore, one pattern per line, also inside Only These Paths (docs with *.log left out). A folder leaves out everything below it. Default: empty, nothing left out.',
   },
+  ...browseFields,
   // Verify
   {
     displayName: 'Backup ID',
@@ -150,9 +155,9 @@ export const backupSetFields: INodeProperties[] = [
     name: 'encrypt',
     type: 'boolean',
     default: false,
-    displayOptions: forSet('restore', 'verify'),
+    displayOptions: forSet('restore', 'verify', 'listFiles', 'diff', 'find'),
     description:
-      'Whether the set is encrypted (made with Encrypt on): turn on and choose the Backup Encryption credential it was made with. An encrypted set cannot be restored or verified without it. Default: off.',
+      'Whether the set is encrypted (made with Encrypt on): turn on and choose the Backup Encryption credential it was made with. An encrypted set cannot be restored, verified or browsed without it. Default: off.',
   },
   // Prune
   {

@@ -3,7 +3,7 @@ import type { BackupReport } from '../../engine';
 import { localDateTime, summarizeBackup } from '../../engine';
 
 /** Time fields that get a local twin (`startedAtLocal`, …) right after them. Ids stay UTC. */
-const TIME_FIELDS = ['startedAt', 'finishedAt'] as const;
+const TIME_FIELDS = ['startedAt', 'finishedAt', 'backupStartedAt', 'mtime'] as const;
 
 /**
  * The workflow's time zone as n8n gives it to a node (workflow settings, else GENERIC_TIMEZONE);

@@ -90,6 +90,8 @@ export interface DiffOptions extends SetReadOptions, SelectionPatterns {
   to?: string;
   /** Report paths whose metadata alone changed too (counted either way). */
   metadata?: boolean;
+  /** Told the ids `from` and `to` resolve to, before the first change. */
+  onBackups?: (from: string, to: string) => void;
 }
 
 export interface DiffReport {
@@ -120,6 +122,7 @@ export async function diffBackups(options: DiffOptions, onChange: (change: PathC
       if (from === undefined) throw new BackupError('BACKUP_NOT_FOUND', `Set "${options.setName}" has no complete backup before ${to.backupId} to compare it with.`, { hint: 'Give --from an id that `list` shows.' });
     } else from = (await findBackup(store, options.from)).summary;
     const key = await keyForReading(store, [from, to], options.passphrase);
+    options.onBackups?.(from.backupId, to.backupId);
     const counts = { added: 0, deleted: 0, changed: 0, metadata: 0 };
     const bytes = { added: 0, deleted: 0, net: 0 };
     let stopped = false;

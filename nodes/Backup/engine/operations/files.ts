@@ -66,8 +66,8 @@ export interface FilesReport {
 /** What a browse callback returns: `stop` ends the reading early (the node's Limit). */
 export type Visit = void | 'stop';
 
-/** Calls `onEntry` for every selected path of the backup, in walk order; returns the totals. */
-export async function listFiles(options: FilesOptions, onEntry: (entry: EntryView) => Visit | Promise<Visit>): Promise<FilesReport> {
+/** Calls `onEntry` for every selected path of the backup (and the backup's id), in walk order; returns the totals. */
+export async function listFiles(options: FilesOptions, onEntry: (entry: EntryView, backupId: string) => Visit | Promise<Visit>): Promise<FilesReport> {
   const selection = new RestoreSelection({ include: options.include, exclude: options.exclude });
   const asOf = asOfInstant(options.asOf, options.timeZone, options.backupId);
   return readingSet(options, `listing of the files of ${options.backupId ?? 'latest'}`, async (store) => {
@@ -85,7 +85,7 @@ export async function listFiles(options: FilesOptions, onEntry: (entry: EntryVie
           totals.bytes += entry.size ?? 0;
         } else if (entry.kind === 'dir') totals.folders++;
         else totals.symlinks++;
-        if ((await onEntry(viewOf(entry))) === 'stop') {
+        if ((await onEntry(viewOf(entry), summary.backupId)) === 'stop') {
           stopped = true;
           break;
         }

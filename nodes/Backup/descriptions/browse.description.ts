@@ -1,0 +1,105 @@
+import type { INodeProperties } from 'n8n-workflow';
+
+/** List Files, Compare Backups and Find File Versions: read-only looks into a set (engine operations/files, diff, find). */
+const forOps = (...operation: string[]): INodeProperties['displayOptions'] => ({ show: { resource: ['backupSet'], operation } });
+
+const PATTERNS_EXPLAINED =
+  'Exact paths or globs, one per line, matched against the path inside the backed-up folder (docs/report.pdf, not /srv/data/docs/report.pdf); a folder brings everything below it; a glob without "/" matches a name at any depth (*.pdf)';
+
+export const browseFields: INodeProperties[] = [
+  {
+    displayName: 'Backup ID',
+    name: 'backupId',
+    type: 'string',
+    default: 'latest',
+    displayOptions: forOps('listFiles'),
+    placeholder: '20261126T020000123Z-full',
+    description: 'Whose files to list: latest (default, the newest complete backup) or a backupId from Backup Set > List. To pick by time, leave latest and set As Of.',
+  },
+  {
+    displayName: 'As Of',
+    name: 'asOf',
+    type: 'dateTime',
+    default: '',
+    displayOptions: forOps('listFiles'),
+    hint: 'Empty: Backup ID decides. Set: the newest complete backup made at or before this time',
+    description: "List the files of the newest complete backup that started at or before this date and time (in the workflow's time zone unless it has an offset). Default: empty.",
+  },
+  {
+    displayName: 'From Backup ID',
+    name: 'fromBackupId',
+    type: 'string',
+    default: 'previous',
+    displayOptions: forOps('diff'),
+    placeholder: '20261126T020000123Z-full',
+    description: 'The older backup: previous (default, the complete backup before To Backup ID) or a backupId from Backup Set > List',
+  },
+  {
+    displayName: 'To Backup ID',
+    name: 'toBackupId',
+    type: 'string',
+    default: 'latest',
+    displayOptions: forOps('diff'),
+    placeholder: 'latest',
+    description: 'The newer backup: latest (default) or a backupId',
+  },
+  {
+    displayName: 'Paths to Find',
+    name: 'findPaths',
+    type: 'string',
+    typeOptions: { rows: 3 },
+    default: '',
+    required: true,
+    displayOptions: forOps('find'),
+    placeholder: 'docs/report.pdf\n*.xlsx',
+    hint: 'One per line, relative to the backed-up folder',
+    description: `Which paths to follow across every backup of the set. ${PATTERNS_EXPLAINED}. One item per version: where a path appeared, changed or was deleted. Required.`,
+  },
+  {
+    displayName: 'Only These Paths',
+    name: 'includePaths',
+    type: 'string',
+    typeOptions: { rows: 3 },
+    default: '',
+    displayOptions: forOps('listFiles', 'diff'),
+    placeholder: 'docs/2026\n*.pdf',
+    hint: 'One per line, relative to the backed-up folder. Empty: everything',
+    description: `Only these paths. ${PATTERNS_EXPLAINED}. Default: empty, everything.`,
+  },
+  {
+    displayName: 'Leave Out Paths',
+    name: 'excludePaths',
+    type: 'string',
+    typeOptions: { rows: 3 },
+    default: '',
+    displayOptions: forOps('listFiles', 'diff'),
+    placeholder: '*.log\ncache',
+    hint: 'Same patterns as Only These Paths; wins over them',
+    description: 'Paths to leave out, one pattern per line, also inside Only These Paths. Default: empty, nothing left out.',
+  },
+  {
+    displayName: 'Include Metadata-Only Changes',
+    name: 'includeMetadata',
+    type: 'boolean',
+    default: false,
+    displayOptions: forOps('diff', 'find'),
+    description: 'Whether to output paths whose permissions, owner or modification time alone changed (change: metadata). They are counted either way. Default: off.',
+  },
+  {
+    displayName: 'Return All',
+    name: 'returnAll',
+    type: 'boolean',
+    default: false,
+    displayOptions: forOps('listFiles', 'diff', 'find'),
+    description: 'Whether to return all results or only up to a given limit',
+  },
+  {
+    displayName: 'Limit',
+    name: 'limit',
+    type: 'number',
+    typeOptions: { minValue: 1 },
+    default: 50,
+    displayOptions: { show: { resource: ['backupSet'], operation: ['listFiles', 'diff', 'find'], returnAll: [false] } },
+    description: 'Max number of results to return',
+  },
+];
