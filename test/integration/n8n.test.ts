@@ -187,6 +187,22 @@ suite(`the Backup node in a real n8n ${N8N_VERSION}`, () => {
     expect(fs.existsSync(path.join(allowed, 'restored-early'))).toBe(false);
   });
 
+  test('List Files with a Limit and Find File Versions: one item per path / version, summary first', () => {
+    const set = { destinationPath: dest, setName: 'browse' };
+    const wf = stepsWorkflow([
+      { name: 'First', parameters: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: dest, options: { setName: 'browse' } } },
+      { name: 'Files', after: 'First', parameters: { resource: 'backupSet', operation: 'listFiles', ...set, limit: 2 } },
+      { name: 'Versions', after: 'First', parameters: { resource: 'backupSet', operation: 'find', ...set, findPaths: 'docs/report.txt', returnAll: true } },
+    ]);
+    const r = runWorkflow(env, wf);
+    ok(r);
+    const made = String(r.items('First')[0].json.backupId);
+    expect(r.items('Files').map((i) => i.json.path)).toEqual(['docs', 'docs/report.txt']);
+    expect(Object.keys(r.items('Files')[1].json)[0]).toBe('summary');
+    expect(r.items('Files')[1].json).toMatchObject({ backupId: made, kind: 'file', size: 18, in: made });
+    expect(r.items('Versions').map((i) => i.json.summary)).toEqual([`docs/report.txt added in ${made}: 18 B`]);
+  });
+
   test('a missing source: an error item with Continue On Fail, a failed execution without', () => {
     const missing = path.join(allowed, 'no-such-folder');
     const params = { resource: 'backup', operation: 'full', sourcePaths: missing, destinationPath: dest };
