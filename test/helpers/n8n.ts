@@ -36,6 +36,8 @@ export function n8nInstallState(): N8nInstallState {
 
 export interface N8nItem {
   json: Record<string, unknown>;
+  /** Binary fields as the execution records them: fileName, mimeType, fileSize, and the bytes (base64) or an id. */
+  binary?: Record<string, Record<string, unknown>>;
   pairedItem?: { item: number } | { item: number }[];
 }
 

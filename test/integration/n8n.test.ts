@@ -187,20 +187,27 @@ suite(`the Backup node in a real n8n ${N8N_VERSION}`, () => {
     expect(fs.existsSync(path.join(allowed, 'restored-early'))).toBe(false);
   });
 
-  test('List Files with a Limit and Find File Versions: one item per path / version, summary first', () => {
+  test('List Files with a Limit, Find File Versions, Restore to binary data: one item per path / version / file, summary first', () => {
     const set = { destinationPath: dest, setName: 'browse' };
     const wf = stepsWorkflow([
       { name: 'First', parameters: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: dest, options: { setName: 'browse' } } },
-      { name: 'Files', after: 'First', parameters: { resource: 'backupSet', operation: 'listFiles', ...set, limit: 2 } },
+      { name: 'Files', after: 'First', parameters: { resource: 'backupSet', operation: 'listFiles', ...set, limit: 3 } },
       { name: 'Versions', after: 'First', parameters: { resource: 'backupSet', operation: 'find', ...set, findPaths: 'docs/report.txt', returnAll: true } },
+      { name: 'AsBinary', after: 'First', parameters: { resource: 'backupSet', operation: 'restore', ...set, restoreTo: 'binary', includePaths: 'docs/report.txt\nnotes.md' } },
     ]);
     const r = runWorkflow(env, wf);
     ok(r);
     const made = String(r.items('First')[0].json.backupId);
-    expect(r.items('Files').map((i) => i.json.path)).toEqual(['docs', 'docs/report.txt']);
-    expect(Object.keys(r.items('Files')[1].json)[0]).toBe('summary');
-    expect(r.items('Files')[1].json).toMatchObject({ backupId: made, kind: 'file', size: 18, in: made });
+    expect(r.items('Files').map((i) => i.json.path)).toEqual(['docs', 'docs/empty', 'docs/report.txt']);
+    expect(Object.keys(r.items('Files')[2].json)[0]).toBe('summary');
+    expect(r.items('Files')[2].json).toMatchObject({ backupId: made, kind: 'file', size: 18, in: made });
     expect(r.items('Versions').map((i) => i.json.summary)).toEqual([`docs/report.txt added in ${made}: 18 B`]);
+    // n8n's own binary data: one item per file, the bytes in "data" (held in memory or on n8n's disk, as the instance is set up).
+    const binaries = r.items('AsBinary');
+    expect(binaries.map((i) => [i.json.path, i.binary?.data?.fileName, i.binary?.data?.mimeType])).toEqual([['docs/report.txt', 'report.txt', 'text/plain'], ['notes.md', 'notes.md', 'text/markdown']]);
+    const data = binaries[0].binary?.data?.data;
+    if (typeof data === 'string' && data !== 'filesystem-v2') expect(Buffer.from(data, 'base64').toString()).toBe('quarterly numbers\n');
+    expect(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('n8n-backup-binary-'))).toEqual([]);
   });
 
   test('a missing source: an error item with Continue On Fail, a failed execution without', () => {

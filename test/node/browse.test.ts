@@ -3,7 +3,9 @@
  * (the unit-test route of harness.ts) on real trees: one item per path, change or version, the
  * summary first, Return All / Limit, and a bad input as the node's error.
  */
+import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { tempDirs, writeTree } from '../helpers/fixtures';
 import { nodeError, runNode } from './harness';
@@ -62,4 +64,34 @@ test('bad input: the engine code reaches the node error (or an error item under 
   expect(error.message).toContain('".."');
   const [item] = await runNode({ params: params('listFiles', { setName: 'nope' }), continueOnFail: true });
   expect(item.json).toMatchObject({ code: 'SET_NOT_FOUND' });
+});
+
+describe('Restore To: Binary Data', () => {
+  const tempLeft = (): string[] => fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('n8n-backup-binary-'));
+
+  test('one item per selected file, its bytes in the binary field (hash-checked restore), no folder of the user written, no temp left', async () => {
+    const items = await runNode({ params: params('restore', { restoreTo: 'binary', includePaths: 'docs', binaryPropertyName: 'file', backupId: ids[0] }) });
+    expect(items.map((i) => [i.json.path, i.json.size, Buffer.from(String(i.binary?.file?.data), 'base64').toString(), i.binary?.file?.fileName])).toEqual([
+      ['docs/a.txt', 1, 'a', 'a.txt'], ['docs/b.txt', 2, 'bb', 'b.txt'],
+    ]);
+    expect(items[0].json).toMatchObject({ summary: `docs/a.txt: 1 B from ${ids[0]}, in binary field "file"`, backupId: ids[0], set });
+    expect(tempLeft()).toEqual([]);
+  });
+
+  test('refused before anything is restored: over Max Total Size, more than 100 files, nothing selected', async () => {
+    const src = await temp.make();
+    await writeTree(src, Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`many/f${i}.txt`, 'x'])));
+    await fsp.writeFile(path.join(src, 'big.bin'), Buffer.alloc(2 * 1024 * 1024 + 1));
+    const bigDest = await temp.make();
+    const [made] = await runNode({ params: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: bigDest } });
+    const restore = (extra: Record<string, unknown>): Record<string, unknown> => ({ resource: 'backupSet', operation: 'restore', destinationPath: bigDest, setName: made.json.set, restoreTo: 'binary', ...extra });
+    const big = await nodeError({ params: restore({ includePaths: 'big.bin', binaryMaxMiB: 2 }) });
+    expect(big.message).toContain('more than 2.00 MiB');
+    expect(big.description).toContain('[BINARY_TOO_LARGE]');
+    const many = await nodeError({ params: restore({ includePaths: 'many' }) });
+    expect([many.message, many.description]).toEqual([expect.stringContaining('more than 100 files'), expect.stringContaining('[BINARY_TOO_LARGE]')]);
+    const [none] = await runNode({ params: restore({ includePaths: 'no-such-file' }), continueOnFail: true });
+    expect(none.json).toMatchObject({ code: 'NOTHING_SELECTED' });
+    expect(tempLeft()).toEqual([]);
+  });
 });

@@ -55,7 +55,7 @@ describe('node description', () => {
   test('parameter names are the contract (saved in workflows)', () => {
     const top = [...new Set(properties.map((p) => p.name))].sort();
     expect(top).toEqual(
-      ['fileAccessNotice', 'resource', 'operation', 'sourcePaths', 'destinationPath', 'encrypt', 'options', 'setName', 'backupId', 'targetPath', 'overwrite', 'fullVerify', 'keepFull', 'keepDifferential', 'keepIncremental', 'dryRun', 'allowDestructiveToolUse', 'calendarRetention', 'destinationType', 's3CredentialType', 's3Bucket', 's3Prefix', 'sftpPath', 'sftpHostKey', 'asOf', 'includePaths', 'excludePaths', 'fromBackupId', 'toBackupId', 'findPaths', 'includeMetadata', 'returnAll', 'limit'].sort(),
+      ['fileAccessNotice', 'resource', 'operation', 'sourcePaths', 'destinationPath', 'encrypt', 'options', 'setName', 'backupId', 'targetPath', 'overwrite', 'fullVerify', 'keepFull', 'keepDifferential', 'keepIncremental', 'dryRun', 'allowDestructiveToolUse', 'calendarRetention', 'destinationType', 's3CredentialType', 's3Bucket', 's3Prefix', 'sftpPath', 'sftpHostKey', 'asOf', 'includePaths', 'excludePaths', 'fromBackupId', 'toBackupId', 'findPaths', 'includeMetadata', 'returnAll', 'limit', 'restoreTo', 'binaryPropertyName', 'binaryMaxMiB'].sort(),
     );
     for (const calendar of properties.filter((p) => p.name === 'calendarRetention')) {
       expect(((calendar.options ?? []) as INodeProperties[]).map((o) => o.name)).toEqual(['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly', 'keepWithin', 'timeZone']);
@@ -106,7 +106,10 @@ describe('node description', () => {
     const common = ['fileAccessNotice', 'resource', 'operation'];
     for (const op of ['auto', 'full', 'differential', 'incremental']) expect(visibleNames('backup', op).sort()).toEqual([...common, 'sourcePaths', 'destinationType', 'destinationPath', 'encrypt', 'options', 'calendarRetention'].sort());
     expect(visibleNames('backupSet', 'list').sort()).toEqual([...common, 'destinationType', 'destinationPath', 'setName'].sort());
-    expect(visibleNames('backupSet', 'restore').sort()).toEqual([...common, 'destinationType', 'destinationPath', 'setName', 'backupId', 'targetPath', 'overwrite', 'asOf', 'includePaths', 'excludePaths', 'encrypt'].sort());
+    expect(visibleNames('backupSet', 'restore').sort()).toEqual([...common, 'destinationType', 'destinationPath', 'setName', 'backupId', 'restoreTo', 'targetPath', 'overwrite', 'asOf', 'includePaths', 'excludePaths', 'encrypt'].sort());
+    expect(visibleNames('backupSet', 'listFiles').sort()).toEqual([...common, 'destinationType', 'destinationPath', 'setName', 'backupId', 'asOf', 'includePaths', 'excludePaths', 'returnAll', 'limit', 'encrypt'].sort());
+    expect(visibleNames('backupSet', 'diff').sort()).toEqual([...common, 'destinationType', 'destinationPath', 'setName', 'fromBackupId', 'toBackupId', 'includePaths', 'excludePaths', 'includeMetadata', 'returnAll', 'limit', 'encrypt'].sort());
+    expect(visibleNames('backupSet', 'find').sort()).toEqual([...common, 'destinationType', 'destinationPath', 'setName', 'findPaths', 'includeMetadata', 'returnAll', 'limit', 'encrypt'].sort());
     expect(visibleNames('backupSet', 'verify').sort()).toEqual([...common, 'destinationType', 'destinationPath', 'setName', 'backupId', 'fullVerify', 'encrypt'].sort());
     expect(visibleNames('backupSet', 'prune').sort()).toEqual([...common, 'destinationType', 'destinationPath', 'setName', 'keepFull', 'keepDifferential', 'keepIncremental', 'calendarRetention', 'dryRun', 'options'].sort());
     const backupOptions = properties.find((p) => p.name === 'options' && p.displayOptions?.show?.resource?.includes('backup'));

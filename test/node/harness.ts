@@ -85,7 +85,9 @@ export function mockContext(options: MockOptions): MockRun {
     const root = options.allowedRoot;
     return root !== undefined && !(resolved === root || resolved.startsWith(root + path.sep));
   };
-  const helpers = options.fileHelpers === false ? {} : { resolvePath, isFilePathBlocked };
+  // n8n-core's prepareBinaryData in its simplest (in-memory) mode: the bytes base64 in `data`.
+  const prepareBinaryData = async (bytes: Buffer, fileName?: string): Promise<Record<string, string | undefined>> => ({ data: bytes.toString('base64'), fileName, mimeType: 'application/octet-stream', fileSize: `${bytes.length} B` });
+  const helpers = options.fileHelpers === false ? { prepareBinaryData } : { resolvePath, isFilePathBlocked, prepareBinaryData };
   const mock = {
     getInputData: (): INodeExecutionData[] => Array.from({ length: options.items ?? 1 }, (_, i) => ({ json: { index: i } })),
     getNodeParameter: (name: string, itemIndex: number, fallback?: unknown): unknown => {

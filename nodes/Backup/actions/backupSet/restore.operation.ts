@@ -1,7 +1,7 @@
 import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
-import type { RestoreReport } from '../../engine';
 import { restoreBackup } from '../../engine';
-import { OperationFailure } from '../helpers/errors';
+import { incomplete } from './restoreReport';
+import { executeToBinary } from './restoreBinary';
 import { cancelSignal, progressReporter } from '../helpers/execution';
 import { readPassphrase } from '../helpers/encryption';
 import { assertDestinationAllowed } from '../helpers/destination';
@@ -12,19 +12,9 @@ import { workflowTimeZone } from '../helpers/output';
 import { forEachSetItem } from '../helpers/setItems';
 import { assertDestructiveAllowed } from '../helpers/toolUse';
 
-function incomplete(report: RestoreReport): OperationFailure {
-  const first = report.errors.slice(0, 5).map((e) => `${e.path} (${e.message})`);
-  const more = report.errorCount > first.length ? `, and ${report.errorCount - first.length} more` : '';
-  return new OperationFailure(
-    'RESTORE_INCOMPLETE',
-    `The restore of ${report.backupId} is incomplete: ${report.errorCount} file(s) damaged or missing in the backup`,
-    `${first.join('; ')}${more}. Everything else was restored into ${report.target}. Run Backup Set > Verify on this set, and restore those files from another backup.`,
-    { ...report },
-  );
-}
-
 /** Backup Set > Restore: one item per input item, the engine's restore report. */
 export async function execute(this: IExecuteFunctions, items: INodeExecutionData[]): Promise<INodeExecutionData[]> {
+  if (readString(this, 'restoreTo', 0, 'folder') === 'binary') return executeToBinary.call(this, items);
   const signal = cancelSignal(this);
   return forEachSetItem(this, items, async (i, { destination, where, setName, context }) => {
     const backupId = readString(this, 'backupId', i, 'latest').trim() || 'latest';

@@ -1,4 +1,4 @@
-import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
+import type { IBinaryKeyData, IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import type { Visit } from '../../engine';
 import { failureItem } from './errors';
 import { readDestination } from './destination';
@@ -7,6 +7,8 @@ import { readBoolean, readNumber, readRequiredString } from './parameters';
 
 /** Items a browse operation may output per input item: Return All, or Limit (n8n's usual pair). */
 export function readLimit(ctx: IExecuteFunctions, itemIndex: number): number {
+  // Restore to binary has no Limit: it refuses too much instead (restoreBinary.ts).
+  if (ctx.getNodeParameter('operation', itemIndex) === 'restore') return Infinity;
   if (readBoolean(ctx, 'returnAll', itemIndex, false)) return Infinity;
   return Math.max(1, Math.floor(readNumber(ctx, 'limit', itemIndex, 50)));
 }
@@ -19,15 +21,15 @@ export function readLimit(ctx: IExecuteFunctions, itemIndex: number): number {
 export async function forEachBrowseItem(
   ctx: IExecuteFunctions,
   items: INodeExecutionData[],
-  run: (itemIndex: number, item: SetItem, emit: (json: IDataObject) => Visit) => Promise<void>,
+  run: (itemIndex: number, item: SetItem, emit: (json: IDataObject, binary?: IBinaryKeyData) => Visit) => Promise<void>,
 ): Promise<INodeExecutionData[]> {
   const out: INodeExecutionData[] = [];
   for (let i = 0; i < items.length; i++) {
     const context: Record<string, string> = {};
     const limit = readLimit(ctx, i);
     let emitted = 0;
-    const emit = (json: IDataObject): Visit => {
-      out.push({ json, pairedItem: { item: i } });
+    const emit = (json: IDataObject, binary?: IBinaryKeyData): Visit => {
+      out.push({ json, ...(binary === undefined ? {} : { binary }), pairedItem: { item: i } });
       return ++emitted >= limit ? 'stop' : undefined;
     };
     try {
