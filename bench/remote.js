@@ -187,7 +187,9 @@ async function measureRemote(ctx, h) {
   let moto = null;
   let sshd = null;
   try {
-    if (!avail.moto) h.note('remote: moto_server missing (it comes with the machine image, pip install "moto[server]"): S3 rows skipped');
+    const kinds = ctx.opts.remoteKinds ?? ['s3', 'sftp'];
+    if (!kinds.includes('s3')) h.note('remote: S3 rows left out (--remote-kinds)');
+    else if (!avail.moto) h.note('remote: moto_server missing (it comes with the machine image, pip install "moto[server]"): S3 rows skipped');
     else {
       await h.step(`remote: full tar.gz to S3 (moto_server) vs restic, rclone`, async () => {
         moto = await started(startMoto);
@@ -197,7 +199,8 @@ async function measureRemote(ctx, h) {
       await stopped(moto); // frees moto's memory before the SFTP rows
       moto = null;
     }
-    if (!avail.sshd) h.note(`remote: ${SSHD} missing (apt-get install openssh-server): SFTP rows skipped`);
+    if (!kinds.includes('sftp')) h.note('remote: SFTP rows left out (--remote-kinds)');
+    else if (!avail.sshd) h.note(`remote: ${SSHD} missing (apt-get install openssh-server): SFTP rows skipped`);
     else {
       await h.step('remote: full tar.gz to SFTP (sshd) vs restic, rclone', async () => {
         sshd = await started(startSshd);

@@ -14,6 +14,7 @@
 //   --no-remote         leave out the remote rows (S3 on moto_server, SFTP on sshd; bench/remote.js)
 //   --remote            run only the remote rows (with --smoke: on the smoke dataset, a quick try)
 //   --rclone-runs N     runs of rclone copy in the remote full rows (default 1: 50,000 PUTs to moto take minutes)
+//   --remote-kinds K    which remote rows: s3, sftp or s3,sftp (default); e.g. --remote --remote-kinds sftp
 //   --smoke             tiny self-generated dataset, 1 run, no large, no restic, 20,000-entry scale
 //                       check, no installs (a missing peer is skipped); exits non-zero only when
 //                       one of OUR commands fails or a restore differs (targets are reported,
@@ -90,7 +91,7 @@ async function checkpoint() {
 }
 
 function parseArgs(argv) {
-  const o = { runs: 3, largeRuns: null, skipLarge: false, skipScale: false, scaleOnly: false, scaleEntries: 1_000_000, smoke: false, install: true, remote: 'on', rcloneRuns: 1 };
+  const o = { runs: 3, largeRuns: null, skipLarge: false, skipScale: false, scaleOnly: false, scaleEntries: 1_000_000, smoke: false, install: true, remote: 'on', rcloneRuns: 1, remoteKinds: ['s3', 'sftp'] };
   const num = (i) => {
     const n = Number(argv[i + 1]);
     if (!Number.isInteger(n) || n < 1) usage(`${argv[i]} needs a positive integer`);
@@ -109,6 +110,12 @@ function parseArgs(argv) {
       case '--no-remote': o.remote = 'off'; break;
       case '--remote': o.remote = 'only'; break;
       case '--rclone-runs': o.rcloneRuns = num(i++); break;
+      case '--remote-kinds': {
+        const kinds = String(argv[++i] ?? '').split(',').filter((k) => k !== '');
+        if (kinds.length === 0 || kinds.some((k) => k !== 's3' && k !== 'sftp')) usage('--remote-kinds takes s3, sftp or s3,sftp');
+        o.remoteKinds = kinds;
+        break;
+      }
       case '-h': case '--help': o.help = true; break;
       default: usage(`unknown argument ${argv[i]}`);
     }
@@ -132,7 +139,7 @@ function parseArgs(argv) {
 
 function usage(msg) {
   if (msg) process.stderr.write(`bench: ${msg}\n`);
-  const header = fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 21).map((l) => l.replace(/^\/\/ ?/, ''));
+  const header = fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 22).map((l) => l.replace(/^\/\/ ?/, ''));
   process.stderr.write(header.join('\n') + '\n');
   process.exit(msg ? 2 : 0);
 }

@@ -11,6 +11,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import type { N8nCredential } from './n8n';
 import { installPackage, N8N_BIN, n8nBaseEnv } from './n8n';
 import { freePort } from './servers';
 
@@ -31,7 +32,7 @@ export interface QueueCluster {
   /** POSTs to a production webhook and returns the JSON it answers (the last node's items). */
   callWebhook: (webhookPath: string) => Promise<unknown>;
   /** Executions as the main lists them (owner's REST API). */
-  executions: (status?: string) => Promise<{ id: string; status: string }[]>;
+  executions: (status?: string) => Promise<{ id: string; status: string; workflowId: string }[]>;
   stopExecution: (id: string) => Promise<Json>;
   /** Which worker (index) logged "Worker started execution <id>", once per start. */
   startsOf: (executionId: string) => number[];
@@ -73,8 +74,9 @@ async function stopProcess(child: ChildProcess, graceMs = 10_000): Promise<void>
 }
 
 /**
- * Starts Redis, imports and publishes `workflows` (each with a production webhook), starts the main
- * and `workers` workers, and waits until every webhook of `webhookPaths` is registered.
+ * Starts Redis, imports `credentials` and imports and publishes `workflows` (each with a production
+ * webhook), starts the main and `workers` workers, and waits until every webhook of `webhookPaths`
+ * is registered.
  */
 export async function startQueueCluster(options: {
   root: string;
@@ -83,6 +85,8 @@ export async function startQueueCluster(options: {
   webhookPaths: string[];
   workers?: number;
   timing: QueueTiming;
+  /** Imported with the cluster's encryption key (the workers decrypt them from the shared database). */
+  credentials?: N8nCredential[];
 }): Promise<QueueCluster> {
   const userFolder = path.join(options.root, 'home');
   fs.mkdirSync(userFolder, { recursive: true });
@@ -100,6 +104,15 @@ export async function startQueueCluster(options: {
     QUEUE_WORKER_LOCK_RENEW_TIME: String(options.timing.lockRenewMs),
     QUEUE_WORKER_STALLED_INTERVAL: String(options.timing.stalledIntervalMs),
   };
+  if (options.credentials !== undefined && options.credentials.length > 0) {
+    const credentialsFile = path.join(options.root, 'credentials.json');
+    fs.writeFileSync(credentialsFile, JSON.stringify(options.credentials), { mode: 0o600 });
+    try {
+      n8n(common, ['import:credentials', `--input=${credentialsFile}`]);
+    } finally {
+      fs.rmSync(credentialsFile, { force: true });
+    }
+  }
   const file = path.join(options.root, 'workflows.json');
   fs.writeFileSync(file, JSON.stringify(options.workflows));
   n8n(common, ['import:workflow', `--input=${file}`]);
@@ -176,7 +189,7 @@ export async function startQueueCluster(options: {
       executions: async (status) => {
         const filter = encodeURIComponent(JSON.stringify(status === undefined ? {} : { status: [status] }));
         const body = await rest(`executions?filter=${filter}`);
-        return ((body.data as Json).results as Json[]).map((e) => ({ id: String(e.id), status: String(e.status) }));
+        return ((body.data as Json).results as Json[]).map((e) => ({ id: String(e.id), status: String(e.status), workflowId: String(e.workflowId) }));
       },
       stopExecution: async (id) => rest(`executions/${id}/stop`, 'POST'),
       startsOf: (executionId) =>
@@ -215,8 +228,11 @@ function redisPing(port: number): Promise<string> {
   });
 }
 
-/** Webhook (POST, answers with the last node's items) -> Backup node; its error output to "Backup failed". */
-export function webhookBackupWorkflow(id: string, webhookPath: string, parameters: Json): Json {
+/**
+ * Webhook (POST, answers with the last node's items) -> Backup node (with `credentials`, e.g.
+ * `{ s3: { id, name } }`); its error output to "Backup failed".
+ */
+export function webhookBackupWorkflow(id: string, webhookPath: string, parameters: Json, credentials?: Record<string, { id: string; name: string }>): Json {
   return {
     id,
     name: webhookPath,
@@ -231,7 +247,10 @@ export function webhookBackupWorkflow(id: string, webhookPath: string, parameter
         webhookId: randomUUID(),
         parameters: { httpMethod: 'POST', path: webhookPath, responseMode: 'lastNode', responseData: 'allEntries', options: {} },
       },
-      { id: 'b1', name: 'Backup', type: 'n8n-nodes-backup.backup', typeVersion: 1, position: [240, 0], onError: 'continueErrorOutput', parameters },
+      {
+        id: 'b1', name: 'Backup', type: 'n8n-nodes-backup.backup', typeVersion: 1, position: [240, 0], onError: 'continueErrorOutput', parameters,
+        ...(credentials === undefined ? {} : { credentials }),
+      },
       { id: 'n1', name: 'Backed up', type: 'n8n-nodes-base.noOp', typeVersion: 1, position: [480, -100], parameters: {} },
       { id: 'n2', name: 'Backup failed', type: 'n8n-nodes-base.noOp', typeVersion: 1, position: [480, 100], parameters: {} },
     ],

@@ -391,4 +391,70 @@ suite(`the Backup node in a real n8n ${N8N_VERSION}`, () => {
       }
     },
   );
+
+  // The off-site examples (examples/nightly-backup-s3.json, -sftp.json) as a new user gets them:
+  // no credential inside, the fields to fill named in the sticky note, the failure path visible.
+  (remoteMissing === undefined ? test : test.skip)(
+    `the S3 and SFTP examples import and run: without a credential a failed execution naming CREDENTIAL_MISSING, with one the backup lands${remoteMissing === undefined ? '' : ` - SKIPPED: ${remoteMissing}`}`,
+    async () => {
+      let moto: Moto | undefined;
+      let sshd: Sshd | undefined;
+      try {
+        [moto, sshd] = await Promise.all([startMoto(), startSshd()]);
+        const bucket = 'n8n-example-backups';
+        const client = new S3Client({ endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
+        await client.send(new CreateBucketCommand({ Bucket: bucket }));
+        client.destroy();
+        const folder = path.join(sshd.dir, 'example-backups');
+        fs.mkdirSync(folder);
+        const s3Credential = { id: 'bkExS3Cred000001', name: 'moto for the example' };
+        const sftpCredential = { id: 'bkExSftpCred0001', name: 'sshd for the example' };
+        importCredentials(env, [
+          { ...s3Credential, type: 's3', data: { endpoint: moto.endpoint, region: 'us-east-1', accessKeyId: 'AKIAEXAMPLETEST01', secretAccessKey: 'example-secret-not-real', forcePathStyle: true, ignoreSSLIssues: false } },
+          { ...sftpCredential, type: 'sftp', data: { host: '127.0.0.1', port: sshd.port, username: sshd.user, password: '', privateKey: fs.readFileSync(sshd.clientKey, 'utf8'), passphrase: '' } },
+        ]);
+        const cases = [
+          {
+            file: 'nightly-backup-s3.json', credentials: { s3: s3Credential }, fill: { s3Bucket: bucket }, destination: `s3://${bucket}/n8n/backups`,
+            toFill: ['S3** credential', '**Bucket**', '**Prefix**'],
+          },
+          {
+            file: 'nightly-backup-sftp.json', credentials: { sftp: sftpCredential }, fill: { sftpPath: folder, sftpHostKey: sshd.hostKey },
+            destination: `sftp://${sshd.user}@127.0.0.1:${sshd.port}${folder}`, toFill: ['SFTP** credential', '**Folder on Server**', '**Host Key**'],
+          },
+        ];
+        for (const c of cases) {
+          const example = JSON.parse(fs.readFileSync(path.join(__dirname, '../../examples', c.file), 'utf8')) as { id: string; nodes: Record<string, unknown>[] };
+          // Shipped without credentials; the sticky note names every field to fill in.
+          for (const node of example.nodes) expect(node.credentials).toBeUndefined();
+          const note = String((example.nodes.find((n) => n.type === 'n8n-nodes-base.stickyNote')?.parameters as Record<string, unknown>).content);
+          for (const field of c.toFill) expect(note).toContain(field);
+          const prepared = (id: string, withCredential: boolean): Record<string, unknown> => ({
+            ...example,
+            id,
+            nodes: example.nodes.map((n) => {
+              if (n.type === 'n8n-nodes-base.scheduleTrigger') return { ...n, type: 'n8n-nodes-base.manualTrigger', typeVersion: 1, parameters: {} };
+              if (n.name !== 'Backup') return n;
+              return { ...n, parameters: { ...(n.parameters as object), sourcePaths: src, ...c.fill }, ...(withCredential ? { credentials: c.credentials } : {}) };
+            }),
+          });
+          const bad = runWorkflow(env, prepared(`${example.id.slice(0, 14)}Bad`, false));
+          expect(bad.status).not.toBe(0);
+          expect(bad.executionStatus).toBe('error');
+          const [failed] = bad.items('Backup');
+          expect(failed.json).toMatchObject({ code: 'CREDENTIAL_MISSING' });
+          expect(bad.errorMessage).toBe(`Backup of ${src} failed: ${String(failed.json.error)} [CREDENTIAL_MISSING] ${String(failed.json.hint)}`);
+
+          const good = runWorkflow(env, prepared(`${example.id.slice(0, 13)}Good`, true));
+          ok(good);
+          expect(good.executionStatus).toBe('success');
+          expect(good.items('Backup')[0].json).toMatchObject({ destination: c.destination, set: 'documents', type: 'full', errorCount: 0 });
+          expect(good.items('Mark Execution Failed')).toEqual([]);
+          expect(good.items('Backed Up')).toHaveLength(1);
+        }
+      } finally {
+        await Promise.all([moto?.stop(), sshd?.stop()]);
+      }
+    },
+  );
 });

@@ -3,17 +3,23 @@
  * destination (test/helpers/queue.ts). Executions come in through the main's production webhooks
  * and run on the workers. Needs the n8n of `npm start` and `redis-server` (Debian's redis-server;
  * `.ci/run` installs it); without them the suite is skipped locally with a message, and fails in CI
- * or with REQUIRE_N8N=1.
+ * or with REQUIRE_N8N=1. The S3 case also needs moto_server (test/helpers/servers.ts): skipped
+ * locally without it, a failure in CI.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { restoreBackup } from '../../nodes/Backup/engine';
+import { CreateBucketCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import type { DestinationOptions } from '../../nodes/Backup/engine';
+import { listDestination, restoreBackup } from '../../nodes/Backup/engine';
+import type { N8nCredential } from '../helpers/n8n';
 import { n8nInstallState } from '../helpers/n8n';
 import type { QueueCluster, QueueTiming } from '../helpers/queue';
 import { startQueueCluster, webhookBackupWorkflow } from '../helpers/queue';
+import type { Moto } from '../helpers/servers';
+import { motoUnavailable, startMoto } from '../helpers/servers';
 import { expectSameTree, snapshotTree } from '../helpers/tree';
 
 const required = process.env.CI === 'true' || process.env.REQUIRE_N8N === '1';
@@ -37,6 +43,13 @@ jest.setTimeout(900_000);
 const TIMING: QueueTiming = { lockDurationMs: 3000, lockRenewMs: 1000, stalledIntervalMs: 3000 };
 
 type Item = Record<string, unknown>;
+
+// Checked here, not in beforeAll: a missing moto_server skips the S3 case locally (throws in CI).
+const motoMissing = missing.length === 0 ? motoUnavailable() : 'n8n or Redis missing';
+const s3Test = motoMissing === undefined ? test : test.skip;
+const BUCKET = 'queue-backups';
+const S3_PREFIX = 'queue';
+const S3_CREDENTIAL = { id: 'bkQueueS3Cred001', name: 'moto' };
 
 function itemsOf(answer: unknown): Item[] {
   if (!Array.isArray(answer)) throw new Error(`expected the Backup node's items, got ${JSON.stringify(answer).slice(0, 500)}`);
@@ -73,6 +86,9 @@ suite('the Backup node in n8n queue mode (Redis, a main, two workers)', () => {
   let big: string;
   let dest: string;
   let cluster: QueueCluster;
+  let moto: Moto | undefined;
+  let shared: string;
+  let s3: S3Client;
 
   beforeAll(async () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'n8n-backup-queue-'));
@@ -88,21 +104,54 @@ suite('the Backup node in n8n queue mode (Redis, a main, two workers)', () => {
     fs.mkdirSync(big);
     for (let i = 0; i < 30; i++) fs.writeFileSync(path.join(big, `part-${String(i).padStart(2, '0')}.bin`), randomBytes(10 * 1024 * 1024));
     const slow = { resource: 'backup', operation: 'full', sourcePaths: big, destinationPath: dest, options: { setName: 'big', format: 'tar.gz', compressionLevel: 9 } };
+    const workflows = [
+      webhookBackupWorkflow('wfQueueSmall0001', 'q-small', { resource: 'backup', operation: 'full', sourcePaths: small, destinationPath: dest, options: { setName: 'small' } }),
+      webhookBackupWorkflow('wfQueueSlow00001', 'q-slow', slow),
+      webhookBackupWorkflow('wfQueueSlowLock1', 'q-slow-lock', { ...slow, options: { ...slow.options, lockTimeout: 1 } }),
+    ];
+    const credentials: N8nCredential[] = [];
+    // One bucket for every worker: the S3 set, its lock and its readers live only there.
+    shared = path.join(allowed, 'shared');
+    if (motoMissing === undefined) {
+      moto = await startMoto();
+      s3 = new S3Client({ endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
+      await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+      // 4 x 8 MiB of random bytes at gzip level 9: a few seconds, so a second run meets the lock.
+      fs.mkdirSync(path.join(shared, 'db'), { recursive: true });
+      for (let i = 0; i < 4; i++) fs.writeFileSync(path.join(shared, 'db', `chunk-${i}.bin`), randomBytes(8 * 1024 * 1024));
+      fs.writeFileSync(path.join(shared, 'readme.txt'), 'shared through the bucket\n');
+      credentials.push({
+        ...S3_CREDENTIAL, type: 's3',
+        data: { endpoint: moto.endpoint, region: 'us-east-1', accessKeyId: 'AKIAQUEUETEST0001', secretAccessKey: 'queue-secret-not-real', forcePathStyle: true, ignoreSSLIssues: false },
+      });
+      const where = { destinationType: 's3', s3Bucket: BUCKET, s3Prefix: S3_PREFIX };
+      const backup = { resource: 'backup', operation: 'full', sourcePaths: shared, ...where, options: { setName: 'shared', format: 'tar.gz', compressionLevel: 9 } };
+      const s3Credentials = { s3: S3_CREDENTIAL };
+      workflows.push(
+        webhookBackupWorkflow('wfQueueS3Backup1', 'q-s3', backup, s3Credentials),
+        webhookBackupWorkflow('wfQueueS3Lock001', 'q-s3-lock', { ...backup, options: { ...backup.options, lockTimeout: 1 } }, s3Credentials),
+        webhookBackupWorkflow('wfQueueS3List001', 'q-s3-list', { resource: 'backupSet', operation: 'list', ...where, setName: 'shared' }, s3Credentials),
+        webhookBackupWorkflow(
+          'wfQueueS3Restor1', 'q-s3-restore',
+          { resource: 'backupSet', operation: 'restore', ...where, setName: 'shared', backupId: 'latest', targetPath: path.join(allowed, 'restored-s3') },
+          s3Credentials,
+        ),
+      );
+    }
     cluster = await startQueueCluster({
       root,
       allowed: [allowed],
       timing: TIMING,
-      webhookPaths: ['q-small', 'q-slow', 'q-slow-lock'],
-      workflows: [
-        webhookBackupWorkflow('wfQueueSmall0001', 'q-small', { resource: 'backup', operation: 'full', sourcePaths: small, destinationPath: dest, options: { setName: 'small' } }),
-        webhookBackupWorkflow('wfQueueSlow00001', 'q-slow', slow),
-        webhookBackupWorkflow('wfQueueSlowLock1', 'q-slow-lock', { ...slow, options: { ...slow.options, lockTimeout: 1 } }),
-      ],
+      webhookPaths: workflows.map((w) => String(w.name)), // webhookBackupWorkflow names a workflow by its path
+      workflows,
+      credentials,
     });
   });
 
   afterAll(async () => {
     if (cluster !== undefined) await cluster.stop();
+    s3?.destroy();
+    await moto?.stop();
     if (root !== undefined) fs.rmSync(root, { recursive: true, force: true });
   });
 
@@ -183,4 +232,82 @@ suite('the Backup node in n8n queue mode (Redis, a main, two workers)', () => {
     expect(next).toMatchObject({ set: 'big', errorCount: 0 });
     expect(completeBackups(setDir)).toEqual([...kept, String(next.backupId)].sort());
   });
+
+  /** The set's lock object as the bucket holds it (a lease note, or `{ released: true }` between runs). */
+  async function lockNote(): Promise<Item | undefined> {
+    try {
+      const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${S3_PREFIX}/shared/lock.json` }));
+      return JSON.parse(await (got.Body as { transformToString: () => Promise<string> }).transformToString()) as Item;
+    } catch {
+      return undefined;
+    }
+  }
+
+  s3Test(
+    `S3 through n8n's s3 credential: a backup on one worker, a second run of the set meanwhile fails LOCKED, a List on the other worker and a Restore in another execution read it from the bucket${motoMissing === undefined ? '' : ` - SKIPPED: ${motoMissing}`}`,
+    async () => {
+      const before = new Set((await cluster.executions()).map((e) => e.id));
+      const backup = cluster.callWebhook('q-s3');
+      backup.catch(() => undefined); // awaited below
+      // The lock lives in the bucket, not on any worker's disk: the second run sees it from there.
+      await waitFor('the S3 backup to hold the set lock', 120_000, async () => {
+        const note = await lockNote();
+        return note !== undefined && note.released === undefined && note.token !== undefined;
+      });
+      const locked = itemsOf(await cluster.callWebhook('q-s3-lock'));
+      expect(locked).toHaveLength(1);
+      expect(locked[0]).toMatchObject({ details: { code: 'LOCKED' } });
+      expect(String(locked[0].error)).toMatch(/locked by backup of .*; waited 1 s/);
+      const [made] = itemsOf(await backup);
+      expect(made).toMatchObject({ destination: `s3://${BUCKET}/${S3_PREFIX}`, set: 'shared', type: 'full', errorCount: 0 });
+      const backupId = String(made.backupId);
+
+      const ran = async (workflowId: string): Promise<number[]> => {
+        const execution = (await cluster.executions()).find((e) => e.workflowId === workflowId && !before.has(e.id));
+        if (execution === undefined) throw new Error(`no execution of ${workflowId}`);
+        before.add(execution.id);
+        expect(execution.status).toBe('success');
+        return cluster.startsOf(execution.id);
+      };
+      const [backupWorker] = await ran('wfQueueS3Backup1');
+      expect(backupWorker).toBeDefined();
+      await ran('wfQueueS3Lock001'); // the LOCKED run ended on its error output: a successful execution
+
+      // List until one runs on the other worker (the queue hands jobs to whichever worker asks,
+      // usually in turn); every List, wherever it runs, sees the one backup.
+      const listWorkers: number[] = [];
+      while (!listWorkers.some((w) => w !== backupWorker) && listWorkers.length < 8) {
+        const listed = itemsOf(await cluster.callWebhook('q-s3-list'));
+        expect(listed.map((i) => [i.backupId, i.storage])).toEqual([[backupId, 'tar.gz']]);
+        listWorkers.push(...(await ran('wfQueueS3List001')));
+      }
+      expect(listWorkers.some((w) => w !== backupWorker)).toBe(true);
+
+      const [restored] = itemsOf(await cluster.callWebhook('q-s3-restore'));
+      expect(restored).toMatchObject({ backupId, errorCount: 0 });
+      await ran('wfQueueS3Restor1');
+      const target = path.join(allowed, 'restored-s3');
+      expect(fileHashes(path.join(target, 'db'))).toEqual(fileHashes(path.join(shared, 'db')));
+      expect(fs.readFileSync(path.join(target, 'readme.txt'), 'utf8')).toBe('shared through the bucket\n');
+
+      // The set in the bucket: one complete backup, no leftovers of the LOCKED run, no open
+      // multipart upload, no reader marker, the lock released; another machine (this process,
+      // through the engine) lists the same.
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const page = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${S3_PREFIX}/shared/`, ContinuationToken: token }));
+        keys.push(...(page.Contents ?? []).map((o) => String(o.Key).slice(`${S3_PREFIX}/shared/`.length)));
+        token = page.NextContinuationToken;
+      } while (token !== undefined);
+      expect([...new Set(keys.map((k) => k.split('/')[0]))].sort()).toEqual([backupId, 'lock.json'].sort());
+      expect(keys).toContain(`${backupId}/backup.json`);
+      expect((await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }))).Uploads ?? []).toEqual([]);
+      expect(await lockNote()).toMatchObject({ released: true });
+      const options: DestinationOptions = {
+        s3: { endpoint: moto?.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } },
+      };
+      expect((await listDestination(`s3://${BUCKET}/${S3_PREFIX}`, 'shared', options)).map((b) => b.backupId)).toEqual([backupId]);
+    },
+  );
 });
