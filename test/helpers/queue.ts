@@ -104,21 +104,6 @@ export async function startQueueCluster(options: {
     QUEUE_WORKER_LOCK_RENEW_TIME: String(options.timing.lockRenewMs),
     QUEUE_WORKER_STALLED_INTERVAL: String(options.timing.stalledIntervalMs),
   };
-  if (options.credentials !== undefined && options.credentials.length > 0) {
-    const credentialsFile = path.join(options.root, 'credentials.json');
-    fs.writeFileSync(credentialsFile, JSON.stringify(options.credentials), { mode: 0o600 });
-    try {
-      n8n(common, ['import:credentials', `--input=${credentialsFile}`]);
-    } finally {
-      fs.rmSync(credentialsFile, { force: true });
-    }
-  }
-  const file = path.join(options.root, 'workflows.json');
-  fs.writeFileSync(file, JSON.stringify(options.workflows));
-  n8n(common, ['import:workflow', `--input=${file}`]);
-  // Published before the main starts: it activates them (registers their webhooks) while starting.
-  for (const workflow of options.workflows) n8n(common, ['publish:workflow', `--id=${String(workflow.id)}`]);
-
   const children: ChildProcess[] = [];
   const logs: string[] = [];
   const launch = (name: string, command: string, args: string[], env: NodeJS.ProcessEnv): number => {
@@ -143,8 +128,23 @@ export async function startQueueCluster(options: {
   };
 
   try {
+    // Redis first: in queue mode n8n's import and publish commands connect to it too, and give up after 10 s.
     launch('redis', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { PATH: process.env.PATH });
     await until('redis answering', 20_000, async () => (await redisPing(redisPort)) === '+PONG', allLogs);
+    if (options.credentials !== undefined && options.credentials.length > 0) {
+      const credentialsFile = path.join(options.root, 'credentials.json');
+      fs.writeFileSync(credentialsFile, JSON.stringify(options.credentials), { mode: 0o600 });
+      try {
+        n8n(common, ['import:credentials', `--input=${credentialsFile}`]);
+      } finally {
+        fs.rmSync(credentialsFile, { force: true });
+      }
+    }
+    const file = path.join(options.root, 'workflows.json');
+    fs.writeFileSync(file, JSON.stringify(options.workflows));
+    n8n(common, ['import:workflow', `--input=${file}`]);
+    // Published before the main starts: it activates them (registers their webhooks) while starting.
+    for (const workflow of options.workflows) n8n(common, ['publish:workflow', `--id=${String(workflow.id)}`]);
     launch('main', N8N_BIN, ['start'], { ...common, N8N_PORT: String(mainPort), N8N_RUNNERS_BROKER_PORT: String(await freePort()) });
     const healthPorts: number[] = [];
     const workerLogIndex: number[] = [];
