@@ -210,6 +210,29 @@ suite(`the Backup node in a real n8n ${N8N_VERSION}`, () => {
     expect(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('n8n-backup-binary-'))).toEqual([]);
   });
 
+  test('the "Restore one file and e-mail it" example: the file as binary data for the e-mail; a wrong path fails the execution', () => {
+    const made = run({ resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: dest, options: { setName: 'mail' } });
+    ok(made);
+    const example = JSON.parse(fs.readFileSync(path.join(__dirname, '../../examples/restore-file-by-email.json'), 'utf8')) as { id: string; nodes: Record<string, unknown>[] };
+    const prepared = (id: string, wanted: string): Record<string, unknown> => ({
+      ...example,
+      id,
+      nodes: example.nodes.map((n) => {
+        if (n.name === 'Restore File') return { ...n, parameters: { ...(n.parameters as object), destinationPath: dest, setName: 'mail' } };
+        if (n.name !== 'What to Restore') return n;
+        const p = n.parameters as { assignments: { assignments: { name: string; value: string }[] } };
+        return { ...n, parameters: { ...p, assignments: { assignments: p.assignments.assignments.map((a) => (a.name === 'path' ? { ...a, value: wanted } : a)) } } };
+      }),
+    });
+    const good = runWorkflow(env, prepared('exRestoreMail01', 'docs/report.txt'));
+    ok(good);
+    expect(good.items('Restore File').map((i) => [i.json.path, i.binary?.data?.fileName])).toEqual([['docs/report.txt', 'report.txt']]);
+    expect(good.items('Mark Execution Failed')).toEqual([]);
+    const bad = runWorkflow(env, prepared('exRestoreMail02', 'docs/no-such.txt'));
+    expect(bad.executionStatus).toBe('error');
+    expect(bad.errorMessage).toMatch(/^Restore of docs\/no-such\.txt failed: .*\[NOTHING_SELECTED\]/);
+  });
+
   test('a missing source: an error item with Continue On Fail, a failed execution without', () => {
     const missing = path.join(allowed, 'no-such-folder');
     const params = { resource: 'backup', operation: 'full', sourcePaths: missing, destinationPath: dest };
