@@ -74,18 +74,23 @@ describe('status of a set', () => {
     expect(s.lastRunText).toMatch(/^failed 1 min ago \(SOURCE_MISSING\): /);
   });
 
-  test('the first run of a new set failing leaves a record in a set with no backup', async () => {
+  test('a failed first run makes no set folder for its record (a wrong path or an unmounted disk stays as it is)', async () => {
     const { src, dest } = await tree();
     await fsp.mkdir(dest);
     await runBackup({ sources: [path.join(src, 'gone')], destination: dest, type: 'auto', setName: 'docs' });
-    const s = await setStatus({ destination: dest, setName: 'docs' });
-    expect(s).toMatchObject({ backupCount: 0, lastRunOutcome: 'failed', ok: false });
-  });
-
-  test('a failed run into a destination folder that is gone makes no folder for its record', async () => {
-    const { src, dest } = await tree();
+    expect(await fsp.readdir(dest)).toEqual([]);
+    expect(await setStatus({ destination: dest, setName: 'docs' })).toMatchObject({ backupCount: 0, lastRunOutcome: 'none', ok: false });
+    await fsp.rm(dest, { recursive: true });
     await runBackup({ sources: [path.join(src, 'gone')], destination: dest, type: 'auto', setName: 'docs' });
     await expect(fsp.stat(dest)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  test('a destination refused as inside the source gets no record there', async () => {
+    const { src } = await tree();
+    await fsp.mkdir(path.join(src, 'docs'));
+    const [refused] = await runBackup({ sources: [src], destination: `${src}/x/..`, type: 'auto', setName: 'docs' });
+    expect(refused.ok ? '' : refused.error.code).toBe('DESTINATION_INSIDE_SOURCE');
+    expect(await fsp.readdir(path.join(src, 'docs'))).toEqual([]);
   });
 
   test('after a skipped run (no changes): skipped, still OK', async () => {

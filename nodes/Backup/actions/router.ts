@@ -7,6 +7,7 @@ import * as incremental from './backup/incremental.operation';
 import * as list from './backupSet/list.operation';
 import * as prune from './backupSet/prune.operation';
 import * as restore from './backupSet/restore.operation';
+import * as status from './backupSet/status.operation';
 import * as verify from './backupSet/verify.operation';
 import { shapeItem, workflowTimeZone } from './helpers/output';
 import type { OperationExecutor, OperationKey } from './types';
@@ -21,6 +22,7 @@ export const operations: Readonly<Record<OperationKey, OperationExecutor>> = {
   'backupSet.restore': restore.execute,
   'backupSet.verify': verify.execute,
   'backupSet.prune': prune.execute,
+  'backupSet.status': status.execute,
 };
 
 function isOperationKey(key: string): key is OperationKey {

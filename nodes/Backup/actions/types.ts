@@ -3,7 +3,7 @@ import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 /** The node's resources and their operations: the values saved in users' workflows. */
 export interface OperationsByResource {
   backup: 'auto' | 'full' | 'differential' | 'incremental';
-  backupSet: 'list' | 'restore' | 'verify' | 'prune';
+  backupSet: 'list' | 'restore' | 'verify' | 'prune' | 'status';
 }
 
 export type Resource = keyof OperationsByResource;

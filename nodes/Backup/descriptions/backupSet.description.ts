@@ -14,6 +14,12 @@ export const backupSetOperations: INodeProperties = {
     { name: 'List', value: 'list', action: 'List backups', description: 'Output one item per backup in the backup folder, or in one set' },
     { name: 'Prune', value: 'prune', action: 'Prune old backups', description: 'Remove old backups of a set by the keep counts, whole chains at a time' },
     { name: 'Restore', value: 'restore', action: 'Restore a backup', description: 'Write the folder as it was at one backup into a folder of your choice' },
+    {
+      name: 'Status',
+      value: 'status',
+      action: 'Get the status of a set',
+      description: "For monitoring: the newest backup and its age, the last run's result, the chain check and the size of a set",
+    },
     { name: 'Verify', value: 'verify', action: 'Verify backups', description: 'Check that the stored files of a set are complete and undamaged' },
   ],
   default: 'list',
@@ -51,7 +57,7 @@ export const backupSetFields: INodeProperties[] = [
     type: 'string',
     default: '',
     required: true,
-    displayOptions: forSet('restore', 'verify', 'prune'),
+    displayOptions: forSet('restore', 'verify', 'prune', 'status'),
     placeholder: 'documents-1a2b3c4d',
     description: `The set to work on. ${setNameHelp} Required.`,
   },
@@ -150,9 +156,9 @@ export const backupSetFields: INodeProperties[] = [
     name: 'encrypt',
     type: 'boolean',
     default: false,
-    displayOptions: forSet('restore', 'verify'),
+    displayOptions: forSet('restore', 'verify', 'status'),
     description:
-      'Whether the set is encrypted (made with Encrypt on): turn on and choose the Backup Encryption credential it was made with. An encrypted set cannot be restored or verified without it. Default: off.',
+      'Whether the set is encrypted (made with Encrypt on): turn on and choose the Backup Encryption credential it was made with. An encrypted set cannot be restored or verified without it; Status then reports the chain as not checked. Default: off.',
   },
   // Prune
   {

@@ -9,6 +9,8 @@ import type { SetStore } from '../set/setStore';
 import type { BackupSettings } from '../settings';
 import type { BackupReport } from '../types';
 
+const NOT_A_PLACE = new Set(['DESTINATION_INSIDE_SOURCE', 'SOURCE_INSIDE_DESTINATION', 'SET_NAME_INVALID']);
+
 /** The source as the record may name it: an encrypted set's plain files name none (backup.json keeps none either). */
 const sourceOf = (settings: BackupSettings, source: string): string => (settings.passphrase === undefined ? source : '');
 
@@ -35,11 +37,12 @@ export async function withRunRecord(settings: BackupSettings, store: SetStore, r
 }
 
 /**
- * Records a failed run when the set can be named and reached; a record that cannot be written is
- * dropped (the run already fails, with its own error).
+ * Records a failed run when the set can be named and reached (a local set folder must exist
+ * already); a record that cannot be written is dropped (the run already fails, with its own error).
  */
 export async function recordFailure(settings: BackupSettings, where: OpenedDestination | undefined, store: SetStore | undefined, source: string, startedAt: Date, error: unknown): Promise<void> {
-  if (where === undefined) return;
+  // A destination refused as such (inside the source, a bad set name) is no place to write into.
+  if (where === undefined || (error instanceof BackupError && NOT_A_PLACE.has(error.code))) return;
   try {
     const target = store ?? setStoreIn(where, settings.setName ?? defaultSetName(source));
     const failure = error instanceof BackupError ? error : undefined;

@@ -58,6 +58,8 @@ export interface StatusReport {
   totalBytes: number;
   totalSize: string;
   newest: StatusNewest | null;
+  /** newest.ageSeconds, at the top for a monitor's IF; null when the set has no complete backup. */
+  ageSeconds: number | null;
   /** The set's run record (last-run.json): null for a set written before it existed, or where no run ran. */
   lastRun: RunRecord | null;
   /** `success`, `skipped`, `failed`, or `none` when no run is recorded. */
@@ -147,7 +149,7 @@ export async function setStatus(options: StatusOptions): Promise<StatusReport> {
     const totalBytes = complete.reduce((sum, b) => sum + b.bytes.written, 0);
     const report: Omit<StatusReport, 'summary'> = {
       set: options.setName, where: store.where, checkedAt: now.toISOString(), backupCount: complete.length, damagedCount: all.length - complete.length,
-      totalBytes, totalSize: humanBytes(totalBytes), newest, lastRun: record, lastRunOutcome: record?.outcome ?? 'none', lastRunText: lastRunSentence(record, damaged, now), health,
+      totalBytes, totalSize: humanBytes(totalBytes), newest, ageSeconds: newest?.ageSeconds ?? null, lastRun: record, lastRunOutcome: record?.outcome ?? 'none', lastRunText: lastRunSentence(record, damaged, now), health,
       ok: newest !== null && health.ok !== false && record?.outcome !== 'failed',
     };
     return { ...report, summary: summarize(report) };

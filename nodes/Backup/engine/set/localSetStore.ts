@@ -86,11 +86,8 @@ export class LocalSetStore implements SetStore {
     }
   }
 
+  /** Into the set folder only when it exists: a run that failed before making it (a wrong path, an unmounted disk) makes nothing. */
   async writeRunRecordText(text: string): Promise<void> {
-    // Not recursive: a destination folder that is gone (an unmounted disk) is not made here.
-    await fsp.mkdir(this.localDir).catch((error: unknown) => {
-      if (errnoCode(error) !== 'EEXIST') throw error;
-    });
     const file = path.join(this.localDir, RUN_RECORD_FILE);
     const temporary = `${file}.${randomBytes(6).toString('hex')}.tmp`;
     try {

@@ -54,10 +54,7 @@ export interface SetStore {
   readSummaryText(id: string): Promise<string | undefined>;
   /** The text of the set's run record (runRecord.ts), or undefined when there is none. */
   readRunRecordText(): Promise<string | undefined>;
-  /**
-   * Replaces the run record whole (atomic: temp + rename, or one upload). A local set folder that
-   * does not exist yet is made only inside an existing destination folder (never a whole path).
-   */
+  /** Replaces the run record whole (atomic: temp + rename, or one upload); a local set folder that does not exist is not made. */
   writeRunRecordText(text: string): Promise<void>;
   /** What prepare() checks, making nothing (a dry run): fails with a destination code when a backup could not write. */
   checkWritable(): Promise<void>;
