@@ -166,6 +166,16 @@ describe('status of a set', () => {
     expect((await setStatus({ destination: dest, setName: 'docs', passphrase: 'pass phrase' })).health).toMatchObject({ checked: true, ok: true });
   });
 
+  test("a killed run's record temp file is swept by the next backup", async () => {
+    const { src, dest } = await tree();
+    await backup(src, dest);
+    const temp = path.join(dest, 'docs', 'last-run.json.0123456789ab.tmp');
+    await fsp.writeFile(temp, '{"outc');
+    await fsp.writeFile(path.join(src, 'new.txt'), 'new');
+    await backup(src, dest);
+    await expect(fsp.stat(temp)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   test('humanAge', () => {
     expect([0, 59, 60, 3599, 3600, 3660, 47 * 3600, 48 * 3600, 50 * 3600].map(humanAge)).toEqual(['0 s', '59 s', '1 min', '59 min', '1 h', '1 h 1 min', '47 h', '2 days', '2 days 2 h']);
   });
