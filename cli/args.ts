@@ -28,6 +28,8 @@ export interface BackupCommand extends CalendarOptions {
   compressionLevel?: number;
   lockTimeout?: number;
   failOnFileErrors: boolean;
+  /** --dry-run: report what would be stored, write nothing. */
+  dryRun: boolean;
   /** --passphrase-file (the passphrase itself is read by main, never parsed from argv). */
   passphraseFile?: string;
   json: boolean;
@@ -41,7 +43,8 @@ export type Command =
   | { command: 'list'; dest: string; remote: DestinationOptions; set?: string; json: boolean }
   | { command: 'verify'; dest: string; remote: DestinationOptions; set: string; backup: string; full: boolean; passphraseFile?: string; json: boolean }
   | PruneCommand
-  | BrowseCommand;
+  | BrowseCommand
+  | { command: 'status'; dest: string; remote: DestinationOptions; set: string; passphraseFile?: string; json: boolean };
 
 /** files, diff and find (cli/browse.ts): read-only looks into a set. */
 export type BrowseCommand =
@@ -100,7 +103,7 @@ Usage:
                     [--time-zone ZONE]
                     [--format folder|tar.gz] [--compression-level 0-9]
                     [--exclude <glob>]... [--set <name>] [--compare-content]
-                    [--lock-timeout SECONDS] [--fail-on-file-errors]
+                    [--lock-timeout SECONDS] [--fail-on-file-errors] [--dry-run]
                     [--passphrase-file <file>] [--json]
   n8n-backup restore --dest <dir> --set <name> [--backup <id>|latest | --as-of <date-time>]
                     --target <dir> [--include <glob>]... [--exclude <glob>]... [--time-zone ZONE]
@@ -121,6 +124,7 @@ Usage:
                     [--passphrase-file <file>] [--json]
   n8n-backup find    --dest <dir> --set <name> <path or glob>... [--metadata]
                     [--passphrase-file <file>] [--json]
+  n8n-backup status  --dest <dir> --set <name> [--passphrase-file <file>] [--json]
   n8n-backup --help | --version
 
 Retention: a backup is kept if any rule keeps it. --keep-full/--keep-differential/--keep-incremental
@@ -128,6 +132,13 @@ count backups per type (0 = all); --keep-last/-hourly/-daily/-weekly/-monthly/-y
 backup of each of the N most recent periods that have one (restic's forget rules), in --time-zone
 (an IANA name, default UTC); --keep-within DURATION (30d, 2w, 1y2m) keeps every backup that recent,
 counted back from the newest. A kept backup always keeps the backups it needs to restore.
+
+Backup --dry-run reports what the backup would store (type, counts, bytes of file content,
+uncompressed for tar.gz) and writes nothing to the destination: no backup, lock, retention or sweep.
+
+Status: the newest complete backup and its age, the last run's result (last-run.json), the quick
+checks of the newest backup's chain, total size; exit status 1 when it is not OK (no complete
+backup, a failed last run, or a chain problem), for cron and monitoring.
 
 Restore: --as-of 2026-11-24T18:00 restores the newest complete backup that started at or before
 that time (a date alone means the end of that day; without an offset the time is in --time-zone,
@@ -215,10 +226,10 @@ const KEEP: Flag[] = [
 ];
 
 /** Which flags each command accepts: anything else is a usage error, not silently ignored. */
-const ALLOWED: Record<'backup' | 'restore' | 'list' | 'verify' | 'prune' | 'files' | 'diff' | 'find', Flag[]> = {
+const ALLOWED: Record<'backup' | 'restore' | 'list' | 'verify' | 'prune' | 'files' | 'diff' | 'find' | 'status', Flag[]> = {
   backup: [
     'dest', 'type', 'exclude', 'set', 'compare-content', 'no-skip-empty', 'skip-unchanged', 'no-skip-unchanged', 'full-every-days', 'differential-every-days',
-    ...KEEP, 'format', 'compression-level', 'lock-timeout', 'fail-on-file-errors', 'passphrase-file', 'json', ...REMOTE_FLAGS,
+    ...KEEP, 'format', 'compression-level', 'lock-timeout', 'fail-on-file-errors', 'dry-run', 'passphrase-file', 'json', ...REMOTE_FLAGS,
   ],
   restore: ['dest', 'set', 'backup', 'as-of', 'time-zone', 'include', 'exclude', 'target', 'overwrite', 'skip-existing', 'passphrase-file', 'json', ...REMOTE_FLAGS],
   list: ['dest', 'set', 'json', ...REMOTE_FLAGS],
@@ -227,6 +238,7 @@ const ALLOWED: Record<'backup' | 'restore' | 'list' | 'verify' | 'prune' | 'file
   files: ['dest', 'set', 'backup', 'as-of', 'time-zone', 'include', 'exclude', 'passphrase-file', 'json', ...REMOTE_FLAGS],
   diff: ['dest', 'set', 'from', 'to', 'include', 'exclude', 'metadata', 'passphrase-file', 'json', ...REMOTE_FLAGS],
   find: ['dest', 'set', 'metadata', 'passphrase-file', 'json', ...REMOTE_FLAGS],
+  status: ['dest', 'set', 'passphrase-file', 'json', ...REMOTE_FLAGS],
 };
 
 const OPERATIONS: readonly string[] = ['auto', 'full', 'differential', 'incremental'];
@@ -337,7 +349,7 @@ export function parseCommand(argv: string[], env: NodeJS.ProcessEnv = process.en
         skipUnchanged: v['skip-unchanged'] === true ? true : v['no-skip-unchanged'] === true ? false : undefined,
         fullEveryDays: count(v, 'full-every-days', 36_500), differentialEveryDays: count(v, 'differential-every-days', 36_500), ...keeps(v),
         format: text(v, 'format') === undefined ? undefined : (oneOf(v, 'format', FORMATS, 'folder') as StorageFormat), compressionLevel: count(v, 'compression-level', 9), lockTimeout,
-        failOnFileErrors: v['fail-on-file-errors'] === true, passphraseFile: passphraseFile(v), json,
+        failOnFileErrors: v['fail-on-file-errors'] === true, dryRun: v['dry-run'] === true, passphraseFile: passphraseFile(v), json,
       };
     }
     case 'restore': {
@@ -366,5 +378,7 @@ export function parseCommand(argv: string[], env: NodeJS.ProcessEnv = process.en
       if (parsed.positionals.length === 0) throw new UsageError('find needs at least one path or pattern to look for');
       return { ...base, command: name, paths: parsed.positionals, metadata: v.metadata === true };
     }
+    case 'status':
+      return { command: name, dest: required(v, 'dest'), remote, set: required(v, 'set'), passphraseFile: passphraseFile(v), json };
   }
 }

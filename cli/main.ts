@@ -1,11 +1,11 @@
 import type { CalendarOptions } from '../nodes/Backup/engine';
-import { BackupError, listDestination, pruneSet, restoreBackup, runBackup, verifyBackups } from '../nodes/Backup/engine';
+import { BackupError, listDestination, pruneSet, restoreBackup, runBackup, setStatus, verifyBackups } from '../nodes/Backup/engine';
 import type { Command } from './args';
 import { runBrowse } from './browse';
 import { parseCommand, UsageError, USAGE } from './args';
 import { resolvePassphrase } from './passphrase';
 import type { Io } from './print';
-import { printBackups, printFailure, printList, printPrune, printRestore, printVerify } from './print';
+import { printBackups, printFailure, printList, printPrune, printRestore, printStatus, printVerify } from './print';
 
 type Runnable = Exclude<Command, { command: 'help' | 'version' }>;
 
@@ -24,7 +24,7 @@ async function execute(cmd: Runnable, io: Io, signal: AbortSignal, passphrase: s
         keepFull: cmd.keepFull, keepDifferential: cmd.keepDifferential, keepIncremental: cmd.keepIncremental, ...calendarOf(cmd),
         // An encrypted set must be tar.gz: the default then; an explicit --format folder is refused by the engine.
         format: cmd.format ?? (passphrase === undefined ? 'folder' : 'tar.gz'),
-        compressionLevel: cmd.compressionLevel, lockTimeoutSeconds: cmd.lockTimeout, passphrase, signal,
+        compressionLevel: cmd.compressionLevel, lockTimeoutSeconds: cmd.lockTimeout, passphrase, signal, dryRun: cmd.dryRun,
       });
       return printBackups(outcomes, cmd.json, cmd.failOnFileErrors, io);
     }
@@ -56,6 +56,8 @@ async function execute(cmd: Runnable, io: Io, signal: AbortSignal, passphrase: s
     case 'diff':
     case 'find':
       return runBrowse(cmd, io, signal, passphrase);
+    case 'status':
+      return printStatus(await setStatus({ destination: cmd.dest, destinationOptions: cmd.remote, setName: cmd.set, passphrase, signal }), cmd.json, io);
   }
 }
 

@@ -1,4 +1,4 @@
-import type { BackupError, ListedBackup, PruneOutcome, RestoreReport, SourceOutcome, VerifyReport } from '../nodes/Backup/engine';
+import type { BackupError, ListedBackup, PruneOutcome, RestoreReport, SourceOutcome, StatusReport, VerifyReport } from '../nodes/Backup/engine';
 
 export interface Io {
   out: (text: string) => void;
@@ -109,6 +109,18 @@ export function printList(backups: ListedBackup[], asJson: boolean, io: Io): voi
   const head = ['SET', 'BACKUP', 'TYPE', 'FORMAT', 'STARTED', 'PARENT', 'ENTRIES', 'STORED', 'SIZE', 'COMPLETE'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   for (const row of [head, ...rows]) io.out(row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd());
+}
+
+/** The status of a set; exit status 1 when it is not OK, so cron or a monitor can act on it. */
+export function printStatus(report: StatusReport, asJson: boolean, io: Io): number {
+  if (asJson) io.out(json([report]));
+  else {
+    io.out(report.summary);
+    for (const p of report.health.problems.slice(0, 10)) io.out(`  ${p.backupId} ${p.path}: ${p.message} [${p.code}]`);
+  }
+  if (report.ok) return 0;
+  io.err(`n8n-backup: set ${report.set} is not OK: ${report.summary} [STATUS_NOT_OK]`);
+  return 1;
 }
 
 /** `lines`: the command prints JSON Lines (files, diff, find), so the failure is one line too. */

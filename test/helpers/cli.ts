@@ -233,6 +233,7 @@ export interface BackupItem {
   errorCount: number;
   warnings: { code: string; backupId: string; message: string }[];
   summary: string;
+  dryRun?: boolean;
 }
 
 export interface FailureItem {
@@ -280,7 +281,10 @@ function checkStringRecords(name: string, list: unknown, keys: string[], p: stri
 /** Every way `value` differs from DESIGN.md's backup output item; empty when it conforms. */
 export function backupItemProblems(value: JsonObject): string[] {
   const p: string[] = [];
-  checkKeys('item', value, BACKUP_ITEM_KEYS, p);
+  // A dry run (backup --dry-run) adds `dryRun: true`; what it would make has no backupId yet.
+  const dry = 'dryRun' in value;
+  if (dry && value.dryRun !== true) p.push(`dryRun is ${JSON.stringify(value.dryRun)}; only a dry run has it, as true`);
+  checkKeys('item', value, dry ? [...BACKUP_ITEM_KEYS, 'dryRun'] : BACKUP_ITEM_KEYS, p);
   for (const key of ['source', 'set', 'destination', 'decision', 'summary'] as const) {
     if (typeof value[key] !== 'string' || value[key] === '') p.push(`${key} is not a non-empty string: ${JSON.stringify(value[key])}`);
   }
@@ -291,7 +295,7 @@ export function backupItemProblems(value: JsonObject): string[] {
     if (value.type !== null || value.backupId !== null) p.push('a skipped item must have type and backupId null');
     if (typeof value.skipReason !== 'string') p.push('a skipped item needs a skipReason');
   } else {
-    if (typeof value.backupId !== 'string' || !BACKUP_ID.test(value.backupId)) p.push(`backupId is ${JSON.stringify(value.backupId)}`);
+    if (dry ? value.backupId !== null : typeof value.backupId !== 'string' || !BACKUP_ID.test(value.backupId)) p.push(`backupId is ${JSON.stringify(value.backupId)}`);
     if (value.type === null) p.push('type is null for a backup that was made');
     if (value.skipReason !== null) p.push(`skipReason is ${JSON.stringify(value.skipReason)} for a backup that was made`);
     if (typeof value.backupId === 'string' && typeof value.type === 'string' && !value.backupId.endsWith(`-${value.type}`)) p.push('backupId does not end with the type');

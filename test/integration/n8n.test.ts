@@ -149,6 +149,33 @@ suite(`the Backup node in a real n8n ${N8N_VERSION}`, () => {
     expect(bad.errorMessage).toBe(`Backup of ${missing} failed: ${String(bad.items('Backup')[0].json.error)} [SOURCE_MISSING] ${String(bad.items('Backup')[0].json.hint)}`);
   });
 
+  test('the backup alert example: Status of a good set passes; a set with no backup fails the execution without any credential', () => {
+    const example = JSON.parse(fs.readFileSync(path.join(__dirname, '../../examples/backup-alert.json'), 'utf8')) as { id: string; nodes: Record<string, unknown>[] };
+    const made = run({ resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: dest, options: { setName: 'watched' } });
+    ok(made);
+    const prepared = (id: string, setName: string): Record<string, unknown> => ({
+      ...example,
+      id,
+      nodes: example.nodes.map((n) => {
+        if (n.type === 'n8n-nodes-base.scheduleTrigger') return { ...n, type: 'n8n-nodes-base.manualTrigger', typeVersion: 1, parameters: {} };
+        if (n.name === 'Backup Status') return { ...n, parameters: { ...(n.parameters as object), destinationPath: dest, setName } };
+        return n;
+      }),
+    });
+    const good = runWorkflow(env, prepared('exAlertGood0001', 'watched'));
+    ok(good);
+    expect(good.executionStatus).toBe('success');
+    expect(good.items('Backup Status')[0].json).toMatchObject({
+      ok: true, backupCount: 1, lastRunOutcome: 'success', newest: { backupId: made.items('Backup')[0].json.backupId }, health: { checked: true, ok: true },
+    });
+    expect(good.items('Mark Execution Failed')).toEqual([]);
+
+    const bad = runWorkflow(env, prepared('exAlertBad00001', 'never-backed-up'));
+    expect(bad.executionStatus).toBe('error');
+    expect(bad.items('Backup Status')[0].json).toMatchObject({ ok: false, backupCount: 0, lastRunText: 'no run recorded' });
+    expect(bad.errorMessage).toMatch(/^Set never-backed-up: NOT OK: no complete backup; last run no run recorded;/);
+  });
+
   test('calendar retention: a Prune dry run names the rules, a Backup with Keep Last applies them', () => {
     const params = { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: dest, options: { setName: 'gfs' } };
     const ids = [0, 1, 2].map(() => {
@@ -163,7 +190,7 @@ suite(`the Backup node in a real n8n ${N8N_VERSION}`, () => {
     ok(last);
     const made = last.items('Backup')[0].json;
     expect(made.retention).toEqual({ removed: [ids[2], ids[1], ids[0]], keptReferenced: [], kept: [made.backupId], rules: { [String(made.backupId)]: ['last #1'] } });
-    expect(fs.readdirSync(path.join(dest, 'gfs')).filter((n) => !n.startsWith('.'))).toEqual([made.backupId]);
+    expect(fs.readdirSync(path.join(dest, 'gfs')).filter((n) => !n.startsWith('.') && n !== 'last-run.json')).toEqual([made.backupId]);
   });
 
   test('Restore of one path as of an expression ($now, a DateTime) in Tokyo time; before the first backup: BACKUP_NOT_FOUND', () => {

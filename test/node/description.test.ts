@@ -62,11 +62,11 @@ describe('node description', () => {
     }
     const backupOptions = properties.find((p) => p.name === 'options' && p.displayOptions?.show?.resource?.includes('backup'));
     expect(((backupOptions?.options ?? []) as INodeProperties[]).map((o) => o.name).sort()).toEqual(
-      ['fullEveryDays', 'differentialEveryDays', 'keepFull', 'keepDifferential', 'keepIncremental', 'format', 'compressionLevel', 'exclude', 'skipUnchanged', 'skipEmptySource', 'setName', 'lockTimeout', 'failOnFileErrors', 'compareContent', 'allowN8nUserFolder'].sort(),
+      ['fullEveryDays', 'differentialEveryDays', 'keepFull', 'keepDifferential', 'keepIncremental', 'format', 'compressionLevel', 'exclude', 'skipUnchanged', 'skipEmptySource', 'setName', 'lockTimeout', 'failOnFileErrors', 'compareContent', 'allowN8nUserFolder', 'dryRun'].sort(),
     );
     expect(properties.find((p) => p.name === 'resource')?.options?.map((o) => (o as INodePropertyOptions).value)).toEqual(['backup', 'backupSet']);
     expect(operationOptions('backup').map((o) => o.value).sort()).toEqual(['auto', 'differential', 'full', 'incremental']);
-    expect(operationOptions('backupSet').map((o) => o.value).sort()).toEqual(['diff', 'find', 'list', 'listFiles', 'prune', 'restore', 'verify']);
+    expect(operationOptions('backupSet').map((o) => o.value).sort()).toEqual(['diff', 'find', 'list', 'listFiles', 'prune', 'restore', 'status', 'verify']);
     expect((properties.find((p) => p.name === 'overwrite')?.options as INodePropertyOptions[]).map((o) => o.value)).toEqual(['fail', 'overwrite', 'skip']);
   });
 
@@ -97,7 +97,7 @@ describe('node description', () => {
     const backupOptions = properties.find((p) => p.name === 'options' && p.displayOptions?.show?.resource?.includes('backup'));
     const optionDefaults = Object.fromEntries(((backupOptions?.options ?? []) as INodeProperties[]).map((o) => [o.name, o.default]));
     expect(optionDefaults).toEqual({
-      allowN8nUserFolder: false, compareContent: false, compressionLevel: 6, differentialEveryDays: 0, exclude: '', failOnFileErrors: false, format: 'folder', fullEveryDays: 7,
+      allowN8nUserFolder: false, compareContent: false, compressionLevel: 6, differentialEveryDays: 0, dryRun: false, exclude: '', failOnFileErrors: false, format: 'folder', fullEveryDays: 7,
       keepDifferential: 0, keepFull: 0, keepIncremental: 0, lockTimeout: 60, setName: '', skipEmptySource: true, skipUnchanged: true,
     });
   });

@@ -61,7 +61,7 @@ describe('Destination Type: parameters', () => {
     const { out, checked } = await run({ allowedRoot: allowed, params: old });
     expect(out[0].json).toMatchObject({ destination: dest, set: 'data', type: 'full', errorCount: 0 });
     expect(checked).toContain(dest);
-    expect(fs.readdirSync(path.join(dest, 'data')).filter((n) => !n.startsWith('.'))).toEqual([out[0].json.backupId]);
+    expect(fs.readdirSync(path.join(dest, 'data')).filter((n) => !n.startsWith('.') && n !== 'last-run.json')).toEqual([out[0].json.backupId]);
     const listed = await runNode({ allowedRoot: allowed, params: { resource: 'backupSet', operation: 'list', destinationPath: dest } });
     expect(listed.map((i) => i.json.backupId)).toEqual([out[0].json.backupId]);
     // The allowed folders still apply to a local backup folder.

@@ -10,6 +10,7 @@ import * as list from './backupSet/list.operation';
 import * as listFiles from './backupSet/listFiles.operation';
 import * as prune from './backupSet/prune.operation';
 import * as restore from './backupSet/restore.operation';
+import * as status from './backupSet/status.operation';
 import * as verify from './backupSet/verify.operation';
 import { shapeItem, workflowTimeZone } from './helpers/output';
 import type { OperationExecutor, OperationKey } from './types';
@@ -27,6 +28,7 @@ export const operations: Readonly<Record<OperationKey, OperationExecutor>> = {
   'backupSet.listFiles': listFiles.execute,
   'backupSet.diff': diff.execute,
   'backupSet.find': find.execute,
+  'backupSet.status': status.execute,
 };
 
 function isOperationKey(key: string): key is OperationKey {

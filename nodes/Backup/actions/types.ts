@@ -3,7 +3,7 @@ import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 /** The node's resources and their operations: the values saved in users' workflows. */
 export interface OperationsByResource {
   backup: 'auto' | 'full' | 'differential' | 'incremental';
-  backupSet: 'list' | 'restore' | 'verify' | 'prune' | 'listFiles' | 'diff' | 'find';
+  backupSet: 'list' | 'restore' | 'verify' | 'prune' | 'listFiles' | 'diff' | 'find' | 'status';
 }
 
 export type Resource = keyof OperationsByResource;

@@ -120,6 +120,15 @@ export const backupFields: INodeProperties[] = [
           'Auto only: make a differential backup (everything changed since the full) when the newest full or differential is this many days old; incrementals in between. 0 = never, only fulls and incrementals. Example: 1 with Full Every 7 gives a weekly full and daily differentials.',
       },
       {
+        displayName: 'Dry Run',
+        name: 'dryRun',
+        type: 'boolean',
+        default: false,
+        hint: 'On: nothing is written to the backup folder; the item says what would be stored',
+        description:
+          'Whether to only report what this backup would store: the type Auto would choose, files added, changed, deleted and unchanged, and the bytes of file content (before compression for Tar.gz). Nothing is written to the backup folder: no backup, no lock, no retention, no run record. The item has dryRun: true and a summary starting with "dry run:". Fail on File Errors does not apply. Default: off.',
+      },
+      {
         displayName: 'Exclude',
         name: 'exclude',
         type: 'string',

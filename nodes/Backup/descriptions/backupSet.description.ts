@@ -18,6 +18,12 @@ export const backupSetOperations: INodeProperties = {
     { name: 'List Files', value: 'listFiles', action: 'List the files of a backup', description: 'Output one item per file, folder and symlink of one backup, with size, time and hash' },
     { name: 'Prune', value: 'prune', action: 'Prune old backups', description: 'Remove old backups of a set by the keep counts, whole chains at a time' },
     { name: 'Restore', value: 'restore', action: 'Restore a backup', description: 'Write the folder as it was at one backup into a folder of your choice' },
+    {
+      name: 'Status',
+      value: 'status',
+      action: 'Get the status of a set',
+      description: "For monitoring: the newest backup and its age, the last run's result, the chain check and the size of a set",
+    },
     { name: 'Verify', value: 'verify', action: 'Verify backups', description: 'Check that the stored files of a set are complete and undamaged' },
   ],
   default: 'list',
@@ -55,7 +61,7 @@ export const backupSetFields: INodeProperties[] = [
     type: 'string',
     default: '',
     required: true,
-    displayOptions: forSet('restore', 'verify', 'prune', 'listFiles', 'diff', 'find'),
+    displayOptions: forSet('restore', 'verify', 'prune', 'listFiles', 'diff', 'find', 'status'),
     placeholder: 'documents-1a2b3c4d',
     description: `The set to work on. ${setNameHelp} Required.`,
   },
@@ -186,9 +192,9 @@ export const backupSetFields: INodeProperties[] = [
     name: 'encrypt',
     type: 'boolean',
     default: false,
-    displayOptions: forSet('restore', 'verify', 'listFiles', 'diff', 'find'),
+    displayOptions: forSet('restore', 'verify', 'listFiles', 'diff', 'find', 'status'),
     description:
-      'Whether the set is encrypted (made with Encrypt on): turn on and choose the Backup Encryption credential it was made with. An encrypted set cannot be restored, verified or browsed without it. Default: off.',
+      'Whether the set is encrypted (made with Encrypt on): turn on and choose the Backup Encryption credential it was made with. An encrypted set cannot be restored, verified or browsed without it; Status then reports the chain as not checked. Default: off.',
   },
   // Prune
   {

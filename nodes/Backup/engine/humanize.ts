@@ -36,16 +36,34 @@ export function localDateTime(iso: string, timeZone: string): string {
   }
 }
 
+function warningText(r: Omit<BackupReport, 'summary'>): string {
+  return r.warnings
+    .map((w) => (w.code === 'PREVIOUS_MANIFEST_CORRUPT' ? ` Warning: backup ${w.backupId} is damaged (${w.code}); run verify.` : ` Warning: ${w.message} (${w.code}).`))
+    .join('');
+}
+
+/** "dry run: ..." first, so no one mistakes it for a backup that was made. */
+function summarizeDryRun(r: Omit<BackupReport, 'summary'>): string {
+  if (r.skipped) return `dry run: the backup of ${r.source} would be skipped: ${r.skipReason ?? 'no reason given'}; nothing was written.`;
+  const f = r.files;
+  const problems = r.errorCount === 0 ? '' : ` ${count(r.errorCount)} file error${r.errorCount === 1 ? '' : 's'} (see errors).`;
+  return (
+    `dry run: ${r.type ?? r.operation} backup of ${r.source} would store ${count(f.stored)} file${f.stored === 1 ? '' : 's'}, ${r.sizes.stored} of file content ` +
+    `(uncompressed): ${count(f.added)} added, ${count(f.changed)} changed, ${count(f.deleted)} deleted, ${count(f.unchanged)} unchanged; nothing was written.${problems}`
+  );
+}
+
 /**
  * One line for a Slack message or an email subject. `timeZone` (the node passes the workflow's)
  * adds when the run finished in local time; backup ids stay UTC.
  */
 export function summarizeBackup(r: Omit<BackupReport, 'summary'>, timeZone?: string): string {
   const at = timeZone === undefined ? '' : ` at ${localDateTime(r.finishedAt, timeZone)}`;
-  if (r.skipped) return `Backup of ${r.source} skipped${at}: ${r.skipReason ?? 'no reason given'}.`;
+  if (r.dryRun === true) return summarizeDryRun(r);
+  if (r.skipped) return `Backup of ${r.source} skipped${at}: ${r.skipReason ?? 'no reason given'}.${warningText(r)}`;
   const f = r.files;
   const problems = r.errorCount === 0 ? '' : ` ${count(r.errorCount)} file error${r.errorCount === 1 ? '' : 's'} (see errors).`;
-  const warned = r.warnings.map((w) => ` Warning: backup ${w.backupId} is damaged (${w.code}); run verify.`).join('');
+  const warned = warningText(r);
   const noted = r.notices.map((n) => ` ${n}`).join('');
   // "stored" is file content, "written" adds the manifest and summary: say so where both appear.
   return (

@@ -26,3 +26,6 @@ export type { FatalCode } from './errors';
 export { humanBytes, localDateTime, summarizeBackup } from './humanize';
 export { isSameOrInside, relativeInside } from './paths';
 export * from './types';
+export { setStatus, humanAge } from './operations/status';
+export type { StatusOptions, StatusReport, StatusNewest, StatusHealth } from './operations/status';
+export type { RunRecord, RunOutcome } from './set/runRecord';

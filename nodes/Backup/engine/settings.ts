@@ -63,6 +63,11 @@ export interface BackupOptions extends CalendarOptions {
    * Needs format tar.gz. A set that is encrypted refuses a run without it (PASSPHRASE_REQUIRED).
    */
   passphrase?: string;
+  /**
+   * Report what the backup would store (type, counts, bytes of file content) and write nothing to
+   * the destination: no backup, no lock, no run record, no retention, no sweep. Default false.
+   */
+  dryRun?: boolean;
   /** Files being copied or hashed at once (they go to the copy threads in batches). Default 128. */
   concurrency?: number;
   signal?: AbortSignal;
@@ -91,6 +96,7 @@ export interface BackupSettings {
   lockTimeoutMs: number;
   passphrase: string | undefined;
   concurrency: number;
+  dryRun: boolean;
   signal: AbortSignal | undefined;
   onProgress: (progress: Progress) => void;
   now: () => Date;
@@ -180,6 +186,7 @@ export function toBackupSettings(options: BackupOptions): BackupSettings {
     lockTimeoutMs: wholeNumber('lockTimeoutSeconds', options.lockTimeoutSeconds, 60, 0, 86_400) * 1000,
     passphrase,
     concurrency: wholeNumber('concurrency', options.concurrency, 128, 1, 1024),
+    dryRun: options.dryRun ?? false,
     signal: options.signal,
     onProgress: options.onProgress ?? (() => undefined),
     now: options.now ?? (() => new Date()),

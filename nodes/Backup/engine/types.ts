@@ -131,9 +131,12 @@ export interface BackupSummary {
  * in `errors` (which the manifest's trailer records and --fail-on-file-errors counts).
  */
 export interface BackupWarning {
-  /** PREVIOUS_MANIFEST_CORRUPT: auto mode made a full because the backup it would build on is damaged. */
-  code: 'PREVIOUS_MANIFEST_CORRUPT';
-  /** The backup the warning is about. */
+  /**
+   * PREVIOUS_MANIFEST_CORRUPT: auto mode made a full because the backup it would build on is damaged.
+   * RUN_RECORD_NOT_WRITTEN: the run's record (last-run.json, for status) could not be written; the backup itself is good.
+   */
+  code: 'PREVIOUS_MANIFEST_CORRUPT' | 'RUN_RECORD_NOT_WRITTEN';
+  /** The backup the warning is about ('' when the run made none). */
   backupId: string;
   message: string;
 }
@@ -175,6 +178,11 @@ export interface BackupReport {
   warnings: BackupWarning[];
   /** What this run did not keep, one sentence each (extended attributes not read): not alerts, see README. */
   notices: string[];
+  /**
+   * Only on a dry run (true): nothing was written; `type`, `files` and `bytes.stored` say what the
+   * backup would have made (file content, uncompressed for tar.gz), `backupId` is null, `bytes.written` 0.
+   */
+  dryRun?: boolean;
   summary: string;
 }
 

@@ -63,7 +63,8 @@ async function backupOne(ctx: IExecuteFunctions, type: BackupOperation, source: 
   options.onProgress = progressReporter(ctx, 'Backup of');
   const [outcome] = await runBackup(options);
   if (!outcome.ok) throw outcome.error;
-  if (item.options.failOnFileErrors && outcome.report.errorCount > 0) throw fileErrorsFailure(outcome.report);
+  // A dry run wrote nothing to fail over: its item lists the file errors the backup would meet.
+  if (item.options.failOnFileErrors && outcome.report.dryRun !== true && outcome.report.errorCount > 0) throw fileErrorsFailure(outcome.report);
   return outcome.report;
 }
 

@@ -132,12 +132,14 @@ export interface BackupNodeOptions {
   setName?: string;
   lockTimeout?: number;
   failOnFileErrors: boolean;
+  /** Report what would be stored, write nothing (default off). */
+  dryRun?: boolean;
   /** A source or destination may be, lie inside or contain n8n's user folder (default off). */
   allowN8nUserFolder?: boolean;
 }
 
 const NUMBER_OPTIONS = ['fullEveryDays', 'differentialEveryDays', 'keepFull', 'keepDifferential', 'keepIncremental', 'compressionLevel', 'lockTimeout'] as const;
-const BOOLEAN_OPTIONS = ['compareContent', 'skipUnchanged', 'skipEmptySource', 'allowN8nUserFolder'] as const;
+const BOOLEAN_OPTIONS = ['compareContent', 'skipUnchanged', 'skipEmptySource', 'allowN8nUserFolder', 'dryRun'] as const;
 
 export function parseBackupOptions(raw: IDataObject): BackupNodeOptions {
   const options: BackupNodeOptions = { exclude: [], failOnFileErrors: false };
@@ -184,6 +186,7 @@ export function toEngineBackupOptions(type: BackupOperation, source: string, des
     compressionLevel: o.compressionLevel,
     lockTimeoutSeconds: o.lockTimeout,
     passphrase,
+    dryRun: o.dryRun,
   };
 }
 

@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { backupIdTime, nextBackupId } from '../set/catalog';
 import { BackupError, DamagedParentError, errnoCode, errorMessage } from '../errors';
+import type { KeyPlace } from '../set/encryption';
 import { keyForBackup } from '../set/encryption';
 import { humanBytes, summarizeBackup } from '../humanize';
 import { assertSeparate, defaultSetName, realpathLoose } from '../paths';
@@ -17,6 +18,8 @@ import { emptyFileCounts } from '../types';
 import type { Tally, WriteJob, WriteResult } from './write';
 import { writeBackup } from './write';
 import { xattrsUnavailable } from '../store/xattrs';
+import type { BackupType } from '../types';
+import { recordFailure, withRunRecord } from './runRecords';
 
 /** Result for one source: its report, or the fatal error that stopped it. */
 export type SourceOutcome = { ok: true; report: BackupReport } | { ok: false; source: string; error: BackupError };
@@ -81,18 +84,27 @@ function xattrNotices(tally: Tally | undefined): string[] {
   return [`Extended attributes of ${x.unreadable} entr${x.unreadable === 1 ? 'y' : 'ies'} could not be read (${[...x.codes].sort().join(', ')}); stored without them.`];
 }
 
-function buildReport(settings: BackupSettings, o: Outcome, made: BackupSummary | undefined, skipReason: string | null, retention: BackupReport['retention'], total: number): BackupReport {
+/**
+ * The run's report. `dry` (a dry run): the type the backup would have had (null: it would be
+ * skipped); files and stored bytes are then what the scan counted, nothing made, nothing written.
+ */
+function buildReport(
+  settings: BackupSettings, o: Outcome, made: BackupSummary | undefined, skipReason: string | null, retention: BackupReport['retention'], total: number, dry?: { type: BackupType | null },
+): BackupReport {
   const finishedAt = made === undefined ? settings.now() : new Date(made.finishedAt);
-  const files = made?.files ?? { ...(o.tally?.files ?? emptyFileCounts()), stored: 0 };
-  const bytes = { scanned: o.tally?.scannedBytes ?? 0, stored: made?.bytes.stored ?? 0, written: made?.bytes.written ?? 0, destinationTotal: total };
+  const wouldStore = dry !== undefined && dry.type !== null;
+  const files = made?.files ?? { ...(o.tally?.files ?? emptyFileCounts()), ...(wouldStore ? {} : { stored: 0 }) };
+  const stored = made?.bytes.stored ?? (wouldStore ? (o.tally?.storedBytes ?? 0) : 0);
+  const bytes = { scanned: o.tally?.scannedBytes ?? 0, stored, written: made?.bytes.written ?? 0, destinationTotal: total };
   const report: Omit<BackupReport, 'summary'> = {
-    source: o.source, set: o.set, destination: settings.destination, operation: settings.type, type: made?.type ?? null, backupId: made?.backupId ?? null,
-    skipped: made === undefined, skipReason, decision: o.decision,
+    source: o.source, set: o.set, destination: settings.destination, operation: settings.type, type: made?.type ?? dry?.type ?? null, backupId: made?.backupId ?? null,
+    skipped: made === undefined && !wouldStore, skipReason, decision: o.decision,
     startedAt: o.startedAt.toISOString(), finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - o.startedAt.getTime(),
     files, bytes,
     sizes: { scanned: humanBytes(bytes.scanned), stored: humanBytes(bytes.stored), written: humanBytes(bytes.written), destinationTotal: humanBytes(total) },
     retention, removedPartials: o.removedPartials, errors: o.tally?.errors ?? [], errorCount: o.tally?.errorCount ?? 0, warnings: o.warnings ?? [],
     notices: xattrNotices(o.tally),
+    ...(dry === undefined ? {} : { dryRun: true }),
   };
   return { ...report, summary: summarizeBackup(report) };
 }
@@ -128,16 +140,28 @@ async function writeOrFullOnDamage(
 /**
  * Backs up one source into its set, under the set's lock: clean up what an interrupted run left,
  * plan (type, base, parent), write, then apply retention, which runs only after a backup was written.
+ * Every run, made, skipped or failed, ends by replacing the set's run record (runRecord.ts); a
+ * dry run (settings.dryRun) goes to dryRun.ts and writes nothing.
  */
 export async function backupSource(settings: BackupSettings, source: string, opened?: OpenedDestination): Promise<BackupReport> {
+  if (settings.dryRun) return dryRunSource(settings, source, opened);
   const startedAt = settings.now();
-  const realSource = await resolveSource(source);
-  const where = opened ?? (await openDestinationFor(settings.destination, settings.destinationOptions));
+  let where = opened;
+  let store: SetStore | undefined;
   try {
-    if (where.kind === 'local') assertSeparate(realSource, await realpathLoose(where.path));
-    return await backupInto(settings, setStoreIn(where, settings.setName ?? defaultSetName(source)), source, realSource, startedAt);
+    try {
+      const realSource = await resolveSource(source);
+      where ??= await openDestinationFor(settings.destination, settings.destinationOptions);
+      store = setStoreIn(where, settings.setName ?? defaultSetName(source));
+      if (where.kind === 'local') assertSeparate(realSource, await realpathLoose(where.path));
+      const report = await backupInto(settings, store, source, realSource, startedAt);
+      return await withRunRecord(settings, store, report);
+    } catch (error) {
+      await recordFailure(settings, where, store, source, startedAt, error);
+      throw error;
+    }
   } finally {
-    if (opened === undefined) await closeDestination(where);
+    if (opened === undefined && where !== undefined) await closeDestination(where);
   }
 }
 
@@ -169,6 +193,43 @@ async function backupInto(settings: BackupSettings, store: SetStore, source: str
     return buildReport(settings, o, result.summary, null, retention, setTotal(after));
   } finally {
     await lock.release();
+  }
+}
+
+/**
+ * A dry run: what backupInto would do, reading only. No lock is taken and no reader marker left
+ * (both are files in the set: README "Dry run"), no leftovers swept, no key file written, no
+ * retention, no run record. The parent manifest is read without the lock: a prune deleting it at
+ * that moment fails this dry run with a clear error, and a rerun answers.
+ */
+async function dryRunSource(settings: BackupSettings, source: string, opened?: OpenedDestination): Promise<BackupReport> {
+  const startedAt = settings.now();
+  const realSource = await resolveSource(source);
+  const where = opened ?? (await openDestinationFor(settings.destination, settings.destinationOptions));
+  try {
+    if (where.kind === 'local') assertSeparate(realSource, await realpathLoose(where.path));
+    const store = setStoreIn(where, settings.setName ?? defaultSetName(source));
+    const set = store.set;
+    await store.checkWritable();
+    const isEmpty = await isEmptyFolder(realSource);
+    const backups = await store.listBackups();
+    // The same refusals as a backup (passphrase missing or wrong, plain set), but a new set's key is not kept.
+    const readOnly: KeyPlace = { set, where: store.where, readKeyText: (id) => store.readKeyText(id), writeKeyText: async () => undefined };
+    const key = await keyForBackup(readOnly, backups, settings.passphrase, startedAt);
+    const noRetention = { removed: [], keptReferenced: [], kept: [], rules: {} };
+    const total = setTotal(backups);
+    if (settings.skipEmptySource && isEmpty) {
+      const o = { source, set, startedAt, decision: 'the source folder has no entries', removedPartials: [] };
+      return buildReport(settings, o, undefined, 'source is empty', noRetention, total, { type: null });
+    }
+    const planned = planBackup(settings.type, backups, { fullEveryDays: settings.fullEveryDays, differentialEveryDays: settings.differentialEveryDays, now: startedAt });
+    const job = { settings, source, realSource, set, store, startedAt, signal: settings.signal, key, dryRun: true };
+    const { result, plan, warnings } = await writeOrFullOnDamage(settings, job, planned, backups[backups.length - 1]?.backupId);
+    const o: Outcome = { source, set, startedAt, decision: plan.decision, removedPartials: [], tally: result.tally, warnings };
+    if (!result.written && result.wouldWrite !== true) return buildReport(settings, { ...o, decision: skippedDecision(plan) }, undefined, 'no changes', noRetention, total, { type: null });
+    return buildReport(settings, o, undefined, null, noRetention, total, { type: plan.type });
+  } finally {
+    if (opened === undefined) await closeDestination(where);
   }
 }
 

@@ -296,7 +296,8 @@ export async function verifyBackups(options: VerifyOptions): Promise<VerifyRepor
   }
 }
 
-async function verifyUnguarded(options: VerifyOptions, store: SetStore): Promise<VerifyReport> {
+/** Verification of a set already opened; the caller registers as a reader (verifyBackups, status). */
+export async function verifyUnguarded(options: VerifyOptions, store: SetStore): Promise<VerifyReport> {
   const started = Date.now();
   const full = options.full ?? false;
   const which = options.backupId ?? 'all';

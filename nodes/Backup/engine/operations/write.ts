@@ -13,6 +13,7 @@ import { openSink } from '../store/openSink';
 import type { DataSink } from '../store/sink';
 import type { EntryOutcome, StoreContext, XattrScan } from '../store/storeEntry';
 import { storeEntry } from '../store/storeEntry';
+import { CountingSink } from '../store/countingSink';
 import type { BackupSummary, FileCounts, FileProblem, ManifestEntry, ManifestHeader } from '../types';
 import { emptyFileCounts, FORMAT_VERSION, HASH_ALGORITHM, MANIFEST_MAGIC, MAX_RECORDED_ERRORS } from '../types';
 import { xattrsUnavailable } from '../store/xattrs';
@@ -29,7 +30,8 @@ export interface Tally {
   xattrs: XattrScan;
 }
 
-export type WriteResult = { written: true; summary: BackupSummary; tally: Tally } | { written: false; tally: Tally };
+/** `wouldWrite`: a dry run found changes (or a full to make): the backup it would have written. */
+export type WriteResult = { written: true; summary: BackupSummary; tally: Tally } | { written: false; tally: Tally; wouldWrite?: boolean };
 
 export interface WriteJob {
   settings: BackupSettings;
@@ -45,6 +47,8 @@ export interface WriteJob {
   key: SetKey | undefined;
   /** Throws unless this run still holds the set's lock (LOCK_LOST): called right before the commit. */
   confirmLock?: () => Promise<void>;
+  /** Scan, compare and read what would be stored, writing nothing: no backup folder, no manifest (CountingSink). */
+  dryRun?: boolean;
 }
 
 const PROGRESS_EVERY = 1000;
@@ -109,12 +113,15 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
   let previous: ManifestReader | undefined;
   let output: BackupOutput | undefined;
   try {
-    output = await store.beginBackup(backupId);
     const key = job.key;
-    // Every backup carries the key file, so one backup folder copied alone can still be restored.
-    if (key !== undefined) await output.writeKeyText(key.keyFileText);
     const pool = sharedFilePool();
-    sink = await openSink(settings.format, output, settings.compressionLevel, pool, key === undefined ? undefined : { key, backupId });
+    if (job.dryRun === true) sink = new CountingSink(pool);
+    else {
+      output = await store.beginBackup(backupId);
+      // Every backup carries the key file, so one backup folder copied alone can still be restored.
+      if (key !== undefined) await output.writeKeyText(key.keyFileText);
+      sink = await openSink(settings.format, output, settings.compressionLevel, pool, key === undefined ? undefined : { key, backupId });
+    }
     previous = plan.parent === null ? undefined : await openParent(store, plan.parent, key);
     xattrs.carry = readXattrs && previous?.header.xattrs === true;
     const ctx: StoreContext = {
@@ -122,7 +129,7 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
       compare: { racySinceMs: previous === undefined ? Infinity : Date.parse(previous.header.startedAt) - RACY_WINDOW_MS, compareContent: settings.compareContent },
       xattrs,
     };
-    writer = await createManifest(output, header, key);
+    if (output !== undefined) writer = await createManifest(output, header, key);
     const scan = scanTree(job.realSource, settings.exclude);
     const results = new OrderedWindow<EntryOutcome>(settings.concurrency, HELD_RESULTS);
     const book = (outcome: EntryOutcome): void => {
@@ -131,7 +138,7 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
       if (outcome.counted !== 'none') tally.files[outcome.counted]++;
       const entry = outcome.entry;
       if (entry === undefined) return;
-      (writer as ManifestWriter).writeEntry(entry);
+      writer?.writeEntry(entry);
       if (entry.in !== undefined && entry.in !== backupId) tally.references.add(entry.in);
       tally.entries++;
       tally.files.scanned++;
@@ -148,7 +155,7 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
           const full = results.push(storeEntry(ctx, pair), book);
           if (full !== undefined) await full;
         }
-        await writer.flushIfFull();
+        await writer?.flushIfFull();
       }
       await results.finish(book);
     } catch (error) {
@@ -157,11 +164,12 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
     }
     const f = tally.files;
     if (settings.skipUnchanged && plan.parent !== null && f.added + f.changed + f.deleted === 0) {
-      await writer.abort();
+      await writer?.abort();
       await sink.abort();
-      await output.discard();
+      await output?.discard();
       return { written: false, tally };
     }
+    if (output === undefined || writer === undefined) return { written: false, tally, wouldWrite: true };
     const finishedAt = settings.now();
     const references = [...tally.references].sort();
     // Data first, then the manifest, then the summary, then the rename: a crash never leaves a

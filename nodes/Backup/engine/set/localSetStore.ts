@@ -1,8 +1,9 @@
 import { constants, promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
 import * as path from 'node:path';
-import { fsyncDir } from '../destination/durable';
-import { BackupError, errorMessage, isDestinationFatal } from '../errors';
+import { randomBytes } from 'node:crypto';
+import { fsyncDir, writeNewFileSynced } from '../destination/durable';
+import { BackupError, errnoCode, errorMessage, isDestinationFatal } from '../errors';
 import { ManifestReader } from '../formats/manifest';
 import type { SetKey } from '../formats/sealed';
 import { TarReader } from '../formats/tar/reader';
@@ -10,6 +11,7 @@ import { DATA_DIR, listBackups, PARTIAL_PREFIX, REMOVING_PREFIX, setDirectory, S
 import { KEY_FILE, readKeyText, writeKeyFile } from './keyfile';
 import { lockSet } from './lock';
 import { deleteGuard, whileReading } from './readers';
+import { MAX_RUN_RECORD_BYTES, RUN_RECORD_FILE } from './runRecord';
 import type { BackupOutput, SetStore } from './setStore';
 
 /**
@@ -44,6 +46,59 @@ export class LocalSetStore implements SetStore {
     }
   }
 
+  /** The set folder, or the nearest folder above it that exists, writable: what prepare() would make. */
+  async checkWritable(): Promise<void> {
+    let dir = this.localDir;
+    for (;;) {
+      const stats = await fsp.stat(dir).catch((error: unknown) => {
+        if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;
+        throw error;
+      });
+      if (stats !== undefined) break;
+      const up = path.dirname(dir);
+      if (up === dir) break;
+      dir = up;
+    }
+    try {
+      if (!(await fsp.stat(dir)).isDirectory()) throw Object.assign(new Error(`${dir} is not a folder`), { code: 'ENOTDIR' });
+      await fsp.access(dir, fsp.constants.W_OK);
+    } catch (error) {
+      throw (
+        isDestinationFatal(error) ??
+        new BackupError('DESTINATION_UNUSABLE', `Cannot write to the destination ${this.localDir}: ${errorMessage(error)}`, {
+          hint: 'Create the destination folder and give the user running the backup write access to it.',
+          path: this.localDir,
+          cause: error,
+        })
+      );
+    }
+  }
+
+  async readRunRecordText(): Promise<string | undefined> {
+    const handle = await fsp.open(path.join(this.localDir, RUN_RECORD_FILE), constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
+    if (handle === undefined) return undefined;
+    try {
+      const buffer = Buffer.alloc(MAX_RUN_RECORD_BYTES);
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+      return buffer.subarray(0, bytesRead).toString('utf8');
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Into the set folder only when it exists: a run that failed before making it (a wrong path, an unmounted disk) makes nothing. */
+  async writeRunRecordText(text: string): Promise<void> {
+    const file = path.join(this.localDir, RUN_RECORD_FILE);
+    const temporary = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      await writeNewFileSynced(temporary, text, 0o644);
+      await fsp.rename(temporary, file);
+    } catch (error) {
+      await fsp.rm(temporary, { force: true }).catch(() => undefined);
+      throw error;
+    }
+  }
+
   lock(purpose: string, timeoutMs: number, signal?: AbortSignal): ReturnType<SetStore['lock']> {
     return lockSet(this.localDir, purpose, timeoutMs, signal);
   }
@@ -52,7 +107,7 @@ export class LocalSetStore implements SetStore {
   async removeLeftovers(): Promise<string[]> {
     const names = await fsp.readdir(this.localDir);
     // A key file being written when a run was killed (writeKeyFile renames it into place when whole).
-    for (const name of names.filter((n) => /^key\.json\.[0-9a-f]+\.tmp$/.test(n))) await fsp.rm(path.join(this.localDir, name), { force: true });
+    for (const name of names.filter((n) => /^(key|last-run)\.json\.[0-9a-f]+\.tmp$/.test(n))) await fsp.rm(path.join(this.localDir, name), { force: true });
     const leftovers = names.filter((name) => name.startsWith(PARTIAL_PREFIX) || name.startsWith(REMOVING_PREFIX));
     for (const name of leftovers) await fsp.rm(path.join(this.localDir, name), { recursive: true, force: true });
     return leftovers.map((name) => name.slice(name.indexOf('-') + 1));

@@ -9,6 +9,7 @@ import type { SetKey } from '../formats/sealed';
 import { TarReader } from '../formats/tar/reader';
 import { DATA_DIR, incompleteSummary, isBackupId, parseSummary, SUMMARY_FILE } from './catalog';
 import { KEY_FILE } from './keyfile';
+import { MAX_RUN_RECORD_BYTES, RUN_RECORD_FILE } from './runRecord';
 import type { LeaseNote } from './lease';
 import type { SetLock } from './lock';
 import { deleteGuardOver } from './readers';
@@ -118,6 +119,23 @@ export class RemoteSetStore implements SetStore {
       if (missing(error)) return undefined;
       throw error;
     }
+  }
+
+  /** Nothing to make on a remote store; what cannot be written fails on the first write. */
+  async checkWritable(): Promise<void> {}
+
+  async readRunRecordText(): Promise<string | undefined> {
+    try {
+      return (await readAll(await this.dest.read(this.name(RUN_RECORD_FILE)), MAX_RUN_RECORD_BYTES)).toString('utf8');
+    } catch (error) {
+      if (missing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** One whole write (S3: one upload; SFTP: a temp file renamed into place). */
+  async writeRunRecordText(text: string): Promise<void> {
+    await this.dest.write(this.name(RUN_RECORD_FILE), text);
   }
 
   async writeKeyText(text: string): Promise<void> {

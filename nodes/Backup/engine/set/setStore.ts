@@ -52,6 +52,12 @@ export interface SetStore {
   statStored(id: string, rel: string): Promise<{ size: number } | undefined>;
   /** The backup.json text of `id`, or undefined. */
   readSummaryText(id: string): Promise<string | undefined>;
+  /** The text of the set's run record (runRecord.ts), or undefined when there is none. */
+  readRunRecordText(): Promise<string | undefined>;
+  /** Replaces the run record whole (atomic: temp + rename, or one upload); a local set folder that does not exist is not made. */
+  writeRunRecordText(text: string): Promise<void>;
+  /** What prepare() checks, making nothing (a dry run): fails with a destination code when a backup could not write. */
+  checkWritable(): Promise<void>;
   /** The handshake with readers around deletes (readers.ts). */
   deleteGuard(lock: SetLock, timeoutMs: number, onReaders: 'fail' | 'skip', signal?: AbortSignal): DeleteGuard;
 }
