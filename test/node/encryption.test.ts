@@ -225,7 +225,7 @@ describe('the Backup Encryption credential', () => {
     const switches = properties.filter((p) => p.name === 'encrypt');
     expect(switches.map((p) => [p.displayName, p.type, p.default, p.displayOptions?.show])).toEqual([
       ['Encrypt', 'boolean', false, { resource: ['backup'] }],
-      ['Decrypt', 'boolean', false, { resource: ['backupSet'], operation: ['restore', 'verify', 'listFiles', 'diff', 'find'] }],
+      ['Decrypt', 'boolean', false, { resource: ['backupSet'], operation: ['restore', 'verify', 'listFiles', 'diff', 'find', 'status'] }],
     ]);
     const test = (data: Record<string, unknown>) => backupEncryptionTest.call({} as ICredentialTestFunctions, { id: '1', name: 'c', type: 'backupEncryption', data: data as never });
     await expect(test({ passphrase: SECRET })).resolves.toMatchObject({ status: 'OK' });
