@@ -2,7 +2,7 @@ import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import type { BackupOperation, BackupReport, CalendarOptions } from '../../engine';
 import { runBackup } from '../../engine';
 import { failureItem, invalidParameter, OperationFailure } from '../helpers/errors';
-import { cancelSignal, progressReporter } from '../helpers/execution';
+import { cancelSignal, logSummary, progressReporter } from '../helpers/execution';
 import { readPassphrase } from '../helpers/encryption';
 import { assertN8nUserFolderRule, assertPathAllowed, blockedPathsInside, exactPathGlob } from '../helpers/fileAccess';
 import type { NodeDestination } from '../helpers/destination';
@@ -63,6 +63,7 @@ async function backupOne(ctx: IExecuteFunctions, type: BackupOperation, source: 
   options.onProgress = progressReporter(ctx, 'Backup of');
   const [outcome] = await runBackup(options);
   if (!outcome.ok) throw outcome.error;
+  logSummary(ctx, outcome.report.summary);
   if (item.options.failOnFileErrors && outcome.report.errorCount > 0) throw fileErrorsFailure(outcome.report);
   return outcome.report;
 }

@@ -2,7 +2,7 @@ import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import type { RestoreReport } from '../../engine';
 import { restoreBackup } from '../../engine';
 import { OperationFailure } from '../helpers/errors';
-import { cancelSignal, progressReporter } from '../helpers/execution';
+import { cancelSignal, logSummary, progressReporter } from '../helpers/execution';
 import { readPassphrase } from '../helpers/encryption';
 import { assertDestinationAllowed } from '../helpers/destination';
 import { assertN8nUserFolderRule, assertNoBlockedPathInside, assertPathAllowed } from '../helpers/fileAccess';
@@ -45,6 +45,7 @@ export async function execute(this: IExecuteFunctions, items: INodeExecutionData
       destination, destinationOptions: where.options, setName, backupId, asOf, timeZone: workflowTimeZone(this), include, exclude, target, overwrite, passphrase, signal,
       onProgress: progressReporter(this, 'Restore into'),
     });
+    logSummary(this, report.summary);
     if (report.errorCount > 0) throw incomplete(report);
     return { ...report };
   });

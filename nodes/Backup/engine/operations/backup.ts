@@ -13,7 +13,7 @@ import type { BackupOptions, BackupSettings } from '../settings';
 import { toBackupSettings } from '../settings';
 import type { SetStore } from '../set/setStore';
 import type { BackupReport, BackupSummary, BackupWarning } from '../types';
-import { emptyFileCounts } from '../types';
+import { emptyEntryCounts, emptyFileCounts } from '../types';
 import type { Tally, WriteJob, WriteResult } from './write';
 import { writeBackup } from './write';
 import { xattrsUnavailable } from '../store/xattrs';
@@ -83,13 +83,16 @@ function xattrNotices(tally: Tally | undefined): string[] {
 
 function buildReport(settings: BackupSettings, o: Outcome, made: BackupSummary | undefined, skipReason: string | null, retention: BackupReport['retention'], total: number): BackupReport {
   const finishedAt = made === undefined ? settings.now() : new Date(made.finishedAt);
-  const files = made?.files ?? { ...(o.tally?.files ?? emptyFileCounts()), stored: 0 };
+  // What this run saw, also when it kept nothing (skipped: nothing stored).
+  const files = { ...(o.tally?.files ?? emptyFileCounts()), stored: made?.files.stored ?? 0 };
+  const folders = o.tally?.folders ?? emptyEntryCounts();
+  const symlinks = o.tally?.symlinks ?? emptyEntryCounts();
   const bytes = { scanned: o.tally?.scannedBytes ?? 0, stored: made?.bytes.stored ?? 0, written: made?.bytes.written ?? 0, destinationTotal: total };
   const report: Omit<BackupReport, 'summary'> = {
     source: o.source, set: o.set, destination: settings.destination, operation: settings.type, type: made?.type ?? null, backupId: made?.backupId ?? null,
     skipped: made === undefined, skipReason, decision: o.decision,
     startedAt: o.startedAt.toISOString(), finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - o.startedAt.getTime(),
-    files, bytes,
+    files, folders, symlinks, bytes,
     sizes: { scanned: humanBytes(bytes.scanned), stored: humanBytes(bytes.stored), written: humanBytes(bytes.written), destinationTotal: humanBytes(total) },
     retention, removedPartials: o.removedPartials, errors: o.tally?.errors ?? [], errorCount: o.tally?.errorCount ?? 0, warnings: o.warnings ?? [],
     notices: xattrNotices(o.tally),
