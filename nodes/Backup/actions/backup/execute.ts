@@ -63,7 +63,6 @@ async function backupOne(ctx: IExecuteFunctions, type: BackupOperation, source: 
   options.onProgress = progressReporter(ctx, 'Backup of');
   const [outcome] = await runBackup(options);
   if (!outcome.ok) throw outcome.error;
-  logSummary(ctx, outcome.report.summary);
   if (item.options.failOnFileErrors && outcome.report.errorCount > 0) throw fileErrorsFailure(outcome.report);
   return outcome.report;
 }
@@ -93,7 +92,9 @@ export async function executeBackup(this: IExecuteFunctions, items: INodeExecuti
     for (const source of item.sources) {
       try {
         const report = await backupOne(this, type, source, item, signal);
-        out.push({ json: backupReportJson(report, timeZone), pairedItem: { item: i } });
+        const json = backupReportJson(report, timeZone);
+        logSummary(this, String(json.summary));
+        out.push({ json, pairedItem: { item: i } });
       } catch (error) {
         out.push(failureItem(this, error, i, { source }));
       }
