@@ -103,12 +103,16 @@ export function printList(backups: ListedBackup[], asJson: boolean, io: Io): voi
     io.out('No backups.');
     return;
   }
+  // Backups made before per-kind counts recorded entries only: their FILES, FOLDERS, SYMLINKS show "?".
+  const perKind = (b: ListedBackup, n: number | undefined): string => (b.folders === undefined || n === undefined ? '?' : String(n));
   const rows = backups.map((b) => [
-    b.set, b.backupId, b.type, b.storage, b.startedAt, b.parent ?? '-', String(b.files.scanned), String(b.files.stored), b.sizes.stored, b.complete ? 'yes' : 'NO',
+    b.set, b.backupId, b.type, b.storage, b.startedAt, b.parent ?? '-', String(b.entries),
+    perKind(b, b.files.scanned), perKind(b, b.folders?.scanned), perKind(b, b.symlinks?.scanned), String(b.files.stored), b.sizes.stored, b.complete ? 'yes' : 'NO',
   ]);
-  const head = ['SET', 'BACKUP', 'TYPE', 'FORMAT', 'STARTED', 'PARENT', 'ENTRIES', 'STORED', 'SIZE', 'COMPLETE'];
+  const head = ['SET', 'BACKUP', 'TYPE', 'FORMAT', 'STARTED', 'PARENT', 'ENTRIES', 'FILES', 'FOLDERS', 'SYMLINKS', 'STORED', 'SIZE', 'COMPLETE'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   for (const row of [head, ...rows]) io.out(row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd());
+  if (backups.some((b) => b.complete && b.folders === undefined)) io.out('?: made before files, folders and symlinks were counted apart (ENTRIES has them together).');
 }
 
 /** The status of a set; exit status 1 when it is not OK, so cron or a monitor can act on it. */

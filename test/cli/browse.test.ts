@@ -43,7 +43,7 @@ test('files: one line per path (kind and mode, size, mtime, path), the summary l
   expect(lines.slice(0, -1).map((l) => l.replace(/\s+\S+Z\s+/, ' T ').replace(/\s+/g, ' '))).toEqual([
     'd0755 - T docs', '-0644 16 T docs/a.txt', 'd0755 - T docs/sub', '-0644 1 T docs/sub/b.txt', 'l0777 - T link -> docs/a.txt', '-0644 3 T new.pdf',
   ]);
-  expect(lines[lines.length - 1]).toBe(`${incremental}: 3 files (20 B), 2 folders, 1 symlinks`);
+  expect(lines[lines.length - 1]).toBe(`${incremental}: 3 files (20 B), 2 folders, 1 symlink`);
 
   const json = runCli(['files', '--dest', dest, '--set', 's', '--backup', full, '--include', '*.txt', '--json']);
   expectExit(json, 0);

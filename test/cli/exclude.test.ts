@@ -30,7 +30,7 @@ function backupAndRestore(excludes: string[]): { manifestPaths: string[]; restor
   const restore = runCliJson(['restore', '--dest', dest, '--set', 's', '--target', target]);
   expectExit(restore.result, 0);
   const listed = runCliJson(['list', '--dest', dest, '--set', 's']).items.map(asListItem);
-  expect(listed[0].files.scanned).toBe(manifest.entries.length);
+  expect(listed[0].entries).toBe(manifest.entries.length);
   return { manifestPaths: manifest.entries.map((e) => e.path as string).sort(), restoredPaths: [...snapshotTree(target).keys()].sort(), header: manifest.header };
 }
 

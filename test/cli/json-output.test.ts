@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { BackupItem, FileCounts } from '../helpers/cli';
+import type { BackupItem, EntryCounts, FileCounts } from '../helpers/cli';
 import { asBackupItem, asListItem, assertCliBuilt, expectExit, makeTempDir, removeTempDir, runCli, runCliJson, writeFile } from '../helpers/cli';
 
 let tmp: string;
@@ -23,7 +23,8 @@ function backup(src: string, dest: string, type: string, extra: string[] = []): 
   return asBackupItem(items[0]);
 }
 
-const counts = (c: Partial<FileCounts>): FileCounts => ({ scanned: 0, added: 0, changed: 0, deleted: 0, unchanged: 0, stored: 0, ...c });
+const counts = (c: Partial<FileCounts>): FileCounts => ({ scanned: 0, added: 0, changed: 0, deleted: 0, unchanged: 0, stored: 0, links: 0, ...c });
+const entries = (c: Partial<EntryCounts>): EntryCounts => ({ scanned: 0, added: 0, changed: 0, deleted: 0, unchanged: 0, ...c });
 
 test('full, then incremental after 1 added, 1 changed, 1 deleted: exact counts, bytes and summary', () => {
   const src = path.join(tmp, 'data');
@@ -35,8 +36,10 @@ test('full, then incremental after 1 added, 1 changed, 1 deleted: exact counts, 
   const full = backup(src, dest, 'full');
   expect(full).toMatchObject({ source: src, destination: dest, operation: 'full', type: 'full', skipped: false, skipReason: null, errorCount: 0, errors: [] });
   expect(full.set).toMatch(/^data-[0-9a-f]{8}$/);
-  // Entries: one.txt, two.txt, dir, dir/three.txt (folders count as entries; only files are stored).
-  expect(full.files).toEqual(counts({ scanned: 4, added: 4, stored: 3 }));
+  // Files one.txt, two.txt, dir/three.txt; the folder dir counted as a folder, never as a file.
+  expect(full.files).toEqual(counts({ scanned: 3, added: 3, stored: 3 }));
+  expect(full.folders).toEqual(entries({ scanned: 1, added: 1 }));
+  expect(full.symlinks).toEqual(entries({}));
   expect(full.bytes.scanned).toBe(22);
   expect(full.bytes.stored).toBe(22);
   expect(full.bytes.written).toBeGreaterThan(22);
@@ -53,20 +56,22 @@ test('full, then incremental after 1 added, 1 changed, 1 deleted: exact counts, 
 
   const inc = backup(src, dest, 'incremental');
   expect(inc).toMatchObject({ operation: 'incremental', type: 'incremental', skipped: false, set: full.set, errorCount: 0 });
-  // Entries now: dir, dir/three.txt, four.txt, one.txt.
-  expect(inc.files).toEqual(counts({ scanned: 4, added: 1, changed: 1, deleted: 1, unchanged: 2, stored: 2 }));
+  // Files now: dir/three.txt, four.txt, one.txt; the folder dir unchanged.
+  expect(inc.files).toEqual(counts({ scanned: 3, added: 1, changed: 1, deleted: 1, unchanged: 1, stored: 2 }));
+  expect(inc.folders).toEqual(entries({ scanned: 1, unchanged: 1 }));
   expect(inc.bytes.scanned).toBe(11 + 8 + 16);
   expect(inc.bytes.stored).toBe(8 + 16);
   expect(inc.decision).toContain(full.backupId as string);
   expect(inc.summary).toMatch(/^Incremental backup of /);
   expect(inc.summary).toContain(src);
-  expect(inc.summary).toMatch(/1 added, 1 changed, 1 deleted, 2 unchanged/);
+  expect(inc.summary).toContain(': 3 files, 1 folder, 0 symlinks; files 1 added, 1 changed, 1 deleted, 1 unchanged; 2 stored files, ');
   expect(inc.backupId! > full.backupId!).toBe(true);
 
   const diff = backup(src, dest, 'differential');
   expect(diff.type).toBe('differential');
-  // Against the full: four.txt added, one.txt changed, two.txt deleted; dir and dir/three.txt unchanged.
-  expect(diff.files).toEqual(counts({ scanned: 4, added: 1, changed: 1, deleted: 1, unchanged: 2, stored: 2 }));
+  // Against the full: four.txt added, one.txt changed, two.txt deleted; dir/three.txt unchanged, and the folder dir.
+  expect(diff.files).toEqual(counts({ scanned: 3, added: 1, changed: 1, deleted: 1, unchanged: 1, stored: 2 }));
+  expect(diff.folders).toEqual(entries({ scanned: 1, unchanged: 1 }));
   expect(diff.summary).toMatch(/^Differential backup of /);
 });
 
@@ -83,6 +88,7 @@ test('bytes.destinationTotal counts at least what this backup wrote, and list ag
   const listed = asListItem(items[0]);
   expect(listed.backupId).toBe(full.backupId);
   expect(listed.files).toEqual(full.files);
+  expect({ entries: listed.entries, folders: listed.folders, symlinks: listed.symlinks }).toEqual({ entries: 1, folders: full.folders, symlinks: full.symlinks });
   expect((items[0].bytes as { written: number }).written).toBe(full.bytes.written);
 });
 

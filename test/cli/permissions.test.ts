@@ -49,8 +49,9 @@ asRoot('an unreadable file is recorded (EACCES) and the run goes on: exit 0, the
   expect(report.errors[0]).toMatchObject({ path: 'sub/locked.bin', code: 'EACCES' });
   expect(report.errors[0].message.length).toBeGreaterThan(0);
   expect(report.summary).toMatch(/1 file error/);
-  // readable.txt, sub, sub/also.txt, sub/deeper, sub/deeper/last.txt
-  expect(report.files).toMatchObject({ scanned: 5, added: 5, stored: 3 });
+  // Files readable.txt, sub/also.txt, sub/deeper/last.txt; folders sub, sub/deeper.
+  expect(report.files).toMatchObject({ scanned: 3, added: 3, stored: 3 });
+  expect(report.folders).toMatchObject({ scanned: 2, added: 2 });
 
   const target = path.join(tmp, 'restored');
   const restored = runCliJson(['restore', '--dest', dest, '--set', 'p', '--target', target]);

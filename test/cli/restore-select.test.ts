@@ -54,7 +54,7 @@ test('--include (repeatable) and --exclude (repeatable): only the matching paths
   const text = runCli(['restore', '--dest', dest, '--set', 's', '--target', freshTarget(), '--include', '*.log']);
   expectExit(text, 0);
   expect(text.stdout).toContain('(only include *.log)');
-  expect(text.stdout).toContain('1 files');
+  expect(text.stdout).toContain(': 1 file, 2 folders, 0 symlinks; ');
 });
 
 test('--as-of picks the newest complete backup at or before the time; with --include a deleted file comes back', () => {

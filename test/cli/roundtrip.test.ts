@@ -83,7 +83,13 @@ function backup(src: string, dest: string, type: string): BackupItem {
 function expectCounts(report: BackupItem, before: Snapshot, after: Snapshot): void {
   const d = diffSnapshots(before, after);
   const files = (paths: string[]): number => paths.filter((p) => after.get(p)?.kind === 'file').length;
-  const f = report.files;
+  // Each kind counted apart (issue 16): files, folders and symlinks add up to every entry.
+  const kinds = [report.files, report.folders, report.symlinks];
+  const total = (k: 'scanned' | 'added' | 'changed' | 'deleted' | 'unchanged'): number => kinds.reduce((sum, c) => sum + c[k], 0);
+  const f = { scanned: total('scanned'), added: total('added'), changed: total('changed'), deleted: total('deleted'), unchanged: total('unchanged'), stored: report.files.stored };
+  const ofKind = (kind: string): number => [...after.values()].filter((e) => e.kind === kind).length;
+  expect([report.files.scanned, report.folders.scanned, report.symlinks.scanned]).toEqual([ofKind('file'), ofKind('dir'), ofKind('symlink')]);
+  expect(report.files.added).toBe(files(d.added));
   expect({ scanned: f.scanned, added: f.added, deleted: f.deleted }).toEqual({ scanned: after.size, added: d.added.length, deleted: d.deleted.length });
   // A folder whose mtime moved only because its contents changed may count either way; data changes must count.
   expect(f.changed).toBeGreaterThanOrEqual(d.contentChanged.length + d.modeOnly.length);
@@ -108,9 +114,12 @@ test('full -> incremental -> differential on 3,000 files; each restore equals th
   const full = backup(src, dest, 'full');
   expect(compareSnapshots(s0, snapshotTree(src))).toEqual([]); // a backup leaves its source alone
   expect(full.type).toBe('full');
-  expect(full.files.scanned).toBe(s0.size);
-  expect(full.files.added).toBe(s0.size);
-  expect(full.files.stored).toBe([...s0.values()].filter((e) => e.kind === 'file').length);
+  // Each kind counted apart (issue 16); together they are every entry of the source.
+  const ofKind = (kind: string): number => [...s0.values()].filter((e) => e.kind === kind).length;
+  expect([full.files.scanned, full.folders.scanned, full.symlinks.scanned]).toEqual([ofKind('file'), ofKind('dir'), ofKind('symlink')]);
+  expect(full.files.scanned + full.folders.scanned + full.symlinks.scanned).toBe(s0.size);
+  expect([full.files.added, full.folders.added, full.symlinks.added]).toEqual([ofKind('file'), ofKind('dir'), ofKind('symlink')]);
+  expect(full.files.stored).toBe(ofKind('file') - full.files.links);
   expect(full.bytes.scanned).toBe([...s0.values()].reduce((sum, e) => sum + (e.size ?? 0), 0));
 
   // --- round 1: modify, add, delete, rename, retarget, change kind, move in an old file
@@ -201,7 +210,7 @@ test('an incremental after an incremental compares with the newest backup of the
   fs.rmSync(path.join(src, 'a.txt'));
   const s2 = snapshotTree(src);
   const inc2 = backup(src, dest, 'incremental');
-  expect(inc2.files).toEqual({ scanned: 2, added: 0, changed: 0, deleted: 1, unchanged: 2, stored: 0 });
+  expect(inc2.files).toEqual({ scanned: 2, added: 0, changed: 0, deleted: 1, unchanged: 2, stored: 0, links: 0 });
   const listed = runCliJson(['list', '--dest', dest]).items.map(asListItem);
   expect(listed.map((b) => [b.type, b.base, b.parent])).toEqual([
     ['full', null, null],

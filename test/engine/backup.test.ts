@@ -54,7 +54,9 @@ describe('full, differential, incremental', () => {
     await fsp.chmod(path.join(src, 'b.txt'), 0o640);
     const r = await backup(src, dest, 'full');
     expect(r).toMatchObject({ type: 'full', skipped: false, errorCount: 0 });
-    expect(r.files).toEqual({ scanned: 4, added: 4, changed: 0, deleted: 0, unchanged: 0, stored: 2 });
+    // Files a/x.txt and b.txt; the folders a and empty counted as folders (issue 16: never as files).
+    expect(r.files).toEqual({ scanned: 2, added: 2, changed: 0, deleted: 0, unchanged: 0, stored: 2, links: 0 });
+    expect(r.folders).toEqual({ scanned: 2, added: 2, changed: 0, deleted: 0, unchanged: 0 });
     const data = path.join(dest, r.set, r.backupId as string, 'data');
     expect(await fsp.readFile(path.join(data, 'b.txt'), 'utf8')).toBe('bee');
     const st = await fsp.stat(path.join(data, 'b.txt'));
@@ -127,7 +129,9 @@ describe('full, differential, incremental', () => {
     await backup(src, dest, 'full');
     await fsp.rename(path.join(src, 'dir'), path.join(src, 'moved'));
     const r = await backup(src, dest, 'incremental');
-    expect(r.files).toMatchObject({ added: 2, deleted: 2 });
+    // The folder and its file: each counted as its kind.
+    expect(r.files).toMatchObject({ added: 1, deleted: 1 });
+    expect(r.folders).toMatchObject({ added: 1, deleted: 1 });
   });
 
   test('a same-size rewrite right after a backup is caught (racy mtime)', async () => {

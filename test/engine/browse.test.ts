@@ -77,7 +77,7 @@ describe.each(allSubjects().map((s) => [s.label, s] as [string, Subject]))('brow
     expect(byPath.get('a')?.size).toBeUndefined();
     const report = await listFiles(where(), () => undefined);
     expect(report).toMatchObject({ backupId: ids[2], files: 4, folders: 3, symlinks: 1, bytes: 2 + 3 + 3 + 3 });
-    expect(report.summary).toBe(`${ids[2]}: 4 files (11 B), 3 folders, 1 symlinks`);
+    expect(report.summary).toBe(`${ids[2]}: 4 files (11 B), 3 folders, 1 symlink`);
   });
 
   maybe(title('files: an older backup by id or --as-of, filtered with restore\'s patterns'), async () => {

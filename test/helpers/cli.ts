@@ -193,22 +193,29 @@ export function stderrProblems(stderr: string): string[] {
 
 export const BACKUP_ITEM_KEYS = [
   'source', 'set', 'destination', 'operation', 'type', 'backupId', 'skipped', 'skipReason', 'decision', 'startedAt', 'finishedAt', 'durationMs',
-  'files', 'bytes', 'sizes', 'retention', 'removedPartials', 'errors', 'errorCount', 'warnings', 'notices', 'summary',
+  'files', 'folders', 'symlinks', 'bytes', 'sizes', 'retention', 'removedPartials', 'errors', 'errorCount', 'warnings', 'notices', 'summary',
 ] as const;
-const FILE_KEYS = ['scanned', 'added', 'changed', 'deleted', 'unchanged', 'stored'] as const;
+const ENTRY_KEYS = ['scanned', 'added', 'changed', 'deleted', 'unchanged'] as const;
+const FILE_KEYS = [...ENTRY_KEYS, 'stored', 'links'] as const;
 const BYTE_KEYS = ['scanned', 'stored', 'written', 'destinationTotal'] as const;
 const TYPES = ['full', 'differential', 'incremental'];
 export const BACKUP_ID = /^\d{8}T\d{9}Z-(full|differential|incremental)$/;
 
 export type BackupType = 'full' | 'differential' | 'incremental';
 
-export interface FileCounts {
+/** One kind of entry (README "Counts"). */
+export interface EntryCounts {
   scanned: number;
   added: number;
   changed: number;
   deleted: number;
   unchanged: number;
+}
+
+/** Regular files only, hard links included (`links` of them). */
+export interface FileCounts extends EntryCounts {
   stored: number;
+  links: number;
 }
 
 export interface BackupItem {
@@ -225,6 +232,8 @@ export interface BackupItem {
   finishedAt: string;
   durationMs: number;
   files: FileCounts;
+  folders: EntryCounts;
+  symlinks: EntryCounts;
   bytes: { scanned: number; stored: number; written: number; destinationTotal: number };
   sizes: { scanned: string; stored: string; written: string; destinationTotal: string };
   retention: { removed: string[]; keptReferenced: string[]; kept: string[]; rules: Record<string, string[]>; skipped?: string };
@@ -250,7 +259,12 @@ export interface ListItem {
   base: string | null;
   parent: string | null;
   complete: boolean;
+  /** Files, folders and symlinks together. */
+  entries: number;
+  /** Before per-kind counts (no `folders`): these counted every entry, without `links`. */
   files: FileCounts;
+  folders?: EntryCounts;
+  symlinks?: EntryCounts;
 }
 
 const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -304,7 +318,7 @@ export function backupItemProblems(value: JsonObject): string[] {
   if (!isIsoTime(value.finishedAt)) p.push(`finishedAt is ${JSON.stringify(value.finishedAt)}`);
   if (!isCount(value.durationMs)) p.push(`durationMs is ${JSON.stringify(value.durationMs)}`);
   if (isIsoTime(value.startedAt) && isIsoTime(value.finishedAt) && Date.parse(value.finishedAt as string) < Date.parse(value.startedAt as string)) p.push('finishedAt is before startedAt');
-  for (const [key, keys] of [['files', FILE_KEYS], ['bytes', BYTE_KEYS]] as const) {
+  for (const [key, keys] of [['files', FILE_KEYS], ['folders', ENTRY_KEYS], ['symlinks', ENTRY_KEYS], ['bytes', BYTE_KEYS]] as const) {
     const group = value[key];
     if (!isObject(group)) {
       p.push(`${key} is not an object`);

@@ -75,6 +75,11 @@ suite(`the Backup node in a real n8n ${N8N_VERSION}`, () => {
     // Issue 16: the summary is the first column n8n's Table view shows; local time beside UTC.
     expect(Object.keys(f.json)[0]).toBe('summary');
     expect(f.json).toMatchObject({ startedAtLocal: expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d /), timeZone: expect.any(String) });
+    // Issue 16: files, folders and symlinks counted apart, in the same words as restore.
+    expect(f.json).toMatchObject({ files: { scanned: 2, added: 2, stored: 2, links: 0 }, folders: { scanned: 2, added: 2 }, symlinks: { scanned: 1, added: 1 } });
+    expect(f.json.summary).toContain(': 2 files, 2 folders, 1 symlink; files 2 added, ');
+    // Issue 16: progress in n8n's own log (shown at the default level, info), so scheduled runs show it too.
+    expect(`${full.stdout}\n${full.stderr}`).toMatch(new RegExp(`\\[Backup node "Backup", execution \\d+\\] Backup of ${src.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: \\d+ files?, \\d+ folders?, \\d+ symlinks?, .* scanned so far`));
 
     fs.writeFileSync(path.join(src, 'notes.md'), '# notes\nmore\n');
     fs.writeFileSync(path.join(src, 'docs', 'new.txt'), 'new\n');

@@ -51,7 +51,7 @@ describe('item shape: summary (and error) first, every operation', () => {
       expect(items.length).toBeGreaterThan(0);
       for (const item of items) expect({ operation, first: Object.keys(item.json)[0] }).toEqual({ operation, first: 'summary' });
     }
-    expect(String(runs.list[0].json.summary)).toMatch(new RegExp(`^Full backup \\d{8}T\\d{9}Z-full of set ${set}: 3 files stored, `));
+    expect(String(runs.list[0].json.summary)).toMatch(new RegExp(`^Full backup \\d{8}T\\d{9}Z-full of set ${set}: 3 files, 1 folder, 0 symlinks; 3 stored files, `));
 
     const missing = path.join(await temp.make(), 'nope');
     const [failed] = await runNode({ params: { resource: 'backup', operation: 'full', sourcePaths: missing, destinationPath: dest }, continueOnFail: true });

@@ -185,7 +185,8 @@ describe("n8n's own folder inside an allowed source", () => {
     await writeTree(path.join(src, '.n8n'), { config: 'c' });
     const params = { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: path.join(allowed, 'b') };
     const [item] = await runNode({ allowedRoot: allowed, params: { ...params, options: { allowN8nUserFolder: true } } });
-    expect(item.json.files).toMatchObject({ scanned: 5 });
+    expect(item.json.files).toMatchObject({ scanned: 3 });
+    expect(item.json.folders).toMatchObject({ scanned: 2 });
     // Off (default): refused even though n8n itself would allow it.
     expect((await nodeError({ allowedRoot: allowed, params })).description).toContain('[ACCESS_DENIED]');
   });

@@ -27,6 +27,8 @@ export interface MockOptions {
   signal?: AbortSignal;
   /** Called for each sendMessageToUI. */
   onMessage?: (message: unknown) => void;
+  /** What getExecutionId() returns (absent: no getExecutionId, as in the older mocks). */
+  executionId?: string;
   /** Credentials chosen in the node, by type (getCredentials throws for a type not given, as n8n does). */
   credentials?: Record<string, Record<string, unknown>>;
   /** The node's type: n8n runs the AI tool variant as `<package>.backupTool`. */
@@ -35,9 +37,18 @@ export interface MockOptions {
   timeZone?: string;
 }
 
+/** One line the node wrote to n8n's log (ctx.logger). */
+export interface LogLine {
+  level: 'error' | 'warn' | 'info' | 'debug';
+  message: string;
+  metadata?: Record<string, unknown>;
+}
+
 export interface MockRun {
   ctx: IExecuteFunctions;
   messages: unknown[];
+  /** Every ctx.logger call, in order. */
+  logs: LogLine[];
   /** Every path isFilePathBlocked was asked about. */
   checked: string[];
   /** Every getCredentials call: [type, itemIndex]. */
@@ -76,6 +87,10 @@ async function resolvePath(p: string): Promise<ResolvedFilePath> {
 
 export function mockContext(options: MockOptions): MockRun {
   const messages: unknown[] = [];
+  const logs: LogLine[] = [];
+  const logAt = (level: LogLine['level']) => (message: string, metadata?: Record<string, unknown>): void => {
+    logs.push(metadata === undefined ? { level, message } : { level, message, metadata });
+  };
   const checked: string[] = [];
   const credentialCalls: [string, number | undefined][] = [];
   const paramsOf = (i: number): Params => (typeof options.params === 'function' ? options.params(i) : options.params);
@@ -111,9 +126,11 @@ export function mockContext(options: MockOptions): MockRun {
       messages.push(message);
       options.onMessage?.(message);
     },
+    ...(options.executionId === undefined ? {} : { getExecutionId: (): string => options.executionId as string }),
+    logger: { error: logAt('error'), warn: logAt('warn'), info: logAt('info'), debug: logAt('debug') },
     helpers,
   };
-  return { ctx: mock as unknown as IExecuteFunctions, messages, checked, credentialCalls };
+  return { ctx: mock as unknown as IExecuteFunctions, messages, logs, checked, credentialCalls };
 }
 
 /** Runs the node's execute() with a mock context; returns the single output. */

@@ -2,6 +2,7 @@ import type { IExecuteFunctions } from 'n8n-workflow';
 import { ExpressionError } from 'n8n-workflow';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Progress } from '../../nodes/Backup/engine';
 import { BackupError } from '../../nodes/Backup/engine';
 import { failureItem, OperationFailure, toFailure, toNodeError } from '../../nodes/Backup/actions/helpers/errors';
 import { progressReporter } from '../../nodes/Backup/actions/helpers/execution';
@@ -79,20 +80,36 @@ describe('errors', () => {
 });
 
 describe('progress', () => {
-  test('at most one message per interval, and a failing UI never fails the run', () => {
+  const p: Progress = { source: '/s', phase: 'backup', files: 1000, folders: 20, symlinks: 1, bytes: 2048 };
+
+  test('to the editor at most one message per interval, and a failing UI never fails the run', () => {
     let now = 0;
     const sent: unknown[] = [];
     const ctx = { sendMessageToUI: (m: unknown) => sent.push(m) } as unknown as IExecuteFunctions;
-    const report = progressReporter(ctx, 'Backup of', 2000, () => now);
-    const p = { source: '/s', phase: 'scan' as const, entries: 1000, bytes: 2048 };
+    const report = progressReporter(ctx, 'Backup of', { uiMs: 2000, logMs: 15_000, now: () => now });
     report?.(p);
     now = 1999;
     report?.(p);
     now = 2000;
-    report?.({ ...p, entries: 2000 });
-    expect(sent).toEqual(['Backup of /s: 1,000 entries, 2.00 KiB scanned so far', 'Backup of /s: 2,000 entries, 2.00 KiB scanned so far']);
-    const broken = { sendMessageToUI: () => { throw new Error('no UI'); } } as unknown as IExecuteFunctions;
+    report?.({ ...p, files: 2000, folders: 1, symlinks: 0 });
+    expect(sent).toEqual(['Backup of /s: 1,000 files, 20 folders, 1 symlink, 2.00 KiB scanned so far', 'Backup of /s: 2,000 files, 1 folder, 0 symlinks, 2.00 KiB scanned so far']);
+    const broken = { sendMessageToUI: () => { throw new Error('no UI'); }, logger: { info: () => { throw new Error('no log'); } } } as unknown as IExecuteFunctions;
     expect(() => progressReporter(broken, 'x')?.(p)).not.toThrow();
     expect(progressReporter({} as IExecuteFunctions, 'x')).toBeUndefined();
+  });
+
+  test("to n8n's log (every run, scheduled too): its own slower interval, with the node, the execution and the counts", () => {
+    let now = 0;
+    const { ctx, logs, messages } = mockContext({ params: {}, executionId: '42' });
+    const report = progressReporter(ctx, 'Restore into', { uiMs: 2000, logMs: 15_000, now: () => now }) as (p: Progress) => void;
+    const restore: Progress = { ...p, phase: 'restore', source: '/t' };
+    for (now = 0; now <= 31_000; now += 1000) report({ ...restore, files: now / 1000 });
+    // Lines at 0, 15 and 30 s; the editor got one every 2 s.
+    expect(logs).toEqual([0, 15, 30].map((n) => ({
+      level: 'info',
+      message: `[Backup node "Backup", execution 42] Restore into /t: ${n} file${n === 1 ? '' : 's'}, 20 folders, 1 symlink, 2.00 KiB restored so far`,
+      metadata: { phase: 'restore', source: '/t', files: n, folders: 20, symlinks: 1, bytes: 2048 },
+    })));
+    expect(messages).toHaveLength(16);
   });
 });

@@ -1,4 +1,4 @@
-import type { BackupReport } from './types';
+import type { BackupReport, BackupSummary } from './types';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
@@ -18,6 +18,35 @@ export function humanDuration(ms: number): string {
 }
 
 const count = (n: number): string => n.toLocaleString('en-US');
+
+/** "1 file", "2,000 files". */
+export function countOf(n: number, one: string, many = `${one}s`): string {
+  return `${count(n)} ${n === 1 ? one : many}`;
+}
+
+/** The entries of a tree, per kind. */
+export interface TreeCounts {
+  /** Regular files, hard links included. */
+  files: number;
+  /** Of `files`, names that are hard links of another. */
+  links: number;
+  folders: number;
+  symlinks: number;
+}
+
+/**
+ * "6 files (1 hard link), 3 folders, 2 symlinks": the words every summary (backup, list, restore)
+ * uses for a tree, so the same tree reads the same everywhere (README "Counts").
+ */
+export function treeCounts(t: TreeCounts): string {
+  const links = t.links === 0 ? '' : ` (${countOf(t.links, 'hard link')})`;
+  return `${countOf(t.files, 'file')}${links}, ${countOf(t.folders, 'folder')}, ${countOf(t.symlinks, 'symlink')}`;
+}
+
+/** "4 stored files": files whose bytes a backup holds (backup, list and verify say it alike). */
+export function storedFiles(n: number): string {
+  return countOf(n, 'stored file');
+}
 const capital = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
 
 /**
@@ -46,10 +75,11 @@ function warningText(r: Omit<BackupReport, 'summary'>): string {
 function summarizeDryRun(r: Omit<BackupReport, 'summary'>): string {
   if (r.skipped) return `dry run: the backup of ${r.source} would be skipped: ${r.skipReason ?? 'no reason given'}; nothing was written.`;
   const f = r.files;
+  const tree = treeCounts({ files: f.scanned, links: f.links, folders: r.folders.scanned, symlinks: r.symlinks.scanned });
   const problems = r.errorCount === 0 ? '' : ` ${count(r.errorCount)} file error${r.errorCount === 1 ? '' : 's'} (see errors).`;
   return (
-    `dry run: ${r.type ?? r.operation} backup of ${r.source} would store ${count(f.stored)} file${f.stored === 1 ? '' : 's'}, ${r.sizes.stored} of file content ` +
-    `(uncompressed): ${count(f.added)} added, ${count(f.changed)} changed, ${count(f.deleted)} deleted, ${count(f.unchanged)} unchanged; nothing was written.${problems}`
+    `dry run: ${r.type ?? r.operation} backup of ${r.source} would store ${countOf(f.stored, 'file')}, ${r.sizes.stored} of file content ` +
+    `(uncompressed) of ${tree}; files ${count(f.added)} added, ${count(f.changed)} changed, ${count(f.deleted)} deleted, ${count(f.unchanged)} unchanged; nothing was written.${problems}`
   );
 }
 
@@ -60,15 +90,36 @@ function summarizeDryRun(r: Omit<BackupReport, 'summary'>): string {
 export function summarizeBackup(r: Omit<BackupReport, 'summary'>, timeZone?: string): string {
   const at = timeZone === undefined ? '' : ` at ${localDateTime(r.finishedAt, timeZone)}`;
   if (r.dryRun === true) return summarizeDryRun(r);
-  if (r.skipped) return `Backup of ${r.source} skipped${at}: ${r.skipReason ?? 'no reason given'}.${warningText(r)}`;
   const f = r.files;
+  const tree = treeCounts({ files: f.scanned, links: f.links, folders: r.folders.scanned, symlinks: r.symlinks.scanned });
+  if (r.skipped) {
+    const seen = f.scanned + r.folders.scanned + r.symlinks.scanned === 0 ? '' : ` (${tree})`;
+    return `Backup of ${r.source} skipped${at}: ${r.skipReason ?? 'no reason given'}${seen}.${warningText(r)}`;
+  }
   const problems = r.errorCount === 0 ? '' : ` ${count(r.errorCount)} file error${r.errorCount === 1 ? '' : 's'} (see errors).`;
   const warned = warningText(r);
   const noted = r.notices.map((n) => ` ${n}`).join('');
+  // Folders and symlinks only when they changed since a parent (in a full all are added): files are what a person looks for.
+  const others = ([['folders', r.folders], ['symlinks', r.symlinks]] as const)
+    .filter(([, c]) => r.type !== 'full' && c.added + c.changed + c.deleted > 0)
+    .map(([name, c]) => `; ${name} ${count(c.added)} added, ${count(c.changed)} changed, ${count(c.deleted)} deleted`)
+    .join('');
   // "stored" is file content, "written" adds the manifest and summary: say so where both appear.
   return (
-    `${capital(r.type ?? r.operation)} backup of ${r.source}: ${count(f.added)} added, ${count(f.changed)} changed, ${count(f.deleted)} deleted, ` +
-    `${count(f.unchanged)} unchanged; ${r.sizes.stored} of file content stored in ${r.backupId}${at} ` +
+    `${capital(r.type ?? r.operation)} backup of ${r.source}: ${tree}; files ${count(f.added)} added, ${count(f.changed)} changed, ${count(f.deleted)} deleted, ` +
+    `${count(f.unchanged)} unchanged${others}; ${storedFiles(f.stored)}, ${r.sizes.stored} of file content stored in ${r.backupId}${at} ` +
     `(${r.sizes.written} written with its manifest, ${humanDuration(r.durationMs)}).${problems}${warned}${noted}`
   );
+}
+
+/**
+ * What a listed backup holds: its tree per kind and its stored files. A backup made before per-kind
+ * counts (no `folders` in its summary) recorded only entries, and says so rather than guessing.
+ */
+export function backupContents(b: Pick<BackupSummary, 'files' | 'folders' | 'symlinks'>): string {
+  const stored = storedFiles(b.files.stored);
+  if (b.folders === undefined || b.symlinks === undefined) {
+    return `${countOf(b.files.scanned, 'entry', 'entries')} (files, folders and symlinks together: made before they were counted apart); ${stored}`;
+  }
+  return `${treeCounts({ files: b.files.scanned, links: b.files.links ?? 0, folders: b.folders.scanned, symlinks: b.symlinks.scanned })}; ${stored}`;
 }

@@ -23,7 +23,7 @@ export type { BackupOptions, BackupSettings, CalendarOptions } from './settings'
 export { BackupError } from './errors';
 export type { DestinationOptions } from './destination';
 export type { FatalCode } from './errors';
-export { humanBytes, localDateTime, summarizeBackup } from './humanize';
+export { backupContents, humanBytes, localDateTime, summarizeBackup, treeCounts } from './humanize';
 export { isSameOrInside, relativeInside } from './paths';
 export * from './types';
 export { setStatus, humanAge } from './operations/status';

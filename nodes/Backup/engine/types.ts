@@ -65,13 +65,27 @@ export interface ManifestEntry {
   link?: string;
 }
 
-export interface FileCounts {
+/**
+ * One kind of entry (files, folders or symlinks) a backup saw, compared with the backup it was
+ * compared with. Each kind is counted on its own (README "Counts"): `files` never counts folders.
+ */
+export interface EntryCounts {
   scanned: number;
   added: number;
   changed: number;
   deleted: number;
   unchanged: number;
+}
+
+/**
+ * Regular files, hard links included. In a backup made before per-kind counts (its summary has no
+ * `folders`), these counted every entry, folders and symlinks too, and `links` is absent.
+ */
+export interface FileCounts extends EntryCounts {
+  /** Files whose bytes this backup holds (a hard link's bytes are stored once, under its first name). */
   stored: number;
+  /** Names among `scanned` that are hard links of an earlier name. */
+  links?: number;
 }
 
 export interface ByteCounts {
@@ -97,6 +111,9 @@ export interface ManifestTrailer {
   finishedAt: string;
   entries: number;
   files: FileCounts;
+  /** Absent in backups made before per-kind counts (their `files` counted every entry). */
+  folders?: EntryCounts;
+  symlinks?: EntryCounts;
   bytes: ByteCounts;
   errorCount: number;
   /** Other backups whose data this manifest points into (its distinct `in` values but its own id). */
@@ -117,6 +134,9 @@ export interface BackupSummary {
   startedAt: string;
   finishedAt: string;
   files: FileCounts;
+  /** Absent in backups made before per-kind counts: their `files` counted every entry (README "Counts"). */
+  folders?: EntryCounts;
+  symlinks?: EntryCounts;
   bytes: ByteCounts;
   errorCount: number;
   complete: boolean;
@@ -162,7 +182,10 @@ export interface BackupReport {
   startedAt: string;
   finishedAt: string;
   durationMs: number;
-  files: FileCounts;
+  /** Regular files only (hard links included, `links` of them); folders and symlinks have their own counts. */
+  files: FileCounts & { links: number };
+  folders: EntryCounts;
+  symlinks: EntryCounts;
   bytes: ByteCounts & { destinationTotal: number };
   sizes: HumanSizes;
   /**
@@ -186,15 +209,24 @@ export interface BackupReport {
   summary: string;
 }
 
+/** How far a run is: entries done so far, per kind, and the bytes of file content. */
 export interface Progress {
+  /** The source folder (backup) or the restore target. */
   source: string;
-  phase: 'scan' | 'restore';
-  entries: number;
+  /** backup: entries scanned and stored, `bytes` scanned; restore: entries restored, `bytes` written. */
+  phase: 'backup' | 'restore';
+  files: number;
+  folders: number;
+  symlinks: number;
   bytes: number;
 }
 
 export const MAX_RECORDED_ERRORS = 1000;
 
-export function emptyFileCounts(): FileCounts {
-  return { scanned: 0, added: 0, changed: 0, deleted: 0, unchanged: 0, stored: 0 };
+export function emptyEntryCounts(): EntryCounts {
+  return { scanned: 0, added: 0, changed: 0, deleted: 0, unchanged: 0 };
+}
+
+export function emptyFileCounts(): FileCounts & { links: number } {
+  return { ...emptyEntryCounts(), stored: 0, links: 0 };
 }

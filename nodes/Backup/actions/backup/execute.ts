@@ -2,7 +2,7 @@ import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import type { BackupOperation, BackupReport, CalendarOptions } from '../../engine';
 import { runBackup } from '../../engine';
 import { failureItem, invalidParameter, OperationFailure } from '../helpers/errors';
-import { cancelSignal, progressReporter } from '../helpers/execution';
+import { cancelSignal, logSummary, progressReporter } from '../helpers/execution';
 import { readPassphrase } from '../helpers/encryption';
 import { assertN8nUserFolderRule, assertPathAllowed, blockedPathsInside, exactPathGlob } from '../helpers/fileAccess';
 import type { NodeDestination } from '../helpers/destination';
@@ -93,7 +93,9 @@ export async function executeBackup(this: IExecuteFunctions, items: INodeExecuti
     for (const source of item.sources) {
       try {
         const report = await backupOne(this, type, source, item, signal);
-        out.push({ json: backupReportJson(report, timeZone), pairedItem: { item: i } });
+        const json = backupReportJson(report, timeZone);
+        logSummary(this, String(json.summary));
+        out.push({ json, pairedItem: { item: i } });
       } catch (error) {
         out.push(failureItem(this, error, i, { source }));
       }

@@ -2,7 +2,7 @@ import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import { restoreBackup } from '../../engine';
 import { incomplete } from './restoreReport';
 import { executeToBinary } from './restoreBinary';
-import { cancelSignal, progressReporter } from '../helpers/execution';
+import { cancelSignal, logSummary, progressReporter } from '../helpers/execution';
 import { readPassphrase } from '../helpers/encryption';
 import { assertDestinationAllowed } from '../helpers/destination';
 import { assertN8nUserFolderRule, assertNoBlockedPathInside, assertPathAllowed } from '../helpers/fileAccess';
@@ -35,6 +35,7 @@ export async function execute(this: IExecuteFunctions, items: INodeExecutionData
       destination, destinationOptions: where.options, setName, backupId, asOf, timeZone: workflowTimeZone(this), include, exclude, target, overwrite, passphrase, signal,
       onProgress: progressReporter(this, 'Restore into'),
     });
+    logSummary(this, report.summary);
     if (report.errorCount > 0) throw incomplete(report);
     return { ...report };
   });

@@ -14,7 +14,7 @@ import type { BackupOptions, BackupSettings } from '../settings';
 import { toBackupSettings } from '../settings';
 import type { SetStore } from '../set/setStore';
 import type { BackupReport, BackupSummary, BackupWarning } from '../types';
-import { emptyFileCounts } from '../types';
+import { emptyEntryCounts, emptyFileCounts } from '../types';
 import type { Tally, WriteJob, WriteResult } from './write';
 import { writeBackup } from './write';
 import { xattrsUnavailable } from '../store/xattrs';
@@ -93,14 +93,17 @@ function buildReport(
 ): BackupReport {
   const finishedAt = made === undefined ? settings.now() : new Date(made.finishedAt);
   const wouldStore = dry !== undefined && dry.type !== null;
-  const files = made?.files ?? { ...(o.tally?.files ?? emptyFileCounts()), ...(wouldStore ? {} : { stored: 0 }) };
+  // What this run saw, also when it kept nothing (skipped: nothing stored; a dry run: what it would store).
+  const files = { ...(o.tally?.files ?? emptyFileCounts()), stored: made?.files.stored ?? (wouldStore ? (o.tally?.files.stored ?? 0) : 0) };
+  const folders = o.tally?.folders ?? emptyEntryCounts();
+  const symlinks = o.tally?.symlinks ?? emptyEntryCounts();
   const stored = made?.bytes.stored ?? (wouldStore ? (o.tally?.storedBytes ?? 0) : 0);
   const bytes = { scanned: o.tally?.scannedBytes ?? 0, stored, written: made?.bytes.written ?? 0, destinationTotal: total };
   const report: Omit<BackupReport, 'summary'> = {
     source: o.source, set: o.set, destination: settings.destination, operation: settings.type, type: made?.type ?? dry?.type ?? null, backupId: made?.backupId ?? null,
     skipped: made === undefined && !wouldStore, skipReason, decision: o.decision,
     startedAt: o.startedAt.toISOString(), finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - o.startedAt.getTime(),
-    files, bytes,
+    files, folders, symlinks, bytes,
     sizes: { scanned: humanBytes(bytes.scanned), stored: humanBytes(bytes.stored), written: humanBytes(bytes.written), destinationTotal: humanBytes(total) },
     retention, removedPartials: o.removedPartials, errors: o.tally?.errors ?? [], errorCount: o.tally?.errorCount ?? 0, warnings: o.warnings ?? [],
     notices: xattrNotices(o.tally),

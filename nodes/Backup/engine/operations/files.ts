@@ -2,7 +2,7 @@
  * The paths of one backup as its manifest records them, filtered with restore's patterns and
  * streamed to a callback: a million-entry backup is never held in memory.
  */
-import { humanBytes } from '../humanize';
+import { countOf, humanBytes } from '../humanize';
 import { findBackupAsOf } from '../set/asOf';
 import { findBackup } from '../set/catalog';
 import { keyForReading } from '../set/encryption';
@@ -97,7 +97,7 @@ export async function listFiles(options: FilesOptions, onEntry: (entry: EntryVie
     const filtered = selection.active ? ' selected' : '';
     return {
       set: options.setName, backupId: summary.backupId, ...totals, size, selection: selection.report(), stopped,
-      summary: `${summary.backupId}: ${stopped ? 'the first ' : ''}${totals.files} files (${size}), ${totals.folders} folders, ${totals.symlinks} symlinks${filtered}`,
+      summary: `${summary.backupId}: ${stopped ? 'the first ' : ''}${countOf(totals.files, 'file')} (${size}), ${countOf(totals.folders, 'folder')}, ${countOf(totals.symlinks, 'symlink')}${filtered}`,
     };
   });
 }

@@ -6,7 +6,14 @@ import { closeDestination, openDestinationFor, setStoreIn } from '../set/openSet
 import type { BackupSummary } from '../types';
 
 export interface ListedBackup extends BackupSummary {
+  /** Files, folders and symlinks the backup holds, together (in older backups, `files.scanned`). */
+  entries: number;
   sizes: { scanned: string; stored: string; written: string };
+}
+
+function entriesOf(b: BackupSummary): number {
+  if (b.folders === undefined || b.symlinks === undefined) return b.files.scanned;
+  return b.files.scanned + b.folders.scanned + b.symlinks.scanned;
 }
 
 /** Names of the sets on a remote destination: top-level folders holding at least one committed backup. */
@@ -34,7 +41,7 @@ export async function listDestination(destination: string, setName?: string, des
     const out: ListedBackup[] = [];
     for (const set of sets) {
       for (const b of await setStoreIn(opened, set).listBackups()) {
-        out.push({ ...b, set, sizes: { scanned: humanBytes(b.bytes.scanned), stored: humanBytes(b.bytes.stored), written: humanBytes(b.bytes.written) } });
+        out.push({ ...b, set, entries: entriesOf(b), sizes: { scanned: humanBytes(b.bytes.scanned), stored: humanBytes(b.bytes.stored), written: humanBytes(b.bytes.written) } });
       }
     }
     return out;

@@ -9,7 +9,7 @@ import type { FilePool } from '../store/copyPool';
 import { sharedFilePool } from '../store/copyPool';
 import { BackupError, errnoCode, errorMessage, toFileProblem } from '../errors';
 import { DATA_DIR, findBackup, isBackupId } from '../set/catalog';
-import { humanBytes, humanDuration } from '../humanize';
+import { humanBytes, humanDuration, treeCounts } from '../humanize';
 import { keyForReading } from '../set/encryption';
 import { isSameOrInside, parentOf, realpathLoose } from '../paths';
 import { closeDestination, openDestinationFor, setStoreIn } from '../set/openSetStore';
@@ -63,8 +63,15 @@ export interface RestoreReport {
   set: string;
   backupId: string;
   target: string;
-  /** `links`: names restored as hard links of a file restored before them. */
-  files: { restored: number; skipped: number; folders: number; symlinks: number; links: number };
+  /**
+   * Per kind (README "Counts"). `files.restored`: every file name made, hard links included;
+   * `links`: of them, names made as hard links of a file restored before them. `files.folders` and
+   * `files.symlinks` are the older names of `folders.restored` and `symlinks.restored`, kept for
+   * saved workflows.
+   */
+  files: { restored: number; skipped: number; links: number; folders: number; symlinks: number };
+  folders: { restored: number; skipped: number };
+  symlinks: { restored: number; skipped: number };
   bytes: { restored: number };
   sizes: { restored: string };
   errors: FileProblem[];
@@ -378,6 +385,8 @@ export interface RestoreRun {
   /** The paths to restore (all, without filters). */
   selection: RestoreSelection;
   madeHeads: Map<string, string>;
+  /** When progress was last reported (ms). */
+  progressAt: number;
 }
 
 /**
@@ -410,10 +419,20 @@ export function checkCancelled(run: RestoreRun): void {
   if (run.options.signal?.aborted === true) throw new BackupError('CANCELLED', 'The restore was cancelled; files restored so far were left in place.');
 }
 
+/** At most once a second: the node throttles further (UI, n8n log). */
 export function reportProgress(run: RestoreRun): void {
-  const { files, bytes } = run.report;
-  const done = files.restored + files.folders + files.symlinks;
-  if (done % 1000 === 0) run.options.onProgress?.({ source: run.target, phase: 'restore', entries: done, bytes: bytes.restored });
+  const now = Date.now();
+  if (run.options.onProgress === undefined || now - run.progressAt < 1000) return;
+  run.progressAt = now;
+  const { files, folders, symlinks, bytes } = run.report;
+  run.options.onProgress({ source: run.target, phase: 'restore', files: files.restored, folders: folders.restored, symlinks: symlinks.restored, bytes: bytes.restored });
+}
+
+/** An entry not restored (overwrite policy skip, or below a folder that was), counted as its kind. */
+function countSkipped(report: RestoreReport, entry: ManifestEntry): void {
+  if (entry.kind === 'dir') report.folders.skipped++;
+  else if (entry.kind === 'symlink') report.symlinks.skipped++;
+  else report.files.skipped++;
 }
 
 /**
@@ -610,13 +629,13 @@ async function restoreUnguarded(options: RestoreOptions, store: SetStore, select
   }
 
   const report: RestoreReport = {
-    set: options.setName, backupId: summary.backupId, target, files: { restored: 0, skipped: 0, folders: 0, symlinks: 0, links: 0 }, bytes: { restored: 0 },
+    set: options.setName, backupId: summary.backupId, target, files: { restored: 0, skipped: 0, links: 0, folders: 0, symlinks: 0 }, folders: { restored: 0, skipped: 0 }, symlinks: { restored: 0, skipped: 0 }, bytes: { restored: 0 },
     sizes: { restored: '' }, errors: [], errorCount: 0, warnings: [], durationMs: 0, notices: [], summary: '', selection: selection.report(),
     ...(asOf === undefined ? {} : { asOf: asOf.toISOString() }),
   };
   const run: RestoreRun = {
     store, setDir, target, backupId: summary.backupId, key, policy, targetWasEmpty, concurrency: options.concurrency ?? (setDir === undefined ? REMOTE_FILES_IN_FLIGHT : FILES_IN_FLIGHT), options, report,
-    inFlight: new Set(), fatal: undefined, pool: sharedFilePool(), placeFreed: [], realFolders: new Map(), xattrs: new XattrRestoreTally(), heads, madeHeads: new Map(), selection,
+    inFlight: new Set(), fatal: undefined, pool: sharedFilePool(), placeFreed: [], realFolders: new Map(), xattrs: new XattrRestoreTally(), heads, madeHeads: new Map(), selection, progressAt: Number.NEGATIVE_INFINITY,
   };
   // Folders get their mode and mtime last (children first), so writing into them still works.
   const folders: FolderToFinish[] = [];
@@ -631,13 +650,13 @@ async function restoreUnguarded(options: RestoreOptions, store: SetStore, select
   const firstPhase = async (entry: ManifestEntry): Promise<void> => {
     const abs = path.join(target, entry.path);
     if (skippedFolder !== undefined && entry.path.startsWith(`${skippedFolder}/`)) {
-      report.files.skipped++;
+      countSkipped(report, entry);
       return;
     }
     if (!(await clearWay(abs, entry, policy, targetWasEmpty))) {
       // Something else stands where a folder belongs: its whole subtree is skipped, never written through.
       if (entry.kind === 'dir') skippedFolder = entry.path;
-      report.files.skipped++;
+      countSkipped(report, entry);
       return;
     }
     if (entry.kind === 'dir') {
@@ -652,7 +671,7 @@ async function restoreUnguarded(options: RestoreOptions, store: SetStore, select
         return;
       }
       folders.push({ abs, entry });
-      report.files.folders++;
+      report.folders.restored++;
     } else if (entry.kind === 'symlink') {
       try {
         await fsp.symlink(entry.target as string, abs);
@@ -663,7 +682,7 @@ async function restoreUnguarded(options: RestoreOptions, store: SetStore, select
       }
       await restoreOwner(abs, entry);
       await restoreXattrs(run, abs, entry);
-      report.files.symlinks++;
+      report.symlinks.restored++;
     } else if (entry.link === undefined) {
       const holder = entry.in as string;
       if (isBackupId(holder) && (await storage.of(holder)) === 'tar.gz') archived.add(holder);
@@ -714,13 +733,17 @@ async function restoreUnguarded(options: RestoreOptions, store: SetStore, select
   const problems = report.errorCount === 0 ? '' : ` ${report.errorCount} error(s): see errors.`;
   const notice = run.xattrs.notice();
   if (notice !== undefined) report.notices.push(notice);
-  const links = report.files.links === 0 ? '' : `, ${report.files.links} hard links`;
+  report.files.folders = report.folders.restored;
+  report.files.symlinks = report.symlinks.restored;
+  const tree = treeCounts({ files: report.files.restored, links: report.files.links, folders: report.folders.restored, symlinks: report.symlinks.restored });
+  const skippedCount = report.files.skipped + report.folders.skipped + report.symlinks.skipped;
+  const skipped = skippedCount === 0 ? '' : ` Not restored (already in the target, or below a folder that was): ${treeCounts({ files: report.files.skipped, links: 0, folders: report.folders.skipped, symlinks: report.symlinks.skipped })}.`;
   const copies = report.warnings.length === 0 ? '' : ` ${report.warnings.length} hard link(s) restored as copies: see warnings.`;
   const unmatched = report.selection.unmatched;
   if (unmatched.length > 0) report.notices.push(`The include pattern(s) ${unmatched.join(', ')} matched nothing in ${summary.backupId} (other patterns did).`);
   const filters = selection.active ? ` (only ${describeFilters(report.selection)})` : '';
   const chosen = asOf === undefined ? '' : ` (the newest complete backup at or before ${asOf.toISOString()})`;
-  report.summary = `Restored ${summary.backupId}${chosen} of set ${options.setName}${filters} into ${target}: ${report.files.restored} files (${report.sizes.restored}), ${report.files.folders} folders, ${report.files.symlinks} symlinks${links} in ${humanDuration(report.durationMs)}.${problems}${copies}${report.notices.map((n) => ` ${n}`).join('')}`;
+  report.summary = `Restored ${summary.backupId}${chosen} of set ${options.setName}${filters} into ${target}: ${tree}; ${report.sizes.restored} of file content in ${humanDuration(report.durationMs)}.${skipped}${problems}${copies}${report.notices.map((n) => ` ${n}`).join('')}`;
   return report;
 }
 

@@ -52,6 +52,7 @@ async function copyRestored(run: RestoreRun, first: string, abs: string, entry: 
 async function linkOrCopy(run: RestoreRun, first: string, abs: string, entry: ManifestEntry): Promise<void> {
   try {
     await fsp.link(first, abs);
+    run.report.files.restored++;
     run.report.files.links++;
     return;
   } catch (error) {

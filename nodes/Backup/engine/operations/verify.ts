@@ -4,7 +4,7 @@ import { constants as C, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { findBackup, isBackupId } from '../set/catalog';
 import { BackupError, errnoCode, errorMessage } from '../errors';
-import { humanBytes, humanDuration } from '../humanize';
+import { humanBytes, humanDuration, storedFiles } from '../humanize';
 import { keyForReading } from '../set/encryption';
 import type { ManifestReader } from '../formats/manifest';
 import { manifestPath } from '../formats/manifest';
@@ -387,7 +387,7 @@ export async function verifyUnguarded(options: VerifyOptions, store: SetStore): 
   report.durationMs = Date.now() - started;
   const scope = `${report.checked.length} backup${report.checked.length === 1 ? '' : 's'} of set ${options.setName}`;
   report.summary = report.ok
-    ? `Verified (${report.mode}) ${scope}: ${report.filesChecked} stored files, ${humanBytes(report.bytesChecked)}, all intact (${humanDuration(report.durationMs)}).`
+    ? `Verified (${report.mode}) ${scope}: ${storedFiles(report.filesChecked)}, ${humanBytes(report.bytesChecked)} of file content, all intact (${humanDuration(report.durationMs)}).`
     : `Verification (${report.mode}) of ${scope} found ${report.problemCount} problem${report.problemCount === 1 ? '' : 's'}: ${report.problems
         .slice(0, 3)
         .map((p) => `${p.backupId} ${p.path} ${p.code.toLowerCase()}`)

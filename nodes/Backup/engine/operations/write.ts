@@ -14,13 +14,16 @@ import type { DataSink } from '../store/sink';
 import type { EntryOutcome, StoreContext, XattrScan } from '../store/storeEntry';
 import { storeEntry } from '../store/storeEntry';
 import { CountingSink } from '../store/countingSink';
-import type { BackupSummary, FileCounts, FileProblem, ManifestEntry, ManifestHeader } from '../types';
-import { emptyFileCounts, FORMAT_VERSION, HASH_ALGORITHM, MANIFEST_MAGIC, MAX_RECORDED_ERRORS } from '../types';
+import type { BackupSummary, EntryCounts, EntryKind, FileCounts, FileProblem, ManifestEntry, ManifestHeader } from '../types';
+import { emptyEntryCounts, emptyFileCounts, FORMAT_VERSION, HASH_ALGORITHM, MANIFEST_MAGIC, MAX_RECORDED_ERRORS } from '../types';
 import { xattrsUnavailable } from '../store/xattrs';
 
 /** What one run found, whether or not it was kept. */
 export interface Tally {
-  files: FileCounts;
+  /** Per kind (README "Counts"): files never count folders or symlinks. */
+  files: FileCounts & { links: number };
+  folders: EntryCounts;
+  symlinks: EntryCounts;
   scannedBytes: number;
   storedBytes: number;
   errors: FileProblem[];
@@ -51,7 +54,17 @@ export interface WriteJob {
   dryRun?: boolean;
 }
 
-const PROGRESS_EVERY = 1000;
+/** Progress at most this often: the node throttles further (UI, n8n log), the cost here is one clock read per entry. */
+const PROGRESS_EVERY_MS = 1000;
+
+function countsOf(tally: Tally, kind: EntryKind): EntryCounts {
+  return kind === 'file' ? tally.files : kind === 'dir' ? tally.folders : tally.symlinks;
+}
+
+/** Added, changed or deleted entries of any kind: none means the source did not change. */
+function changedEntries(tally: Pick<Tally, 'files' | 'folders' | 'symlinks'>): number {
+  return [tally.files, tally.folders, tally.symlinks].reduce((sum, c) => sum + c.added + c.changed + c.deleted, 0);
+}
 /** Results held in walk order behind a file still being copied (a large one, say). */
 const HELD_RESULTS = 4096;
 
@@ -107,7 +120,7 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
   const readXattrs = xattrsUnavailable() === undefined;
   if (readXattrs) header.xattrs = true;
   const xattrs: XattrScan = { read: readXattrs, carry: false, unreadable: 0, codes: new Set() };
-  const tally: Tally = { files: emptyFileCounts(), scannedBytes: 0, storedBytes: 0, errors: [], errorCount: 0, entries: 0, references: new Set(), xattrs };
+  const tally: Tally = { files: emptyFileCounts(), folders: emptyEntryCounts(), symlinks: emptyEntryCounts(), scannedBytes: 0, storedBytes: 0, errors: [], errorCount: 0, entries: 0, references: new Set(), xattrs };
   let writer: ManifestWriter | undefined;
   let sink: DataSink | undefined;
   let previous: ManifestReader | undefined;
@@ -132,22 +145,30 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
     if (output !== undefined) writer = await createManifest(output, header, key);
     const scan = scanTree(job.realSource, settings.exclude);
     const results = new OrderedWindow<EntryOutcome>(settings.concurrency, HELD_RESULTS);
+    let progressAt = Number.NEGATIVE_INFINITY; // the first entry reports at once: the run has started
     const book = (outcome: EntryOutcome): void => {
       const problem = outcome.problem;
       if (problem !== undefined) record(tally, problem);
-      if (outcome.counted !== 'none') tally.files[outcome.counted]++;
       const entry = outcome.entry;
+      // A deleted path is counted as the kind it was; any other as the kind it is now.
+      const kind = outcome.counted === 'deleted' ? outcome.gone : entry?.kind;
+      if (outcome.counted !== 'none' && kind !== undefined) countsOf(tally, kind)[outcome.counted]++;
       if (entry === undefined) return;
       writer?.writeEntry(entry);
       if (entry.in !== undefined && entry.in !== backupId) tally.references.add(entry.in);
       tally.entries++;
-      tally.files.scanned++;
+      countsOf(tally, entry.kind).scanned++;
+      if (entry.link !== undefined) tally.files.links++;
       tally.scannedBytes += outcome.scannedBytes;
       if (outcome.stored) {
         tally.files.stored++;
         tally.storedBytes += outcome.storedBytes;
       }
-      if (tally.entries % PROGRESS_EVERY === 0) settings.onProgress({ source: job.source, phase: 'scan', entries: tally.entries, bytes: tally.scannedBytes });
+      const now = Date.now();
+      if (now - progressAt >= PROGRESS_EVERY_MS) {
+        progressAt = now;
+        settings.onProgress({ source: job.source, phase: 'backup', files: tally.files.scanned, folders: tally.folders.scanned, symlinks: tally.symlinks.scanned, bytes: tally.scannedBytes });
+      }
     };
     try {
       for await (const pairs of mergeWalk(scan, previous === undefined || plan.parent === null ? noEntries() : parentBatches(previous, plan.parent))) {
@@ -162,8 +183,8 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
       await results.settle();
       throw error;
     }
-    const f = tally.files;
-    if (settings.skipUnchanged && plan.parent !== null && f.added + f.changed + f.deleted === 0) {
+    const { files: f, folders, symlinks } = tally;
+    if (settings.skipUnchanged && plan.parent !== null && changedEntries(tally) === 0) {
       await writer?.abort();
       await sink.abort();
       await output?.discard();
@@ -176,11 +197,11 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
     // backup folder whose manifest names bytes that were not written.
     const bytes = { scanned: tally.scannedBytes, stored: tally.storedBytes, written: await sink.close() };
     bytes.written += await writer.finish({
-      trailer: true, complete: true, finishedAt: finishedAt.toISOString(), entries: tally.entries, files: f, bytes, errorCount: tally.errorCount, references, errors: tally.errors,
+      trailer: true, complete: true, finishedAt: finishedAt.toISOString(), entries: tally.entries, files: f, folders, symlinks, bytes, errorCount: tally.errorCount, references, errors: tally.errors,
     });
     const summary: BackupSummary = {
       backupId, set: job.set, source: job.source, type: plan.type, base: plan.base, parent: plan.parent, storage: settings.format, startedAt: header.startedAt,
-      finishedAt: finishedAt.toISOString(), files: f, bytes, errorCount: tally.errorCount, complete: true, references,
+      finishedAt: finishedAt.toISOString(), files: f, folders, symlinks, bytes, errorCount: tally.errorCount, complete: true, references,
     };
     // backup.json is not encrypted (listing and retention need no key): the source path stays in the sealed manifest.
     const onDisk: BackupSummary = key === undefined ? summary : { ...summary, source: '', encrypted: true };

@@ -78,6 +78,9 @@ async function readSummary(setDir: string, id: string): Promise<BackupSummary> {
       backupId: id, set: header.set, source: header.source, type: header.type, base: header.base, parent: header.parent, storage: header.storage,
       startedAt: header.startedAt, finishedAt: trailer.finishedAt, files: trailer.files, bytes: trailer.bytes, errorCount: trailer.errorCount, complete: true,
       references: trailer.references,
+      // Per-kind counts only where the backup recorded them (README "Counts": older ones have none).
+      ...(trailer.folders === undefined ? {} : { folders: trailer.folders }),
+      ...(trailer.symlinks === undefined ? {} : { symlinks: trailer.symlinks }),
     };
   } catch {
     return incompleteSummary(path.basename(setDir), id);

@@ -15,6 +15,8 @@ export interface EntryOutcome {
   /** The manifest line, or none when the path is gone (deleted, vanished, unsupported). */
   entry?: ManifestEntry;
   counted: 'added' | 'changed' | 'unchanged' | 'deleted' | 'none';
+  /** counted `deleted`: the kind the path had in the previous backup (counted per kind, README "Counts"). */
+  gone?: ManifestEntry['kind'];
   /** Bytes this backup stored for the entry (0 when it points into an earlier backup). */
   storedBytes: number;
   stored: boolean;
@@ -102,7 +104,7 @@ function keepPrevious(previous: ManifestEntry | undefined, problem: FileProblem)
   if (previous !== undefined && problem.code !== 'ENOENT') {
     return { entry: previous, counted: 'unchanged', stored: false, storedBytes: 0, scannedBytes: previous.size ?? 0, problem: { ...problem, message: `${problem.message}; ${KEPT_NOTE}` } };
   }
-  return { counted: previous === undefined ? 'none' : 'deleted', stored: false, storedBytes: 0, scannedBytes: 0, problem };
+  return { counted: previous === undefined ? 'none' : 'deleted', gone: previous?.kind, stored: false, storedBytes: 0, scannedBytes: 0, problem };
 }
 
 function unchangedFile(ctx: StoreContext, entry: ScanEntry, prev: ManifestEntry, cur: CurrentState): EntryOutcome {
@@ -225,12 +227,12 @@ export function storeEntry(ctx: StoreContext, pair: WalkPair): EntryOutcome | Pr
   const { current, previous } = pair;
   if (current === undefined) {
     if (pair.carried === true) return { entry: previous, counted: 'unchanged', stored: false, storedBytes: 0, scannedBytes: previous?.size ?? 0 };
-    return { counted: 'deleted', stored: false, storedBytes: 0, scannedBytes: 0 };
+    return { counted: 'deleted', gone: previous?.kind, stored: false, storedBytes: 0, scannedBytes: 0 };
   }
   if (isScanProblem(current)) return keepPrevious(previous, current.problem);
   if (current.kind === 'special') {
     const problem = { path: current.path, code: 'ESPECIAL', message: `${current.special ?? 'a special file'} is not backed up` };
-    return { counted: previous === undefined ? 'none' : 'deleted', stored: false, storedBytes: 0, scannedBytes: 0, problem };
+    return { counted: previous === undefined ? 'none' : 'deleted', gone: previous?.kind, stored: false, storedBytes: 0, scannedBytes: 0, problem };
   }
   if (current.kind === 'file') {
     const key = groupKey(current.stats);
