@@ -115,7 +115,8 @@ describe('dry run: what auto would choose', () => {
     const late = await run(src, dest, { dryRun: true, ...at(8 * 24 * HOUR) });
     expect(late.type).toBe('full');
     expect(late.decision).toMatch(/^auto: newest full .* old \(full every 7 days\)/);
-    expect(late.files).toMatchObject({ added: 6, stored: 4 });
+    expect(late.files).toMatchObject({ added: 4, stored: 4 });
+    expect(late.folders).toMatchObject({ added: 2 });
     const diff = await run(src, dest, { dryRun: true, differentialEveryDays: 1, ...at(2 * 24 * HOUR) });
     expect(diff.type).toBe('differential');
     expect(await snapshot(dest)).toEqual(before);
@@ -203,7 +204,7 @@ describe.each([s3Subject(), sftpSubject()].map((s) => [s.label, s] as [string, S
     try {
       const before = await listing(dest);
       const dry = await run(src, url, { destinationOptions: options, dryRun: true });
-      expect(dry).toMatchObject({ dryRun: true, type: 'full', files: { added: 6, stored: 4 } });
+      expect(dry).toMatchObject({ dryRun: true, type: 'full', files: { added: 4, stored: 4 }, folders: { added: 2 } });
       expect(await listing(dest)).toEqual(before);
     } finally {
       await dest.close();
