@@ -219,9 +219,19 @@ suite(`the Backup node in a real n8n ${N8N_VERSION}`, () => {
     expect(fs.existsSync(path.join(allowed, 'restored-early'))).toBe(false);
   });
 
-  test('List Files with a Limit, Find File Versions, Restore to binary data: one item per path / version / file, summary first', () => {
+  test('List Files with a Limit, Find File Versions, Restore to binary data, Compare Backups, a Dry Run: one item per path / version / file / change, summary first', () => {
     const set = { destinationPath: dest, setName: 'browse' };
+    // A tree of its own, changed between two backups, for Compare Backups.
+    const changing = path.join(allowed, 'data-changing');
+    fs.mkdirSync(changing, { recursive: true });
+    fs.writeFileSync(path.join(changing, 'a.txt'), 'first');
+    const earlier = run({ resource: 'backup', operation: 'full', sourcePaths: changing, destinationPath: dest, options: { setName: 'changing' } });
+    ok(earlier);
+    fs.writeFileSync(path.join(changing, 'a.txt'), 'second, longer');
     const wf = stepsWorkflow([
+      { name: 'Later', parameters: { resource: 'backup', operation: 'auto', sourcePaths: changing, destinationPath: dest, options: { setName: 'changing' } } },
+      { name: 'Changes', after: 'Later', parameters: { resource: 'backupSet', operation: 'diff', destinationPath: dest, setName: 'changing', returnAll: true } },
+      { name: 'Dry', after: 'Later', parameters: { resource: 'backup', operation: 'auto', sourcePaths: changing, destinationPath: dest, options: { setName: 'changing', dryRun: true } } },
       { name: 'First', parameters: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: dest, options: { setName: 'browse' } } },
       { name: 'Files', after: 'First', parameters: { resource: 'backupSet', operation: 'listFiles', ...set, limit: 3 } },
       { name: 'Versions', after: 'First', parameters: { resource: 'backupSet', operation: 'find', ...set, findPaths: 'docs/report.txt', returnAll: true } },
@@ -240,6 +250,9 @@ suite(`the Backup node in a real n8n ${N8N_VERSION}`, () => {
     const data = binaries[0].binary?.data?.data;
     if (typeof data === 'string' && data !== 'filesystem-v2') expect(Buffer.from(data, 'base64').toString()).toBe('quarterly numbers\n');
     expect(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('n8n-backup-binary-'))).toEqual([]);
+    expect(r.items('Changes').map((i) => i.json.summary)).toEqual(['changed: a.txt (+9 B)']);
+    expect(r.items('Changes')[0].json).toMatchObject({ from: earlier.items('Backup')[0].json.backupId, to: r.items('Later')[0].json.backupId });
+    expect(r.items('Dry')[0].json).toMatchObject({ dryRun: true, backupId: null, summary: expect.stringMatching(/^dry run: the backup of .* would be skipped: no changes/) });
   });
 
   test('the "Restore one file and e-mail it" example: the file as binary data for the e-mail; a wrong path fails the execution', () => {
