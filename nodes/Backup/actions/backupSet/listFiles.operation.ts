@@ -1,13 +1,12 @@
 import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import type { EntryView } from '../../engine';
 import { humanBytes, listFiles } from '../../engine';
-import { readAsOf } from '../helpers/asOf';
+import { readBackupSelection } from '../helpers/asOf';
 import { forEachBrowseItem } from '../helpers/browseItems';
 import { assertDestinationAllowed } from '../helpers/destination';
 import { readPassphrase } from '../helpers/encryption';
 import { cancelSignal } from '../helpers/execution';
 import { workflowTimeZone } from '../helpers/output';
-import { parseLines, readString } from '../helpers/parameters';
 
 /** "docs/a.txt: file, 1.2 KiB, bytes in 20261126T020000123Z-full" */
 export function entrySummary(e: EntryView): string {
@@ -20,10 +19,7 @@ export function entrySummary(e: EntryView): string {
 export async function execute(this: IExecuteFunctions, items: INodeExecutionData[]): Promise<INodeExecutionData[]> {
   const signal = cancelSignal(this);
   return forEachBrowseItem(this, items, async (i, { destination, where, setName }, emit) => {
-    const backupId = readString(this, 'backupId', i, 'latest').trim() || 'latest';
-    const asOf = readAsOf(this, i);
-    const include = parseLines(readString(this, 'includePaths', i, ''));
-    const exclude = parseLines(readString(this, 'excludePaths', i, ''));
+    const { backupId, asOf, include, exclude } = readBackupSelection(this, i);
     const passphrase = await readPassphrase(this, i);
     await assertDestinationAllowed(this, where);
     await listFiles(

@@ -6,8 +6,8 @@ import { cancelSignal, logSummary, progressReporter } from '../helpers/execution
 import { readPassphrase } from '../helpers/encryption';
 import { assertDestinationAllowed } from '../helpers/destination';
 import { assertN8nUserFolderRule, assertNoBlockedPathInside, assertPathAllowed } from '../helpers/fileAccess';
-import { parseLines, readFolder, readOverwritePolicy, readString } from '../helpers/parameters';
-import { readAsOf } from '../helpers/asOf';
+import { readFolder, readOverwritePolicy, readString } from '../helpers/parameters';
+import { readBackupSelection } from '../helpers/asOf';
 import { workflowTimeZone } from '../helpers/output';
 import { forEachSetItem } from '../helpers/setItems';
 import { assertDestructiveAllowed } from '../helpers/toolUse';
@@ -17,15 +17,12 @@ export async function execute(this: IExecuteFunctions, items: INodeExecutionData
   if (readString(this, 'restoreTo', 0, 'folder') === 'binary') return executeToBinary.call(this, items);
   const signal = cancelSignal(this);
   return forEachSetItem(this, items, async (i, { destination, where, setName, context }) => {
-    const backupId = readString(this, 'backupId', i, 'latest').trim() || 'latest';
+    const { backupId, asOf, include, exclude } = readBackupSelection(this, i);
     const target = readFolder(this, 'targetPath', i, '/home/node/.n8n-files/restored');
     context.target = target;
     const overwrite = readOverwritePolicy(this, i);
     if (overwrite === 'overwrite') assertDestructiveAllowed(this, i, 'restore with Overwrite');
     const passphrase = await readPassphrase(this, i);
-    const asOf = readAsOf(this, i);
-    const include = parseLines(readString(this, 'includePaths', i, ''));
-    const exclude = parseLines(readString(this, 'excludePaths', i, ''));
     // Every path resolved through symlinks and checked before the engine reads or writes.
     await assertDestinationAllowed(this, where);
     await assertPathAllowed(this, target, 'Restore Into folder');

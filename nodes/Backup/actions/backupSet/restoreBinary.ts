@@ -4,14 +4,14 @@ import * as path from 'node:path';
 import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import type { EntryView } from '../../engine';
 import { humanBytes, listFiles, restoreBackup } from '../../engine';
-import { readAsOf } from '../helpers/asOf';
+import { readBackupSelection } from '../helpers/asOf';
 import { forEachBrowseItem } from '../helpers/browseItems';
 import { assertDestinationAllowed } from '../helpers/destination';
 import { readPassphrase } from '../helpers/encryption';
 import { OperationFailure } from '../helpers/errors';
 import { cancelSignal } from '../helpers/execution';
 import { workflowTimeZone } from '../helpers/output';
-import { parseLines, readNumber, readString } from '../helpers/parameters';
+import { readNumber, readString } from '../helpers/parameters';
 import { incomplete } from './restoreReport';
 
 /** More files than this is not "a file or a few" to hand to the next node: restore to a folder. */
@@ -31,10 +31,7 @@ function tooLarge(what: string): OperationFailure {
 export async function executeToBinary(this: IExecuteFunctions, items: INodeExecutionData[]): Promise<INodeExecutionData[]> {
   const signal = cancelSignal(this);
   return forEachBrowseItem(this, items, async (i, { destination, where, setName }, emit) => {
-    const backupId = readString(this, 'backupId', i, 'latest').trim() || 'latest';
-    const asOf = readAsOf(this, i);
-    const include = parseLines(readString(this, 'includePaths', i, ''));
-    const exclude = parseLines(readString(this, 'excludePaths', i, ''));
+    const { backupId, asOf, include, exclude } = readBackupSelection(this, i);
     const maxBytes = readNumber(this, 'binaryMaxMiB', i, 64) * MIB;
     const field = readString(this, 'binaryPropertyName', i, 'data').trim() || 'data';
     const passphrase = await readPassphrase(this, i);

@@ -1,6 +1,6 @@
 import type { IExecuteFunctions } from 'n8n-workflow';
 import { invalidParameter } from './errors';
-import { labelOf } from './parameters';
+import { labelOf, parseLines, readString } from './parameters';
 
 /**
  * Restore As Of as text for the engine (which parses it in the workflow's time zone), or undefined
@@ -17,4 +17,21 @@ export function readAsOf(ctx: IExecuteFunctions, itemIndex: number): string | un
     if (typeof iso === 'string') return iso;
   }
   throw invalidParameter(`"${labelOf('asOf')}" must be a date-time, e.g. 2026-11-24T18:00:00, not ${typeof value}.`);
+}
+
+/** Which backup and which of its paths: Backup ID (or Restore As Of), Only These Paths, Leave Out Paths (Restore, List Files). */
+export interface BackupSelection {
+  backupId: string;
+  asOf: string | undefined;
+  include: string[];
+  exclude: string[];
+}
+
+export function readBackupSelection(ctx: IExecuteFunctions, itemIndex: number): BackupSelection {
+  return {
+    backupId: readString(ctx, 'backupId', itemIndex, 'latest').trim() || 'latest',
+    asOf: readAsOf(ctx, itemIndex),
+    include: parseLines(readString(ctx, 'includePaths', itemIndex, '')),
+    exclude: parseLines(readString(ctx, 'excludePaths', itemIndex, '')),
+  };
 }

@@ -14,6 +14,18 @@ import { deleteGuard, whileReading } from './readers';
 import { MAX_RUN_RECORD_BYTES, RUN_RECORD_FILE } from './runRecord';
 import type { BackupOutput, SetStore } from './setStore';
 
+/** Why a local set cannot be written: the disk's own fatal code (full, read-only), else DESTINATION_UNUSABLE. */
+function notWritable(dir: string, error: unknown): Error {
+  return (
+    isDestinationFatal(error) ??
+    new BackupError('DESTINATION_UNUSABLE', `Cannot write to the destination ${dir}: ${errorMessage(error)}`, {
+      hint: 'Create the destination folder and give the user running the backup write access to it.',
+      path: dir,
+      cause: error,
+    })
+  );
+}
+
 /**
  * A set in a local folder: the layout and rules of every earlier release (README, "On disk"),
  * `.partial-<id>` renamed to `<id>` as the commit, `.removing-<id>` as the first step of a delete.
@@ -35,14 +47,7 @@ export class LocalSetStore implements SetStore {
       await fsp.mkdir(this.localDir, { recursive: true });
       await fsp.access(this.localDir, fsp.constants.W_OK);
     } catch (error) {
-      throw (
-        isDestinationFatal(error) ??
-        new BackupError('DESTINATION_UNUSABLE', `Cannot write to the destination ${this.localDir}: ${errorMessage(error)}`, {
-          hint: 'Create the destination folder and give the user running the backup write access to it.',
-          path: this.localDir,
-          cause: error,
-        })
-      );
+      throw notWritable(this.localDir, error);
     }
   }
 
@@ -63,14 +68,7 @@ export class LocalSetStore implements SetStore {
       if (!(await fsp.stat(dir)).isDirectory()) throw Object.assign(new Error(`${dir} is not a folder`), { code: 'ENOTDIR' });
       await fsp.access(dir, fsp.constants.W_OK);
     } catch (error) {
-      throw (
-        isDestinationFatal(error) ??
-        new BackupError('DESTINATION_UNUSABLE', `Cannot write to the destination ${this.localDir}: ${errorMessage(error)}`, {
-          hint: 'Create the destination folder and give the user running the backup write access to it.',
-          path: this.localDir,
-          cause: error,
-        })
-      );
+      throw notWritable(this.localDir, error);
     }
   }
 
