@@ -300,7 +300,7 @@ suite('the Backup node in n8n queue mode (Redis, a main, two workers)', () => {
         keys.push(...(page.Contents ?? []).map((o) => String(o.Key).slice(`${S3_PREFIX}/shared/`.length)));
         token = page.NextContinuationToken;
       } while (token !== undefined);
-      expect([...new Set(keys.map((k) => k.split('/')[0]))].sort()).toEqual([backupId, 'lock.json'].sort());
+      expect([...new Set(keys.map((k) => k.split('/')[0]))].sort()).toEqual([backupId, 'last-run.json', 'lock.json'].sort());
       expect(keys).toContain(`${backupId}/backup.json`);
       expect((await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }))).Uploads ?? []).toEqual([]);
       expect(await lockNote()).toMatchObject({ released: true });
