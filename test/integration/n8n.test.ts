@@ -233,16 +233,17 @@ suite(`the Backup node in a real n8n ${N8N_VERSION}`, () => {
       { name: 'Changes', after: 'Later', parameters: { resource: 'backupSet', operation: 'diff', destinationPath: dest, setName: 'changing', returnAll: true } },
       { name: 'Dry', after: 'Later', parameters: { resource: 'backup', operation: 'auto', sourcePaths: changing, destinationPath: dest, options: { setName: 'changing', dryRun: true } } },
       { name: 'First', parameters: { resource: 'backup', operation: 'full', sourcePaths: src, destinationPath: dest, options: { setName: 'browse' } } },
-      { name: 'Files', after: 'First', parameters: { resource: 'backupSet', operation: 'listFiles', ...set, limit: 3 } },
+      // Two paths match (report.txt before notes.md in walk order); the Limit stops after the first.
+      { name: 'Files', after: 'First', parameters: { resource: 'backupSet', operation: 'listFiles', ...set, includePaths: 'report.txt\nnotes.md', limit: 1 } },
       { name: 'Versions', after: 'First', parameters: { resource: 'backupSet', operation: 'find', ...set, findPaths: 'docs/report.txt', returnAll: true } },
       { name: 'AsBinary', after: 'First', parameters: { resource: 'backupSet', operation: 'restore', ...set, restoreTo: 'binary', includePaths: 'docs/report.txt\nnotes.md' } },
     ]);
     const r = runWorkflow(env, wf);
     ok(r);
     const made = String(r.items('First')[0].json.backupId);
-    expect(r.items('Files').map((i) => i.json.path)).toEqual(['docs', 'docs/empty', 'docs/report.txt']);
-    expect(Object.keys(r.items('Files')[2].json)[0]).toBe('summary');
-    expect(r.items('Files')[2].json).toMatchObject({ backupId: made, kind: 'file', size: 18, in: made });
+    expect(r.items('Files').map((i) => i.json.path)).toEqual(['docs/report.txt']);
+    expect(Object.keys(r.items('Files')[0].json)[0]).toBe('summary');
+    expect(r.items('Files')[0].json).toMatchObject({ backupId: made, kind: 'file', size: 18, in: made });
     expect(r.items('Versions').map((i) => i.json.summary)).toEqual([`docs/report.txt added in ${made}: 18 B`]);
     // n8n's own binary data: one item per file, the bytes in "data" (held in memory or on n8n's disk, as the instance is set up).
     const binaries = r.items('AsBinary');
