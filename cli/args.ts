@@ -154,7 +154,7 @@ With --json each output line is one JSON object with a "type" (entry, change, ve
 
 ${REMOTE_USAGE}
 
-Encrypted sets (tar.gz only; backup, restore and verify): the passphrase comes from the
+Encrypted sets (tar.gz only; backup, restore, verify, files, diff, find, status): the passphrase comes from the
 environment variable N8N_BACKUP_PASSPHRASE or from the first line of --passphrase-file <file>,
 never from an argument. With a passphrase, backup uses --format tar.gz unless told otherwise.
 Losing the passphrase loses the backups.

@@ -96,11 +96,12 @@ describe('never from the command line', () => {
     expect(r.stderr).not.toMatch(/never taken from the command line/);
   });
 
-  test('the usage text names the environment variable and the file flag for backup, restore and verify', () => {
+  test('the usage text names the environment variable and the file flag for backup, restore, verify, files, diff, find and status', () => {
     const r = cli(['--help']);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('N8N_BACKUP_PASSPHRASE');
-    expect(r.stdout.match(/\[--passphrase-file <file>\]/g)).toHaveLength(3);
+    // backup, restore, verify, files, diff, find, status: every command that reads or writes contents or manifests.
+    expect(r.stdout.match(/\[--passphrase-file <file>\]/g)).toHaveLength(7);
     expect(r.stdout).not.toMatch(/--passphrase </);
   });
 });
