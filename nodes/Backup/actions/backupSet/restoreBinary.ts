@@ -69,5 +69,6 @@ export async function executeToBinary(this: IExecuteFunctions, items: INodeExecu
     } finally {
       await fsp.rm(tmp, { recursive: true, force: true });
     }
-  });
+    // No Limit here: too much is refused above instead of cut short.
+  }, () => Infinity);
 }

@@ -7,8 +7,6 @@ import { readBoolean, readNumber, readRequiredString } from './parameters';
 
 /** Items a browse operation may output per input item: Return All, or Limit (n8n's usual pair). */
 export function readLimit(ctx: IExecuteFunctions, itemIndex: number): number {
-  // Restore to binary has no Limit: it refuses too much instead (restoreBinary.ts).
-  if (ctx.getNodeParameter('operation', itemIndex) === 'restore') return Infinity;
   if (readBoolean(ctx, 'returnAll', itemIndex, false)) return Infinity;
   return Math.max(1, Math.floor(readNumber(ctx, 'limit', itemIndex, 50)));
 }
@@ -22,11 +20,12 @@ export async function forEachBrowseItem(
   ctx: IExecuteFunctions,
   items: INodeExecutionData[],
   run: (itemIndex: number, item: SetItem, emit: (json: IDataObject, binary?: IBinaryKeyData) => Visit) => Promise<void>,
+  limitOf: (ctx: IExecuteFunctions, itemIndex: number) => number = readLimit,
 ): Promise<INodeExecutionData[]> {
   const out: INodeExecutionData[] = [];
   for (let i = 0; i < items.length; i++) {
     const context: Record<string, string> = {};
-    const limit = readLimit(ctx, i);
+    const limit = limitOf(ctx, i);
     let emitted = 0;
     const emit = (json: IDataObject, binary?: IBinaryKeyData): Visit => {
       out.push({ json, ...(binary === undefined ? {} : { binary }), pairedItem: { item: i } });

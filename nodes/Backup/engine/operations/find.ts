@@ -7,7 +7,7 @@ import { BackupError } from '../errors';
 import { storeFaultOf } from '../formats/tar/damage';
 import { keyForReading } from '../set/encryption';
 import type { BackupSummary, ManifestEntry } from '../types';
-import type { ChangeKind, PathChange } from './diff';
+import type { PathChange } from './diff';
 import { diffEntries, pathChangeOf } from './diff';
 import type { Visit } from './files';
 import type { SetReadOptions } from './readSet';
@@ -76,7 +76,7 @@ export async function findVersions(options: FindOptions, onVersion: (version: Fi
           try {
             for await (const c of diffEntries(older?.entries() ?? none(), newer.entries())) {
               if (!selection.selects(c.path)) continue;
-              if (c.change === ('metadata' satisfies ChangeKind) && options.metadata !== true) continue;
+              if (c.change === 'metadata' && options.metadata !== true) continue;
               checkCancelled(options.signal);
               versions++;
               paths.add(c.path);
