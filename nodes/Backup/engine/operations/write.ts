@@ -1,5 +1,5 @@
 import { summaryText } from '../set/catalog';
-import { mergeWalk, RACY_WINDOW_MS } from '../scan/compare';
+import { mergeWalk } from '../scan/compare';
 import { OrderedWindow } from '../concurrency';
 import { sharedFilePool } from '../store/copyPool';
 import { BackupError, DamagedParentError, errorMessage, isDestinationFatal } from '../errors';
@@ -139,10 +139,13 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
     xattrs.carry = readXattrs && previous?.header.xattrs === true;
     const ctx: StoreContext = {
       sourceRoot: job.realSource, links: new Map(), sink, pool, backupId, signal: job.signal,
-      compare: { racySinceMs: previous === undefined ? Infinity : Date.parse(previous.header.startedAt) - RACY_WINDOW_MS, compareContent: settings.compareContent },
+      compare: { previousStartMs: previous === undefined ? Infinity : Date.parse(previous.header.startedAt), compareContent: settings.compareContent },
       xattrs,
     };
     if (output !== undefined) writer = await createManifest(output, header, key);
+    // Until something changes, this run may end up discarded (skipUnchanged): compress nothing yet.
+    const mayDiscard = settings.skipUnchanged && plan.parent !== null;
+    if (mayDiscard) writer?.hold();
     const scan = scanTree(job.realSource, settings.exclude);
     const results = new OrderedWindow<EntryOutcome>(settings.concurrency, HELD_RESULTS);
     let progressAt = Number.NEGATIVE_INFINITY; // the first entry reports at once: the run has started
@@ -152,7 +155,10 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
       const entry = outcome.entry;
       // A deleted path is counted as the kind it was; any other as the kind it is now.
       const kind = outcome.counted === 'deleted' ? outcome.gone : entry?.kind;
-      if (outcome.counted !== 'none' && kind !== undefined) countsOf(tally, kind)[outcome.counted]++;
+      if (outcome.counted !== 'none' && kind !== undefined) {
+        countsOf(tally, kind)[outcome.counted]++;
+        if (mayDiscard && outcome.counted !== 'unchanged') writer?.release();
+      }
       if (entry === undefined) return;
       writer?.writeEntry(entry);
       if (entry.in !== undefined && entry.in !== backupId) tally.references.add(entry.in);

@@ -30,15 +30,28 @@ export interface CurrentState {
 
 export interface CompareContext {
   /**
-   * Files whose mtime is at or after this instant (ms) were possibly modified again within the
-   * same timestamp tick after the previous scan saw them ("racy"), so metadata alone cannot clear them.
+   * When the previous backup started (ms; Infinity for none). A file whose mtime or ctime lies
+   * within one timestamp tick of it, or after it, may have been written again in the same tick
+   * after the previous scan saw it ("racy"), so metadata alone cannot clear it (see isRacy).
    */
-  racySinceMs: number;
+  previousStartMs: number;
   compareContent: boolean;
 }
 
 // Coarse file-system clocks (1 s on ext3/HFS+, 2 s on FAT) bound how stale an mtime can look.
 export const RACY_WINDOW_MS = 2000;
+/**
+ * A time with a part below the millisecond comes from a file system that keeps nanoseconds (ext4,
+ * XFS, btrfs, APFS, NTFS): stamped from the kernel's clock, whose tick is at most 10 ms (HZ=100).
+ * The 2 s window made every file written in the 2 s before a backup racy until the next backup was
+ * written: an auto run that found nothing changed hashed them all again, night after night.
+ */
+export const FINE_RACY_WINDOW_MS = 50;
+
+/** Pure: may a write in the same timestamp tick as `time` (ms) have gone unseen by a scan that started at `startMs`? */
+export function isRacy(time: number, startMs: number): boolean {
+  return time >= startMs - (Number.isInteger(time) ? RACY_WINDOW_MS : FINE_RACY_WINDOW_MS);
+}
 
 export const modeOrOwnerChanged = (prev: ManifestEntry, cur: CurrentState): boolean =>
   prev.mode !== cur.mode || prev.uid !== cur.uid || prev.gid !== cur.gid;
@@ -57,7 +70,7 @@ export function decideEntry(prev: ManifestEntry | undefined, cur: CurrentState, 
     if (ctx.compareContent) return { verdict: 'recheck', reason: 'content comparison', storeContent: false };
     if (prev.ctime !== cur.ctime) return { verdict: 'recheck', reason: 'ctime changed', storeContent: false };
     // ctime too: an old mtime put back within the same clock tick as the previous scan leaves only ctime recent.
-    if (Math.max(prev.mtime, prev.ctime) >= ctx.racySinceMs) return { verdict: 'recheck', reason: 'modified while the previous backup ran', storeContent: false };
+    if (isRacy(prev.mtime, ctx.previousStartMs) || isRacy(prev.ctime, ctx.previousStartMs)) return { verdict: 'recheck', reason: 'modified while the previous backup ran', storeContent: false };
   }
   if (modeOrOwnerChanged(prev, cur)) return { verdict: 'changed', reason: 'mode or owner changed', storeContent: false };
   if (cur.kind === 'symlink' && prev.mtime !== cur.mtime) return { verdict: 'changed', reason: 'mtime changed', storeContent: false };

@@ -6,6 +6,8 @@ import picomatch from 'picomatch';
 import { toFileProblem } from '../errors';
 import { compareNames } from '../paths';
 import { workerFile } from '../workers';
+import type { PackedBatch } from './packedBatch';
+import { unpackBatch } from './packedBatch';
 import type { EntryKind, FileProblem } from '../types';
 
 /** The parts of lstat the engine uses, as a plain object (it crosses from the scan's thread). */
@@ -182,7 +184,7 @@ export function* walkTree(root: string, isExcluded: ExcludeMatcher): Generator<S
 }
 
 /** Messages from the scan's thread, and to it (a source to walk, or "send one more batch"). */
-export type ScanMessage = { batch: ScanItem[] } | { done: true } | { error: { code?: string; message: string } };
+export type ScanMessage = { packed: PackedBatch } | { done: true } | { error: { code?: string; message: string } };
 export type ScanRequest = { root: string; exclude: string[] } | 'next';
 
 /** Batches the scan's thread may run ahead of the consumer: bounds memory, keeps both busy. */
@@ -265,7 +267,7 @@ export async function* scanTree(root: string, exclude: readonly string[]): Async
       }
       // Asks for one more batch: the thread keeps at most SCAN_AHEAD batches unconsumed.
       worker.postMessage('next' satisfies ScanRequest);
-      yield message.batch;
+      yield unpackBatch(message.packed);
     }
   } finally {
     worker.off('message', onMessage).off('error', onError).off('exit', onExit);

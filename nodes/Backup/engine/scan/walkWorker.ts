@@ -1,6 +1,7 @@
 import { parentPort } from 'node:worker_threads';
 import type { ScanMessage, ScanRequest } from './walk';
 import { compileExcludes, SCAN_AHEAD, walkTree } from './walk';
+import { packBatch, transferables } from './packedBatch';
 
 /**
  * The scan's own thread: walks one source at a time synchronously and streams batches back,
@@ -17,7 +18,8 @@ async function scan(root: string, exclude: string[]): Promise<void> {
     for (const batch of walkTree(root, compileExcludes(exclude))) {
       if (credit <= 0) await new Promise<void>((resolve) => (resume = resolve));
       credit--;
-      port.postMessage({ batch } satisfies ScanMessage);
+      const packed = packBatch(batch);
+      port.postMessage({ packed } satisfies ScanMessage, transferables(packed));
     }
     port.postMessage({ done: true } satisfies ScanMessage);
   } catch (error) {
