@@ -34,6 +34,14 @@ describe('unsafePathReason', () => {
     ['', 'empty path'],
     ['a\0b', 'path contains a NUL byte'],
     ['x'.repeat(300), 'path component longer than 255 bytes'],
+    ['a/' + 'é'.repeat(128), 'path component longer than 255 bytes'],
+    ['a/' + 'é'.repeat(127) + '/b', undefined],
+    ['a/' + '😀'.repeat(63) + 'xxx', undefined],
+    ['a/' + '😀'.repeat(63) + 'xxxx', 'path component longer than 255 bytes'],
+    ['a/b/', 'empty path component'],
+    ['a/..', 'path component ".."'],
+    ['./a', 'path component "."'],
+    ['a/.../..b/.c/..d', undefined],
   ])('%j -> %s', (p, reason) => {
     expect(unsafePathReason(p)).toBe(reason);
   });

@@ -1,6 +1,5 @@
 import type { Stats } from 'node:fs';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import picomatch from 'picomatch';
 import { toFileProblem } from '../errors';
@@ -83,8 +82,13 @@ function kindOf(stats: Stats): EntryKind | 'special' {
 // Entries handed over at once: one message per batch, not per entry.
 const SCAN_BATCH = 256;
 
+/** `root`/`rel` without path.join's normalizing (names from readdir need none): a few % of the scan. */
+function under(root: string, rel: string): string {
+  return root.endsWith('/') ? root + rel : `${root}/${rel}`;
+}
+
 function statChild(root: string, rel: string): ScanItem {
-  const abs = path.join(root, rel);
+  const abs = under(root, rel);
   try {
     const s = fs.lstatSync(abs);
     const stats: EntryStats = { size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, atimeMs: s.atimeMs, mode: s.mode, uid: s.uid, gid: s.gid, dev: s.dev, ino: s.ino, nlink: s.nlink };
@@ -166,7 +170,7 @@ export function* walkTree(root: string, isExcluded: ExcludeMatcher): Generator<S
     const item = badBytes === undefined ? statChild(root, rel) : undecodableName(rel, badBytes);
     if (!isScanProblem(item) && item.kind === 'dir') {
       try {
-        const children = listNames(path.join(root, item.path));
+        const children = listNames(under(root, item.path));
         batch.push(item);
         stack.push(openFolder(item.path, children, isExcluded));
       } catch (error) {
