@@ -106,7 +106,7 @@ export class ManifestWriter {
   /**
    * Holds the text back from gzip (up to HELD_CHARS) until release(): a backup that may still be
    * discarded (auto, nothing changed so far) does not compress a manifest it will throw away.
-   * Measured on the 52,110-entry bench set: that compression was a fifth of a no-change run's CPU.
+   * Measured on the 52,110-entry bench set, 5 runs each way: 1.15 s against 1.25 s, and 0.18 s less CPU.
    */
   hold(): void {
     this.held = true;
