@@ -9,7 +9,7 @@ import type { BackupOptions, BackupReport } from '../../nodes/Backup/engine';
 import { BackupError, runBackup } from '../../nodes/Backup/engine';
 import type { Destination } from '../../nodes/Backup/engine/destination/types';
 import type { Subject } from '../helpers/destinations';
-import { s3Subject, sftpSubject } from '../helpers/destinations';
+import { s3Subject, sftpSubject, usingSubject } from '../helpers/destinations';
 import { tempDirs, writeTree } from '../helpers/fixtures';
 
 const dirs = tempDirs();
@@ -165,14 +165,7 @@ async function listing(dest: Destination): Promise<string[]> {
 }
 
 describe.each([s3Subject(), sftpSubject()].map((s) => [s.label, s] as [string, Subject]))('dry run on %s', (_label, subject) => {
-  const maybe = subject.unavailable === undefined ? test : test.skip;
-  const title = (t: string): string => (subject.unavailable === undefined ? t : `${t} - SKIPPED: ${subject.unavailable}`);
-  beforeAll(async () => {
-    if (subject.unavailable === undefined) await subject.start();
-  }, 120_000);
-  afterAll(async () => {
-    if (subject.unavailable === undefined) await subject.stop();
-  });
+  const { maybe, title } = usingSubject(subject);
 
   maybe(title('reports what the next backup stores and leaves every object as it was'), async () => {
     await subject.fresh();

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { BackupOptions } from '../../nodes/Backup/engine';
 import { restoreBackup, runBackup, verifyBackups } from '../../nodes/Backup/engine';
 import type { Subject } from '../helpers/destinations';
-import { allSubjects } from '../helpers/destinations';
+import { allSubjects, usingSubject } from '../helpers/destinations';
 import { tempDirs, writeTree } from '../helpers/fixtures';
 
 const dirs = tempDirs('n8n-backup-outage-');
@@ -19,15 +19,7 @@ const MiB = 1024 * 1024;
 const remote = allSubjects().filter((s) => s.label !== 'local');
 
 describe.each(remote.map((s) => [s.label, s] as [string, Subject]))('a %s store that goes away mid-read', (_label, subject) => {
-  const maybe = subject.unavailable === undefined ? test : test.skip;
-  const title = (t: string): string => (subject.unavailable === undefined ? t : `${t} - SKIPPED: ${subject.unavailable}`);
-
-  beforeAll(async () => {
-    if (subject.unavailable === undefined) await subject.start();
-  }, 120_000);
-  afterAll(async () => {
-    if (subject.unavailable === undefined) await subject.stop();
-  });
+  const { maybe, title } = usingSubject(subject);
 
   const where = (): Pick<BackupOptions, 'destination' | 'destinationOptions'> => {
     const { url, options } = subject.target();

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { BackupOptions, BackupReport } from '../../nodes/Backup/engine';
 import { humanAge, listDestination, runBackup, setStatus, verifyBackups } from '../../nodes/Backup/engine';
 import type { Subject } from '../helpers/destinations';
-import { s3Subject, sftpSubject } from '../helpers/destinations';
+import { s3Subject, sftpSubject, usingSubject } from '../helpers/destinations';
 import { tempDirs, writeTree } from '../helpers/fixtures';
 
 const dirs = tempDirs();
@@ -182,14 +182,7 @@ describe('status of a set', () => {
 });
 
 describe.each([s3Subject(), sftpSubject()].map((s) => [s.label, s] as [string, Subject]))('status and run record on %s', (_label, subject) => {
-  const maybe = subject.unavailable === undefined ? test : test.skip;
-  const title = (t: string): string => (subject.unavailable === undefined ? t : `${t} - SKIPPED: ${subject.unavailable}`);
-  beforeAll(async () => {
-    if (subject.unavailable === undefined) await subject.start();
-  }, 120_000);
-  afterAll(async () => {
-    if (subject.unavailable === undefined) await subject.stop();
-  });
+  const { maybe, title } = usingSubject(subject);
 
   maybe(title('fresh set, a backup, a skipped run, a failed run'), async () => {
     await subject.fresh();

@@ -149,3 +149,19 @@ export function sftpSubject(): Subject {
 }
 
 export const allSubjects = (): Subject[] => [localSubject(), s3Subject(), sftpSubject()];
+
+/**
+ * Inside a describe block for one subject: starts its server before the block and stops it after,
+ * and gives `maybe` (test, or test.skip when the server is unavailable here) and `title` (the
+ * reason appended to a skipped test's name).
+ */
+export function usingSubject(subject: Subject): { maybe: typeof test; title: (t: string) => string } {
+  const available = subject.unavailable === undefined;
+  beforeAll(async () => {
+    if (available) await subject.start();
+  }, 120_000);
+  afterAll(async () => {
+    if (available) await subject.stop();
+  });
+  return { maybe: available ? test : test.skip, title: (t) => (available ? t : `${t} - SKIPPED: ${subject.unavailable}`) };
+}
