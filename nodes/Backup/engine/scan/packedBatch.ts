@@ -12,7 +12,7 @@ export interface PackedBatch {
   /** Relative paths joined by NUL, which no name holds. */
   paths: string;
   kinds: Uint8Array;
-  /** STAT_FIELDS numbers per entry, in the order of packStats. */
+  /** STAT_FIELDS numbers per entry, in the order packBatch writes them. */
   stats: Float64Array;
   /** [index, extras] for the entries that have any. */
   extras: Array<[number, Extras]>;
