@@ -17,7 +17,11 @@ export function humanDuration(ms: number): string {
   return ms < 1000 ? `${ms} ms` : ms < 120000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60000)} min`;
 }
 
-const count = (n: number): string => n.toLocaleString('en-US');
+/**
+ * "52,110": thousands grouped with commas. Not toLocaleString: its first call loads ICU's number
+ * data, 25 ms at the end of every CLI backup (a tenth of a no-change run's gap to rsync).
+ */
+export const count = (n: number): string => (Number.isSafeInteger(n) ? String(n).replace(/\B(?=(\d{3})+$)/g, ',') : n.toLocaleString('en-US'));
 
 /** "1 file", "2,000 files". */
 export function countOf(n: number, one: string, many = `${one}s`): string {
