@@ -6,7 +6,8 @@ import { BackupError, DamagedParentError, errorMessage, isDestinationFatal } fro
 import { ManifestReader, ManifestWriter } from '../formats/manifest';
 import type { BackupPlan } from '../set/plan';
 import type { SetKey } from '../formats/sealed';
-import { scanTree } from '../scan/walk';
+import type { ScanStream } from '../scan/walk';
+import { startScan } from '../scan/walk';
 import type { BackupSettings } from '../settings';
 import type { BackupOutput, SetStore } from '../set/setStore';
 import { openSink } from '../store/openSink';
@@ -125,7 +126,10 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
   let sink: DataSink | undefined;
   let previous: ManifestReader | undefined;
   let output: BackupOutput | undefined;
+  let scan: ScanStream | undefined;
   try {
+    // First: its thread starts while the backup folder, the sink and the previous manifest open.
+    scan = startScan(job.realSource, settings.exclude);
     const key = job.key;
     const pool = sharedFilePool();
     if (job.dryRun === true) sink = new CountingSink(pool);
@@ -146,7 +150,6 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
     // Until something changes, this run may end up discarded (skipUnchanged): compress nothing yet.
     const mayDiscard = settings.skipUnchanged && plan.parent !== null;
     if (mayDiscard) writer?.hold();
-    const scan = scanTree(job.realSource, settings.exclude);
     const results = new OrderedWindow<EntryOutcome>(settings.concurrency, HELD_RESULTS);
     let progressAt = Number.NEGATIVE_INFINITY; // the first entry reports at once: the run has started
     const book = (outcome: EntryOutcome): void => {
@@ -177,7 +180,7 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
       }
     };
     try {
-      for await (const pairs of mergeWalk(scan, previous === undefined || plan.parent === null ? noEntries() : parentBatches(previous, plan.parent))) {
+      for await (const pairs of mergeWalk(scan.batches, previous === undefined || plan.parent === null ? noEntries() : parentBatches(previous, plan.parent))) {
         for (const pair of pairs) {
           const full = results.push(storeEntry(ctx, pair), book);
           if (full !== undefined) await full;
@@ -224,6 +227,7 @@ export async function writeBackup(job: WriteJob): Promise<WriteResult> {
     if (error instanceof BackupError) throw error;
     throw isDestinationFatal(error) ?? new BackupError('IO_ERROR', `Backup of ${job.source} failed: ${errorMessage(error)}`, { cause: error });
   } finally {
+    await scan?.close();
     await previous?.close();
   }
 }

@@ -141,8 +141,8 @@ export async function* mergeWalk(scan: AsyncIterable<ScanItem[]>, previous: Asyn
   let out: WalkPair[] = [];
   try {
     for (;;) {
-      if (!cur.ready) await cur.fill();
-      if (!prev.ready) await prev.fill();
+      // Both at once when both are empty (the start): the scan's thread and the manifest's read overlap.
+      if (!cur.ready || !prev.ready) await Promise.all([cur.fill(), prev.fill()]);
       const c = cur.peek();
       const p = prev.peek();
       if (c === undefined && p === undefined) break;
