@@ -94,12 +94,18 @@ export class FilePool implements JobRunner {
   }
 
   private pump(): void {
-    if (this.slots.length === 0 && this.queueHead < this.queue.length) this.startThread();
-    this.fillSlots();
-    // Jobs left over once every thread holds all it may: the work is more than one thread's.
-    while (this.queueHead < this.queue.length && this.slots.length < this.workers) {
-      this.startThread();
+    // pump() runs from setImmediate and from a thread's message: a thread that cannot start must
+    // fail the jobs waiting for it, not throw where nobody catches it (that would end the process).
+    try {
+      if (this.slots.length === 0 && this.queueHead < this.queue.length) this.startThread();
       this.fillSlots();
+      // Jobs left over once every thread holds all it may: the work is more than one thread's.
+      while (this.queueHead < this.queue.length && this.slots.length < this.workers) {
+        this.startThread();
+        this.fillSlots();
+      }
+    } catch (error) {
+      this.fail(error);
     }
     if (this.queueHead === this.queue.length) {
       this.queue.length = 0;
