@@ -61,7 +61,9 @@ const TARGET = {
   rssFullMiB: 200, rssScaleMiB: 400,
 };
 
-const state = { rows: [], notes: [], failures: [], extra: {}, interrupted: false, timeAvailable: false };
+// commandLimitS: no timed command may run longer (a hang fails the bench with the command's name
+// instead of running into CI's time limit); main() sets it by mode.
+const state = { rows: [], notes: [], failures: [], extra: {}, interrupted: false, timeAvailable: false, commandLimitS: 3600 };
 
 class Interrupted extends Error {}
 class OurFailure extends Error {}
@@ -150,7 +152,7 @@ function usage(msg) {
  * KiB (%M, or null), exit status and output. stdout is left alone (our --json goes there); the time
  * line is parsed from the end of stderr and removed from it.
  */
-function timeCommand(cmd, args, { env, cwd, syncAfter = false, timeoutSeconds } = {}) {
+function timeCommand(cmd, args, { env, cwd, syncAfter = false, timeoutSeconds = state.commandLimitS } = {}) {
   const useTime = state.timeAvailable;
   const file = useTime ? TIME_BIN : cmd;
   const argv = useTime ? ['-f', 'BENCH_TIME %e %M', cmd, ...args] : args;
@@ -184,7 +186,7 @@ function timeCommand(cmd, args, { env, cwd, syncAfter = false, timeoutSeconds } 
 }
 
 /** Our CLI (with --json), timed. Throws OurFailure on a non-zero exit, bad JSON or per-file errors. */
-function ours(args, env, { writes = true, timeoutSeconds } = {}) {
+function ours(args, env, { writes = true, timeoutSeconds = state.commandLimitS } = {}) {
   const r = timeCommand(process.execPath, [CLI, ...args, '--json'], { env, syncAfter: writes, timeoutSeconds });
   const what = `n8n-backup ${args.join(' ')}`;
   if (r.error?.code === 'ETIMEDOUT') throw new OurFailure(`${what}: still running after ${timeoutSeconds} s, killed; its output so far: ${(r.stdout || '').slice(0, 300)}`);
@@ -204,8 +206,9 @@ function ours(args, env, { writes = true, timeoutSeconds } = {}) {
 }
 
 /** A peer tool, timed (with the sync after it when it writes). Throws PeerFailure on a non-zero exit. */
-function peer(cmd, args, env, { writes = true, timeoutSeconds } = {}) {
+function peer(cmd, args, env, { writes = true, timeoutSeconds = state.commandLimitS } = {}) {
   const r = timeCommand(cmd, args, { env, syncAfter: writes, timeoutSeconds });
+  if (r.error?.code === 'ETIMEDOUT') throw new PeerFailure(`${cmd} ${args.join(' ')}: still running after ${timeoutSeconds} s, killed`);
   if (r.error || r.status !== 0) {
     throw new PeerFailure(`${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}: ${(r.error?.message || r.stderr).slice(0, 400)}`);
   }
@@ -804,6 +807,8 @@ async function main() {
     process.stderr.write(`bench: ${path.relative(ROOT, CLI)} missing: run npm run build (or npm run bench)\n`);
     process.exit(2);
   }
+  // Smoke commands take about a second each; full-bench ones up to a few minutes.
+  state.commandLimitS = opts.smoke ? 300 : 3600;
   const mode = opts.smoke ? 'smoke' : opts.scaleOnly ? 'scale' : opts.remote === 'only' ? 'remote' : 'full';
   const startedAt = new Date().toISOString();
   const t0 = Date.now();
