@@ -47,7 +47,7 @@ export class FilePool implements JobRunner {
 
   constructor(private readonly workers = defaultWorkerCount()) {}
 
-  /** Threads started so far. */
+  /** Threads running now (none before the first job, none after a failure or close()). */
   get threads(): number {
     return this.slots.length;
   }
@@ -143,9 +143,15 @@ export class FilePool implements JobRunner {
   private fail(error: unknown): void {
     this.failure ??= error;
     if (shared === this) shared = undefined;
-    for (const slot of this.slots) {
+    // A failed pool runs nothing more: its other threads stop too. Left running, a thread that
+    // held a batch stays ref'd (its answer finds no batch to settle) and keeps the process alive:
+    // a CLI run that never exits.
+    for (const slot of this.slots.splice(0)) {
       for (const batch of slot.outstanding.values()) for (const w of batch) w.reject(error);
       slot.outstanding.clear();
+      slot.worker.removeAllListeners('exit');
+      slot.worker.removeAllListeners('message');
+      slot.worker.terminate().catch(() => undefined);
     }
     for (let i = this.queueHead; i < this.queue.length; i++) this.queue[i].reject(error);
     this.queue.length = 0;
