@@ -139,10 +139,18 @@ export class ManifestWriter {
 
   private async flush(): Promise<void> {
     if (this.pending.length === 0) return;
-    const chunk = this.pending;
+    const text = this.pending;
     this.pending = '';
-    this.gzip.write(chunk);
-    if (this.gzip.writableLength > BACKLOG_BYTES) await Promise.race([once(this.gzip, 'drain'), this.done]);
+    // Held text (up to 16 MiB) goes in slices of about FLUSH_CHARS, so it never becomes one buffer
+    // of its whole size beside the string. Cut after a newline: a cut inside a line could split a
+    // surrogate pair, whose halves would each be encoded as U+FFFD (a damaged path).
+    for (let at = 0; at < text.length; ) {
+      const newline = text.indexOf('\n', Math.min(at + FLUSH_CHARS, text.length) - 1);
+      const end = newline === -1 ? text.length : newline + 1;
+      this.gzip.write(at === 0 && end === text.length ? text : text.slice(at, end));
+      at = end;
+      if (this.gzip.writableLength > BACKLOG_BYTES) await Promise.race([once(this.gzip, 'drain'), this.done]);
+    }
   }
 }
 
