@@ -63,6 +63,14 @@ function fileHashes(root: string): Map<string, string> {
   return out;
 }
 
+/** Bytes deflate is slowest on at level 9: a four-letter alphabet in random order (many short matches). */
+function slowToCompress(size: number): Buffer {
+  const letters = Buffer.from('ACGT');
+  const bytes = randomBytes(size);
+  for (let i = 0; i < size; i++) bytes[i] = letters[bytes[i] & 3];
+  return bytes;
+}
+
 function setLeftovers(setDir: string): string[] {
   return fs.existsSync(setDir) ? fs.readdirSync(setDir).filter((name) => name.startsWith('.partial-') || name.startsWith('.lock')) : [];
 }
@@ -100,9 +108,11 @@ suite('the Backup node in n8n queue mode (Redis, a main, two workers)', () => {
     fs.writeFileSync(path.join(small, 'docs', 'report.txt'), 'quarterly numbers\n');
     fs.writeFileSync(path.join(small, 'notes.md'), '# notes\n');
     fs.symlinkSync('docs/report.txt', path.join(small, 'latest'));
-    // Random bytes at gzip level 9: several seconds of work on two cores, whatever the machine.
+    // Four letters in random order at gzip level 9: deflate's longest match search on every byte,
+    // about 3.6 MiB/s per core here (random bytes go 40 MiB/s: 300 MiB of them once took only 5.9 s
+    // in CI). 100 MiB is about 14 s on two cores, so the run outlives several stall checks with room.
     fs.mkdirSync(big);
-    for (let i = 0; i < 30; i++) fs.writeFileSync(path.join(big, `part-${String(i).padStart(2, '0')}.bin`), randomBytes(10 * 1024 * 1024));
+    for (let i = 0; i < 10; i++) fs.writeFileSync(path.join(big, `part-${String(i).padStart(2, '0')}.txt`), slowToCompress(10 * 1024 * 1024));
     const slow = { resource: 'backup', operation: 'full', sourcePaths: big, destinationPath: dest, options: { setName: 'big', format: 'tar.gz', compressionLevel: 9 } };
     const workflows = [
       webhookBackupWorkflow('wfQueueSmall0001', 'q-small', { resource: 'backup', operation: 'full', sourcePaths: small, destinationPath: dest, options: { setName: 'small' } }),
@@ -116,9 +126,10 @@ suite('the Backup node in n8n queue mode (Redis, a main, two workers)', () => {
       moto = await startMoto();
       s3 = new S3Client({ endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
       await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
-      // 4 x 8 MiB of random bytes at gzip level 9: a few seconds, so a second run meets the lock.
+      // 4 x 8 MiB that deflate is slow on, at gzip level 9: about 5 s on two cores, so a second
+      // run meets the lock (random bytes, 40 MiB/s, left it under a second).
       fs.mkdirSync(path.join(shared, 'db'), { recursive: true });
-      for (let i = 0; i < 4; i++) fs.writeFileSync(path.join(shared, 'db', `chunk-${i}.bin`), randomBytes(8 * 1024 * 1024));
+      for (let i = 0; i < 4; i++) fs.writeFileSync(path.join(shared, 'db', `chunk-${i}.txt`), slowToCompress(8 * 1024 * 1024));
       fs.writeFileSync(path.join(shared, 'readme.txt'), 'shared through the bucket\n');
       credentials.push({
         ...S3_CREDENTIAL, type: 's3',
